@@ -1,0 +1,1 @@
+//! Capture of the stacks of other threads (owned by the threads work; see DESIGN §4).

@@ -1,0 +1,72 @@
+//! Guru Meditation Reports for Rust services.
+//!
+//! A Guru Meditation Report (GMR) is a snapshot of a running process, written without stopping
+//! it: the package and its version, the stack of every OS thread, the async runtimes and the
+//! requests in flight, the process and its resources, and the configuration with secrets masked.
+//! Operators of OpenStack know it from `oslo.reports`; `gmr` brings it to Rust services and fixes
+//! what the original got wrong (a failing section no longer loses the report, files never collide,
+//! signals the host owns are left alone).
+//!
+//! This crate is the report engine. It has no web-framework dependency: `gmr-tower`, `gmr-axum`
+//! and `gmr-actix` adapt it to the frameworks.
+//!
+//! # Example
+//!
+//! Build an engine from the application's configuration and render a report of this process:
+//!
+//! ```
+//! let app_config = config::Config::builder()
+//!     .set_default("gmr.service_name", "billing")?
+//!     .set_default("database.url", "postgres://app:hunter2@db.internal/billing")?
+//!     .build()?;
+//!
+//! let gmr = gmr::Gmr::builder()
+//!     .config(&app_config)
+//!     .package(gmr::package!())
+//!     .build()?;
+//!
+//! let report = gmr.report(gmr::Trigger::Api);
+//! let text = report.to_text();
+//! assert!(text.starts_with(&"=".repeat(72)));
+//! assert!(text.contains("Guru Meditation"));
+//! assert!(text.contains("postgres://app:***@db.internal/billing"));
+//! assert!(!text.contains("hunter2"));
+//!
+//! let json: serde_json::Value = serde_json::from_str(&report.to_json_string())?;
+//! assert_eq!(json["service"], "billing");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//!
+//! * [`report`]: the report model ([`Report`], its header and sections) and its two views, text
+//!   (oslo's 72-column layout) and JSON.
+//! * [`config`]: [`GmrConfig`], read from the `[gmr]` table of a `config::Config` or built in code.
+//! * [`register_section`]: add a section of your own, from any crate, at any time.
+//! * [`sink`]: where a report goes: stderr, or a file in `log_dir`.
+//! * the built-in sections: `Package`, `Threads`, `Green Threads`, `Processes`, `Configuration`.
+#![deny(missing_docs)]
+
+mod capture;
+pub mod config;
+mod engine;
+mod error;
+mod package;
+mod procfs;
+mod registry;
+pub mod report;
+pub mod secrets;
+mod sections;
+pub mod sink;
+mod sys;
+
+pub use crate::config::{AdminConfig, GmrConfig, OutputFormat, SignalChoice, ThreadsConfig};
+pub use crate::engine::{Gmr, GmrBuilder};
+pub use crate::error::{ConfigError, SectionError};
+pub use crate::package::PackageInfo;
+pub use crate::registry::{
+    GreenThreadsHandle, GreenThreadsSource, RegisteredSection, register_green_threads_source,
+    register_section,
+};
+pub use crate::report::{Content, Report, ReportHeader, Section, SectionBody, Trigger};
+pub use crate::sink::{Delivery, SinkError};

@@ -1,0 +1,67 @@
+//! The JSON view (DESIGN §3.5): one document per report.
+//!
+//! ```json
+//! {
+//!   "report_version": 1,
+//!   "service": "billing", "version": "1.4.2", "host": "web-3", "pid": 4242,
+//!   "generated_at": "2026-11-26T03:14:15Z", "trigger": "signal",
+//!   "sections": [{"title": "Package", "key": "package"}, …],
+//!   "package": { … }, "threads": { … }, …
+//! }
+//! ```
+//!
+//! A section whose generator failed is `{"error": "<message>"}` under its key.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+
+use super::Report;
+
+/// The header fields, which a section key must never shadow.
+const HEADER_KEYS: &[&str] = &[
+    "report_version",
+    "service",
+    "version",
+    "host",
+    "pid",
+    "generated_at",
+    "trigger",
+    "sections",
+];
+
+pub(super) fn render(report: &Report) -> Value {
+    let header = &report.header;
+    let mut doc = Map::new();
+    doc.insert("report_version".into(), json!(header.report_version));
+    doc.insert("service".into(), json!(header.service));
+    doc.insert("version".into(), json!(header.version));
+    doc.insert("host".into(), json!(header.host));
+    doc.insert("pid".into(), json!(header.pid));
+    doc.insert("generated_at".into(), json!(header.generated_at));
+    doc.insert("trigger".into(), json!(header.trigger.as_str()));
+
+    let mut used: HashSet<String> = HEADER_KEYS.iter().map(|k| (*k).to_owned()).collect();
+    let mut index = Vec::with_capacity(report.sections.len());
+    let mut bodies = Vec::with_capacity(report.sections.len());
+    for section in &report.sections {
+        let base = section.json_key();
+        let mut key = base.clone();
+        let mut n = 2;
+        while !used.insert(key.clone()) {
+            key = format!("{base}_{n}");
+            n += 1;
+        }
+        index.push(json!({ "title": section.title, "key": key }));
+        let body = match &section.body {
+            Ok(body) => body.to_json(),
+            Err(error) => json!({ "error": error.to_string() }),
+        };
+        bodies.push((key, body));
+    }
+    doc.insert("sections".into(), Value::Array(index));
+    for (key, body) in bodies {
+        doc.insert(key, body);
+    }
+    Value::Object(doc)
+}

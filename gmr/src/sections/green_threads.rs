@@ -1,0 +1,85 @@
+//! The `Green Threads` section: Rust's green threads are async tasks. It shows every source
+//! registered with [`crate::register_green_threads_source`] (the async runtimes and the
+//! in-flight requests of the web adapters), one block per source.
+
+use serde_json::{Map, Value, json};
+
+use crate::registry::green_threads_sources;
+use crate::report::{SectionBody, TextWriter, write_fields};
+
+/// One source's block: its title and its data or the error it returned.
+#[derive(Debug)]
+struct SourceBlock {
+    title: String,
+    data: Result<Value, String>,
+}
+
+/// What the `Green Threads` section shows.
+#[derive(Debug)]
+pub(crate) struct GreenThreadsSection {
+    sources: Vec<SourceBlock>,
+}
+
+/// The line shown when nothing is registered.
+const NOTHING_REGISTERED: &str = "no async runtime or request tracking is registered \
+     (the gmr-tower, gmr-axum and gmr-actix adapters register them)";
+
+pub(crate) fn generate() -> GreenThreadsSection {
+    let sources = green_threads_sources()
+        .into_iter()
+        .map(|source| {
+            let title = source.title();
+            let data = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                source.snapshot()
+            })) {
+                Ok(Ok(content)) => Ok(content.to_json()),
+                Ok(Err(error)) => Err(error.to_string()),
+                Err(panic) => Err(format!(
+                    "source panicked: {}",
+                    crate::engine::panic_message(&panic)
+                )),
+            };
+            SourceBlock { title, data }
+        })
+        .collect();
+    GreenThreadsSection { sources }
+}
+
+impl SectionBody for GreenThreadsSection {
+    fn write_text(&self, out: &mut TextWriter) {
+        if self.sources.is_empty() {
+            out.line(NOTHING_REGISTERED);
+            return;
+        }
+        for source in &self.sources {
+            out.thread_header(&format!(" {} ", source.title));
+            match &source.data {
+                Ok(Value::Object(fields)) => write_fields(out, fields),
+                Ok(other) => out.line(crate::report::content_scalar(other)),
+                Err(error) => out.line(format_args!("(unavailable: {error})")),
+            }
+            out.blank();
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let sources: Vec<Value> = self
+            .sources
+            .iter()
+            .map(|s| {
+                let mut block = Map::new();
+                block.insert("title".into(), json!(s.title));
+                match &s.data {
+                    Ok(data) => block.insert("data".into(), data.clone()),
+                    Err(error) => block.insert("error".into(), json!(error)),
+                };
+                Value::Object(block)
+            })
+            .collect();
+        if sources.is_empty() {
+            json!({ "sources": sources, "note": NOTHING_REGISTERED })
+        } else {
+            json!({ "sources": sources })
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Report files in `log_dir`: naming, atomic creation with mode 0600, retention.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::FileError;
+use crate::config::OutputFormat;
+use crate::engine::sanitize_name;
+use crate::report::ReportHeader;
+
+/// The infix that every report file name carries (oslo's, so existing globs keep working).
+const INFIX: &str = "_gurumeditation_";
+
+/// The file name of a report: `{service}_gurumeditation_{YYYYMMDDTHHMMSS}_{host}_{pid}_{seq}.{ext}`.
+pub fn report_file_name(
+    header: &ReportHeader,
+    service: &str,
+    seq: u64,
+    format: OutputFormat,
+) -> String {
+    format!(
+        "{}{INFIX}{}_{}_{}_{seq}.{}",
+        sanitize_name(service),
+        header.generated_at_compact,
+        sanitize_name(&header.host),
+        header.pid,
+        format.extension()
+    )
+}
+
+/// Writes `contents` to `dir/name` atomically: a temporary file (created exclusively, never
+/// following a symlink, mode 0600) is written and synced, then hard-linked to the final name,
+/// which fails rather than replace anything already there.
+pub(super) fn write_report_file(
+    dir: &Path,
+    name: &str,
+    contents: &[u8],
+) -> Result<PathBuf, FileError> {
+    let meta = fs::metadata(dir).map_err(|source| FileError::Directory {
+        path: dir.to_owned(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(FileError::Directory {
+            path: dir.to_owned(),
+            source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    let final_path = dir.join(name);
+    let temp_path = dir.join(format!(".{name}.tmp"));
+    let result = write_temp(&temp_path, contents).and_then(|()| publish(&temp_path, &final_path));
+    // The temporary name is removed in every case; it may already be gone.
+    let _ = fs::remove_file(&temp_path);
+    result.map(|()| final_path)
+}
+
+fn write_temp(temp_path: &Path, contents: &[u8]) -> Result<(), FileError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(temp_path)
+        .map_err(|source| FileError::Create {
+            path: temp_path.to_owned(),
+            source,
+        })?;
+    let write_error = |source| FileError::Write {
+        path: temp_path.to_owned(),
+        source,
+    };
+    // The umask may have removed bits, never added: make the mode exactly 0600.
+    file.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(write_error)?;
+    file.write_all(contents).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
+}
+
+/// Gives the temporary file its final name without replacing anything.
+fn publish(temp_path: &Path, final_path: &Path) -> Result<(), FileError> {
+    match fs::hard_link(temp_path, final_path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(FileError::Exists {
+            path: final_path.to_owned(),
+        }),
+        Err(_) => {
+            // A filesystem without hard links: check, then rename (rename never follows a
+            // symlink at the target; the name holds a pid and a sequence number, so only a
+            // planted entry can be there).
+            if fs::symlink_metadata(final_path).is_ok() {
+                return Err(FileError::Exists {
+                    path: final_path.to_owned(),
+                });
+            }
+            fs::rename(temp_path, final_path).map_err(|source| FileError::Write {
+                path: final_path.to_owned(),
+                source,
+            })
+        }
+    }
+}
+
+/// Removes the oldest report files of `service` in `dir` beyond `max_reports`. Files of other
+/// services, temporary files and anything that is not a regular file are left alone. Oldest
+/// is by modification time, then by name.
+pub(super) fn enforce_retention(dir: &Path, service: &str, max_reports: usize) {
+    let prefix = format!("{}{INFIX}", sanitize_name(service));
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(log_dir = %dir.display(), %error, "gmr cannot list log_dir for retention");
+            return;
+        }
+    };
+    let mut reports: Vec<(std::time::SystemTime, String)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let is_report =
+                name.starts_with(&prefix) && (name.ends_with(".txt") || name.ends_with(".json"));
+            if !is_report {
+                return None;
+            }
+            let meta = entry.metadata().ok()?;
+            meta.is_file()
+                .then(|| (meta.modified().unwrap_or(std::time::UNIX_EPOCH), name))
+        })
+        .collect();
+    if reports.len() <= max_reports {
+        return;
+    }
+    reports.sort();
+    let excess = reports.len() - max_reports;
+    for (_, name) in reports.into_iter().take(excess) {
+        let path = dir.join(&name);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::debug!(path = %path.display(), "gmr removed an old report (max_reports)")
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "gmr cannot remove an old report")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Trigger;
+
+    fn header() -> ReportHeader {
+        ReportHeader {
+            service: "svc".into(),
+            version: "1.0.0".into(),
+            host: "web-1.example".into(),
+            pid: 4242,
+            generated_at: "2026-11-26T03:14:15Z".into(),
+            generated_at_compact: "20261126T031415".into(),
+            trigger: Trigger::Signal,
+            report_version: 1,
+        }
+    }
+
+    #[test]
+    fn file_name_layout() {
+        assert_eq!(
+            report_file_name(&header(), "svc", 7, OutputFormat::Text),
+            "svc_gurumeditation_20261126T031415_web-1.example_4242_7.txt"
+        );
+        assert_eq!(
+            report_file_name(&header(), "my svc", 1, OutputFormat::Json),
+            "my-svc_gurumeditation_20261126T031415_web-1.example_4242_1.json"
+        );
+    }
+
+    #[test]
+    fn writes_with_mode_0600_and_no_temp_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_report_file(dir.path(), "a.txt", b"hello").expect("written");
+        assert_eq!(fs::read(&path).expect("read"), b"hello");
+        let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[test]
+    fn refuses_a_symlink_at_the_final_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").expect("victim");
+        std::os::unix::fs::symlink(&victim, dir.path().join("r.txt")).expect("symlink");
+        let error = write_report_file(dir.path(), "r.txt", b"report").expect_err("refused");
+        assert!(matches!(error, FileError::Exists { .. }), "{error}");
+        assert_eq!(fs::read(&victim).expect("victim"), b"precious");
+        assert!(!dir.path().join(".r.txt.tmp").exists());
+    }
+
+    #[test]
+    fn refuses_a_symlink_at_the_temporary_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").expect("victim");
+        std::os::unix::fs::symlink(&victim, dir.path().join(".t.txt.tmp")).expect("symlink");
+        assert!(write_report_file(dir.path(), "t.txt", b"report").is_err());
+        assert_eq!(fs::read(&victim).expect("victim"), b"precious");
+    }
+
+    #[test]
+    fn missing_dir_and_file_as_dir_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(
+            write_report_file(&dir.path().join("missing"), "x.txt", b""),
+            Err(FileError::Directory { .. })
+        ));
+        let file = dir.path().join("file");
+        fs::write(&file, b"").expect("file");
+        assert!(matches!(
+            write_report_file(&file, "x.txt", b""),
+            Err(FileError::Directory { .. })
+        ));
+    }
+
+    #[test]
+    fn retention_keeps_the_newest_of_this_service_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = std::time::SystemTime::now() - std::time::Duration::from_secs(1000);
+        for i in 0..6u64 {
+            let name = format!("svc_gurumeditation_2026_h_1_{i}.txt");
+            let path = dir.path().join(&name);
+            fs::write(&path, b"r").expect("write");
+            let file = fs::File::options().write(true).open(&path).expect("open");
+            file.set_modified(base + std::time::Duration::from_secs(i))
+                .expect("mtime");
+        }
+        fs::write(dir.path().join("other_gurumeditation_x.txt"), b"o").expect("other");
+        fs::write(dir.path().join("svc_gurumeditation_notes.md"), b"n").expect("notes");
+        enforce_retention(dir.path(), "svc", 2);
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![
+                "other_gurumeditation_x.txt",
+                "svc_gurumeditation_2026_h_1_4.txt",
+                "svc_gurumeditation_2026_h_1_5.txt",
+                "svc_gurumeditation_notes.md",
+            ]
+        );
+    }
+}

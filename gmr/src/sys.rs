@@ -1,0 +1,36 @@
+//! The few libc calls the engine needs outside the capture machinery, each wrapped safely.
+#![allow(unsafe_code)]
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of CPU times in `/proc`.
+pub(crate) fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf takes an integer name and has no memory-safety preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as u64 } else { 100 }
+}
+
+/// The host name (`gethostname`), or `None` if it cannot be read.
+pub(crate) fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname
+    // writes at most `len` bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The calling thread's kernel thread id.
+#[cfg(target_os = "linux")]
+pub(crate) fn current_tid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// The calling thread's kernel thread id (not available on this platform: 0).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_tid() -> i32 {
+    0
+}

@@ -1,0 +1,349 @@
+//! Whole-report behaviour of the engine: layout, order, JSON/text agreement, isolation of
+//! failing sections, registration at any time, and the sinks.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+
+use gmr::{Content, Delivery, Gmr, Trigger};
+use serde_json::Value;
+
+fn engine_with(toml: &str) -> Gmr {
+    let config = config::Config::builder()
+        .add_source(config::File::from_str(toml, config::FileFormat::Toml))
+        .build()
+        .expect("test config");
+    Gmr::builder()
+        .config(&config)
+        .package(gmr::package!())
+        .build()
+        .expect("valid gmr config")
+}
+
+const RULE: &str = "========================================================================";
+
+#[test]
+fn text_opens_with_oslo_block_and_sections_in_order() {
+    let gmr = engine_with("[gmr]\nservice_name = \"layout-test\"\n[app]\nport = 8080\n");
+    let title = "Layout Test Custom Section";
+    let handle = gmr::register_section(title, || {
+        Ok::<_, String>(Content::new().field("answer", 42))
+    });
+    let text = gmr.report(Trigger::Api).to_text();
+    handle.unregister();
+
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], RULE);
+    assert_eq!(
+        lines[1],
+        "====                        Guru Meditation                         ===="
+    );
+    assert_eq!(lines[2], RULE);
+    assert_eq!(lines[3], "|".repeat(72));
+    assert_eq!(lines[4], "");
+    assert_eq!(lines[5], "");
+    assert_eq!(lines[6], RULE);
+    assert_eq!(
+        lines[7],
+        "====                            Package                             ===="
+    );
+    assert_eq!(lines[8], RULE);
+    assert_eq!(lines[9], "service = layout-test");
+
+    // Section titles, in order: the built-in five, then the registered one.
+    let titles: Vec<&str> = lines
+        .windows(3)
+        .filter(|w| w[0] == RULE && w[2] == RULE && w[1].starts_with("====") && w[1].len() == 72)
+        .map(|w| w[1].trim_matches('=').trim())
+        .collect();
+    assert_eq!(
+        titles,
+        vec![
+            "Guru Meditation",
+            "Package",
+            "Threads",
+            "Green Threads",
+            "Processes",
+            "Configuration",
+            title,
+        ]
+    );
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("====") || l.starts_with("------"))
+    {
+        assert_eq!(
+            line.chars().count(),
+            72,
+            "header line not 72 columns: {line:?}"
+        );
+    }
+}
+
+/// Every scalar leaf of a JSON value, as the text view would show it.
+fn leaves(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => map.values().for_each(|v| leaves(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| leaves(v, out)),
+        Value::String(s) => {
+            out.insert(s.clone());
+        }
+        Value::Null => {}
+        other => {
+            out.insert(other.to_string());
+        }
+    }
+}
+
+#[test]
+fn json_parses_and_holds_the_same_data_as_the_text() {
+    let gmr = engine_with(
+        "[gmr]\nservice_name = \"json-test\"\n\
+         [database]\nurl = \"postgres://app:hunter2@db/x\"\npassword = \"pw-123\"\nhosts = [\"b\", \"a\"]\n",
+    );
+    let title = "Json Test Pool";
+    let handle = gmr::register_section(title, || {
+        Ok::<_, String>(
+            Content::new()
+                .field("size", 16)
+                .group("primary", Content::new().field("host", "db-1"))
+                .line("free text line"),
+        )
+    });
+    let report = gmr.report(Trigger::Signal);
+    handle.unregister();
+    let text = report.to_text();
+    let json: Value = serde_json::from_str(&report.to_json_string()).expect("JSON parses");
+
+    assert_eq!(json["report_version"], 1);
+    assert_eq!(json["service"], "json-test");
+    assert_eq!(json["trigger"], "signal");
+    assert_eq!(json["pid"], std::process::id());
+    assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        json["generated_at"]
+            .as_str()
+            .is_some_and(|s| s.ends_with('Z'))
+    );
+    let keys: Vec<&str> = json["sections"]
+        .as_array()
+        .expect("sections index")
+        .iter()
+        .filter_map(|s| s["key"].as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "package",
+            "threads",
+            "green_threads",
+            "processes",
+            "configuration",
+            "json_test_pool"
+        ]
+    );
+    for key in &keys {
+        assert!(json.get(*key).is_some(), "section field {key} missing");
+    }
+
+    // Every value of the JSON appears in the text…
+    // (`sections` is the index of section keys, not a shown value.)
+    let mut json_leaves = BTreeSet::new();
+    let mut shown = json.clone();
+    shown.as_object_mut().map(|o| o.remove("sections"));
+    leaves(&shown, &mut json_leaves);
+    for leaf in &json_leaves {
+        assert!(
+            text.contains(leaf.as_str()),
+            "JSON value {leaf:?} not in the text view"
+        );
+    }
+    // …and every `key = value` of the text is in the JSON.
+    for line in text.lines() {
+        let Some((key, value)) = line.trim().split_once(" = ") else {
+            continue;
+        };
+        let is_field = key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']'));
+        if !is_field {
+            continue;
+        }
+        let value = value.split("  (from ").next().unwrap_or(value);
+        if value.starts_with('[') || value == "(none)" || value == "(empty)" {
+            continue;
+        }
+        assert!(
+            json_leaves.contains(value) || json_leaves.iter().any(|l| l.contains(value)),
+            "text value {value:?} (line {line:?}) not in the JSON"
+        );
+    }
+    assert!(!text.contains("hunter2") && !text.contains("pw-123"));
+    assert!(!json.to_string().contains("hunter2"));
+}
+
+#[test]
+fn failing_and_panicking_sections_leave_the_rest_intact() {
+    let gmr = engine_with("[gmr]\nservice_name = \"isolation\"\n");
+    let failing = gmr::register_section("Isolation Failing", || {
+        Err::<Content, _>("the pool is gone")
+    });
+    let panicking = gmr::register_section("Isolation Panicking", || -> Result<Content, String> {
+        panic!("generator exploded")
+    });
+    let healthy = gmr::register_section("Isolation Healthy", || {
+        Ok::<_, String>(Content::new().field("status", "fine"))
+    });
+    let report = gmr.report(Trigger::Api);
+    for handle in [failing, panicking, healthy] {
+        handle.unregister();
+    }
+    let text = report.to_text();
+    assert!(text.contains("(section unavailable: section generator failed: the pool is gone)"));
+    assert!(text.contains("(section unavailable: section generator panicked: generator exploded)"));
+    assert!(text.contains("status = fine"));
+    for title in ["Package", "Threads", "Processes", "Configuration"] {
+        let section = report.section(title).expect("built-in section present");
+        assert!(section.body().is_ok(), "{title} should be intact");
+    }
+    let json = report.to_json();
+    assert_eq!(
+        json["isolation_failing"]["error"],
+        "section generator failed: the pool is gone"
+    );
+    assert_eq!(
+        json["isolation_panicking"]["error"],
+        "section generator panicked: generator exploded"
+    );
+    assert_eq!(json["isolation_healthy"]["status"], "fine");
+}
+
+#[test]
+fn sections_registered_after_build_appear_and_unregister() {
+    let gmr = engine_with("");
+    let before = gmr.report(Trigger::Api);
+    assert!(before.section("Late Registration").is_none());
+    let handle = gmr::register_section("Late Registration", || {
+        Ok::<_, String>(Content::new().field("late", true))
+    });
+    assert!(
+        gmr.report(Trigger::Api)
+            .section("Late Registration")
+            .is_some()
+    );
+    assert!(handle.unregister());
+    assert!(
+        gmr.report(Trigger::Api)
+            .section("Late Registration")
+            .is_none()
+    );
+    assert!(!handle.unregister());
+}
+
+#[test]
+fn engine_local_sections_follow_registered_ones() {
+    let gmr = Gmr::builder()
+        .section("Engine Local", || {
+            Ok::<_, String>(Content::new().field("x", 1))
+        })
+        .build()
+        .expect("builds");
+    let report = gmr.report(Trigger::Api);
+    let titles: Vec<&str> = report.sections().iter().map(|s| s.title()).collect();
+    assert_eq!(titles.last(), Some(&"Engine Local"));
+}
+
+#[test]
+fn log_dir_files_are_named_0600_and_unique_within_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gmr = engine_with(&format!(
+        "[gmr]\nservice_name = \"sink-test\"\nlog_dir = \"{}\"\nformat = \"json\"\n",
+        dir.path().display()
+    ));
+    let first = gmr.report_and_write(Trigger::Api).expect("written");
+    let second = gmr.report_and_write(Trigger::Api).expect("written");
+    let (Delivery::File(a), Delivery::File(b)) = (&first, &second) else {
+        panic!("expected files, got {first:?} and {second:?}");
+    };
+    assert_ne!(a, b);
+    for path in [a, b] {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 name");
+        let parts: Vec<&str> = name.trim_end_matches(".json").split('_').collect();
+        // sink-test _ gurumeditation _ YYYYMMDDTHHMMSS _ host _ pid _ seq
+        assert_eq!(parts[0], "sink-test", "{name}");
+        assert_eq!(parts[1], "gurumeditation", "{name}");
+        assert_eq!(parts[2].len(), 15, "{name}");
+        assert_eq!(parts[2].as_bytes()[8], b'T', "{name}");
+        assert_eq!(
+            parts[parts.len() - 2],
+            std::process::id().to_string(),
+            "{name}"
+        );
+        assert!(parts[parts.len() - 1].parse::<u64>().is_ok(), "{name}");
+        let mode = std::fs::metadata(path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        let body: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("json");
+        assert_eq!(body["service"], "sink-test");
+    }
+}
+
+#[test]
+fn max_reports_is_honoured() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gmr = engine_with(&format!(
+        "[gmr]\nservice_name = \"retention\"\nlog_dir = \"{}\"\nmax_reports = 3\n",
+        dir.path().display()
+    ));
+    let mut written = Vec::new();
+    for _ in 0..5 {
+        match gmr.report_and_write(Trigger::Api).expect("written") {
+            Delivery::File(path) => written.push(path),
+            other => panic!("expected a file, got {other:?}"),
+        }
+    }
+    let remaining: BTreeSet<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    assert_eq!(remaining.len(), 3, "{remaining:?}");
+    // The newest survive (same-second files are ordered by mtime, then name).
+    assert!(remaining.contains(&written[4]), "{remaining:?}");
+}
+
+#[test]
+fn unwritable_log_dir_falls_back_to_stderr_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("does-not-exist");
+    let gmr = engine_with(&format!(
+        "[gmr]\nservice_name = \"fallback\"\nlog_dir = \"{}\"\n",
+        missing.display()
+    ));
+    match gmr.report_and_write(Trigger::Api).expect("delivered") {
+        Delivery::StderrFallback { log_dir, reason } => {
+            assert_eq!(log_dir, missing);
+            assert!(reason.contains("does-not-exist"), "{reason}");
+        }
+        other => panic!("expected the stderr fallback, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_config_fails_build_naming_the_key() {
+    let config = config::Config::builder()
+        .add_source(config::File::from_str(
+            "[gmr]\nfile_event_handler_interval = -1\n",
+            config::FileFormat::Toml,
+        ))
+        .build()
+        .expect("config");
+    let error = Gmr::builder().config(&config).build().expect_err("invalid");
+    assert!(
+        error
+            .to_string()
+            .contains("gmr.file_event_handler_interval"),
+        "{error}"
+    );
+}

@@ -1,0 +1,1 @@
+//! Whole-process tests of the gmr example binaries live in `tests/`.
