@@ -79,6 +79,26 @@ impl GmrBuilder {
         self
     }
 
+    /// Validates the configuration, builds the engine and installs the autorun hook: the
+    /// reporter thread, the signal trigger and the file trigger. Keep the returned guard alive
+    /// while the server runs.
+    ///
+    /// ```no_run
+    /// let guard = gmr::Gmr::builder().package(gmr::package!()).install()?;
+    /// // … run the server; `kill -USR2 <pid>` now writes a report to stderr …
+    /// drop(guard); // stops the triggers
+    /// # Ok::<(), gmr::InstallError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`InstallError`](crate::InstallError) naming what to fix: an invalid `[gmr]` value,
+    /// a trigger file that cannot be created, a signal that cannot be handled, or a hook
+    /// already installed with other settings.
+    pub fn install(self) -> Result<crate::GmrGuard, crate::InstallError> {
+        crate::autorun::install(self.build()?)
+    }
+
     /// Validates the configuration and builds the engine.
     ///
     /// # Errors
@@ -215,6 +235,15 @@ impl Gmr {
     ///
     /// [`SinkError`] when even stderr cannot be written.
     pub fn write_report(&self, report: &Report) -> Result<Delivery, SinkError> {
+        self.write_report_sized(report)
+            .map(|(delivery, _)| delivery)
+    }
+
+    /// [`Gmr::write_report`], also returning the size of the rendered report in bytes.
+    pub(crate) fn write_report_sized(
+        &self,
+        report: &Report,
+    ) -> Result<(Delivery, usize), SinkError> {
         sink::deliver(report, &self.inner.settings, &self.inner.service)
     }
 

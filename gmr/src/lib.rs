@@ -47,6 +47,7 @@
 //! * the built-in sections: `Package`, `Threads`, `Green Threads`, `Processes`, `Configuration`.
 #![deny(missing_docs)]
 
+mod autorun;
 mod capture;
 pub mod config;
 mod engine;
@@ -59,7 +60,9 @@ pub mod secrets;
 mod sections;
 pub mod sink;
 mod sys;
+mod triggers;
 
+pub use crate::autorun::{GmrGuard, InstallError, ReportError, ReportHandle};
 pub use crate::config::{AdminConfig, GmrConfig, OutputFormat, SignalChoice, ThreadsConfig};
 pub use crate::engine::{Gmr, GmrBuilder};
 pub use crate::error::{ConfigError, SectionError};

@@ -34,3 +34,15 @@ pub(crate) fn current_tid() -> i32 {
 pub(crate) fn current_tid() -> i32 {
     0
 }
+
+/// Whether `signal`'s disposition is `SIG_IGN` right now (set by the host or inherited).
+pub(crate) fn signal_is_ignored(signal: i32) -> std::io::Result<bool> {
+    // SAFETY: an all-zero sigaction is a valid value to be overwritten by the kernel.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries; `old` is a valid, writable sigaction.
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(old.sa_sigaction == libc::SIG_IGN)
+}

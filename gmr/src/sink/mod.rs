@@ -90,23 +90,24 @@ pub(crate) enum FileError {
 /// Sequence number of the reports of this process, part of every file name.
 static SEQUENCE: AtomicU64 = AtomicU64::new(1);
 
-/// Writes `report` where `settings` say.
+/// Writes `report` where `settings` say; returns where, and the size of the rendered report.
 pub(crate) fn deliver(
     report: &Report,
     settings: &GmrConfig,
     service: &str,
-) -> Result<Delivery, SinkError> {
+) -> Result<(Delivery, usize), SinkError> {
     let rendered = report.render(settings.format);
+    let bytes = rendered.len();
     let Some(log_dir) = &settings.log_dir else {
         write_stderr(None, &rendered)?;
-        return Ok(Delivery::Stderr);
+        return Ok((Delivery::Stderr, bytes));
     };
     let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
     let name = report_file_name(report.header(), service, seq, settings.format);
     match dir::write_report_file(log_dir, &name, rendered.as_bytes()) {
         Ok(path) => {
             dir::enforce_retention(log_dir, service, settings.max_reports);
-            Ok(Delivery::File(path))
+            Ok((Delivery::File(path), bytes))
         }
         Err(error) => {
             let reason = error.to_string();
@@ -120,10 +121,13 @@ pub(crate) fn deliver(
                 log_dir.display()
             );
             write_stderr(Some(&line), &rendered)?;
-            Ok(Delivery::StderrFallback {
-                log_dir: log_dir.clone(),
-                reason,
-            })
+            Ok((
+                Delivery::StderrFallback {
+                    log_dir: log_dir.clone(),
+                    reason,
+                },
+                bytes,
+            ))
         }
     }
 }

@@ -1,0 +1,426 @@
+//! The reporter thread: the one place where reports are made.
+//!
+//! Triggers (the signal, the trigger file, HTTP, the API) never build a report themselves; they
+//! put a request in the reporter's queue and, if they want an answer, wait on a one-shot
+//! channel. The reporter is an OS thread, not an async task, so a report can be made while
+//! every runtime worker is stuck.
+//!
+//! **Coalescing.** One report is made at a time. Requests that arrive while a report is being
+//! made *join* it: they get that report (and, if any of them wants it written, it is written
+//! once). A burst of 100 signals therefore gives one or two reports, never 100.
+//! [`ReportHandle::shared_report`] also reuses the last report while it is younger than a given
+//! age, which is how the admin endpoint bounds report generation to one per `min_interval`.
+//!
+//! **What can go wrong.** A section generator that panics is isolated by the engine; a panic
+//! anywhere else in the making of a report is caught here and answered as an error, and the
+//! thread goes on. Requests made after the reporter stopped are answered
+//! [`ReportError::Stopped`] at once instead of waiting forever.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::oneshot;
+use crate::engine::{Gmr, panic_message};
+use crate::report::{Report, Trigger};
+use crate::sink::Delivery;
+use crate::triggers::file::FileWatch;
+
+/// Why a report could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// The autorun hook was stopped (its guard dropped): no reporter thread answers.
+    #[error("the gmr reporter has stopped (the guard returned by install() was dropped)")]
+    Stopped,
+    /// Making the report panicked outside any section; the panic message.
+    #[error("making the report failed: {0}")]
+    Failed(String),
+    /// The report was made but could not be written anywhere; the sink's message.
+    #[error("{0}")]
+    Sink(String),
+}
+
+type ValueReply = oneshot::Sender<Result<Arc<Report>, ReportError>>;
+type WriteReply = oneshot::Sender<Result<Delivery, ReportError>>;
+
+/// What a request wants back.
+enum Want {
+    /// The report as a value (not written anywhere).
+    Value(ValueReply),
+    /// The report written to the sink, and where it went.
+    Write(WriteReply),
+    /// The report written to the sink; nobody waits (signal and file triggers).
+    Fire,
+}
+
+struct Request {
+    trigger: Trigger,
+    want: Want,
+}
+
+impl Request {
+    fn wants_sink(&self) -> bool {
+        !matches!(self.want, Want::Value(_))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: Vec<Request>,
+    /// `Some` while a report is being made: requests that join it.
+    joined: Option<Vec<Request>>,
+    stopping: bool,
+    exited: bool,
+    last: Option<(Instant, Arc<Report>)>,
+    reports_made: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A cheap, cloneable handle for asking the reporter thread for reports.
+///
+/// Obtained from [`crate::GmrGuard::reports`]. Every method hands the work to the reporter
+/// thread; the `async` ones never block the calling task's worker.
+#[derive(Clone)]
+pub struct ReportHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ReportHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReportHandle")
+            .field("reports_made", &self.reports_made())
+            .finish()
+    }
+}
+
+impl ReportHandle {
+    /// Asks for a report as a value and waits for it without blocking the async worker.
+    ///
+    /// # Errors
+    ///
+    /// [`ReportError::Stopped`] after the guard was dropped; [`ReportError::Failed`] if making
+    /// the report panicked outside a section.
+    pub async fn report(&self, trigger: Trigger) -> Result<Arc<Report>, ReportError> {
+        self.ask_value(trigger, None)
+            .await
+            .unwrap_or(Err(ReportError::Stopped))
+    }
+
+    /// Asks for a report as a value and blocks the calling thread until it is made.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::report`].
+    pub fn report_blocking(&self, trigger: Trigger) -> Result<Arc<Report>, ReportError> {
+        self.ask_value(trigger, None)
+            .recv()
+            .unwrap_or(Err(ReportError::Stopped))
+    }
+
+    /// Like [`ReportHandle::report`], but returns the last report if it was made less than
+    /// `max_age` ago, and joins the report in progress if there is one. However often this is
+    /// called, at most one report is made per `max_age`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::report`].
+    pub async fn shared_report(
+        &self,
+        trigger: Trigger,
+        max_age: Duration,
+    ) -> Result<Arc<Report>, ReportError> {
+        self.ask_value(trigger, Some(max_age))
+            .await
+            .unwrap_or(Err(ReportError::Stopped))
+    }
+
+    /// The blocking form of [`ReportHandle::shared_report`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::report`].
+    pub fn shared_report_blocking(
+        &self,
+        trigger: Trigger,
+        max_age: Duration,
+    ) -> Result<Arc<Report>, ReportError> {
+        self.ask_value(trigger, Some(max_age))
+            .recv()
+            .unwrap_or(Err(ReportError::Stopped))
+    }
+
+    /// Asks for a report written to the configured sink and waits (without blocking the async
+    /// worker) for where it went.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::report`], and [`ReportError::Sink`] if it could not be written
+    /// anywhere.
+    pub async fn write(&self, trigger: Trigger) -> Result<Delivery, ReportError> {
+        self.ask_write(trigger)
+            .await
+            .unwrap_or(Err(ReportError::Stopped))
+    }
+
+    /// The blocking form of [`ReportHandle::write`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::write`].
+    pub fn write_blocking(&self, trigger: Trigger) -> Result<Delivery, ReportError> {
+        self.ask_write(trigger)
+            .recv()
+            .unwrap_or(Err(ReportError::Stopped))
+    }
+
+    /// Asks for a report written to the sink and returns at once. Used by the signal and file
+    /// triggers. Returns `false` if the reporter has stopped.
+    pub fn request(&self, trigger: Trigger) -> bool {
+        self.enqueue(Request {
+            trigger,
+            want: Want::Fire,
+        })
+    }
+
+    /// How many reports the reporter thread has made.
+    pub fn reports_made(&self) -> u64 {
+        self.shared.lock().reports_made
+    }
+
+    fn ask_value(
+        &self,
+        trigger: Trigger,
+        max_age: Option<Duration>,
+    ) -> oneshot::Receiver<Result<Arc<Report>, ReportError>> {
+        let (tx, rx) = oneshot::channel();
+        let state = self.shared.lock();
+        if let (Some(max_age), Some((at, report))) = (max_age, &state.last)
+            && at.elapsed() <= max_age
+        {
+            tx.send(Ok(Arc::clone(report)));
+            return rx;
+        }
+        drop(state);
+        self.enqueue(Request {
+            trigger,
+            want: Want::Value(tx),
+        });
+        rx
+    }
+
+    fn ask_write(&self, trigger: Trigger) -> oneshot::Receiver<Result<Delivery, ReportError>> {
+        let (tx, rx) = oneshot::channel();
+        self.enqueue(Request {
+            trigger,
+            want: Want::Write(tx),
+        });
+        rx
+    }
+
+    /// Queues a request, or joins the report in progress. A request made after the reporter
+    /// stopped is answered (by dropping its reply sender) at once.
+    fn enqueue(&self, request: Request) -> bool {
+        let mut state = self.shared.lock();
+        if state.stopping || state.exited {
+            return false;
+        }
+        match state.joined.as_mut() {
+            Some(joined) => joined.push(request),
+            None => state.queue.push(request),
+        }
+        drop(state);
+        self.shared.wake.notify_all();
+        true
+    }
+}
+
+/// The running reporter thread. Stopping it answers every waiting request.
+pub(crate) struct ReporterThread {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ReporterThread {
+    /// Starts the thread `gmr-reporter`, which also polls the trigger file if there is one.
+    pub(crate) fn start(gmr: Gmr, file_watch: Option<FileWatch>) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let thread_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("gmr-reporter".to_owned())
+            .spawn(move || run(&thread_shared, &gmr, file_watch))?;
+        Ok(ReporterThread {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    pub(crate) fn handle(&self) -> ReportHandle {
+        ReportHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Asks the thread to stop and waits up to `timeout` for it; a report in progress is let
+    /// finish in the background if it takes longer.
+    pub(crate) fn stop(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        state.stopping = true;
+        self.shared.wake.notify_all();
+        while !state.exited {
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(
+                    "gmr reporter did not stop within {timeout:?} (a report is still being made); leaving it to finish in the background"
+                );
+                return;
+            }
+            state = self
+                .shared
+                .wake
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(state);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ReporterThread {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Duration::from_secs(1));
+        }
+    }
+}
+
+/// The thread's body: wait for work or the next poll of the trigger file, make reports.
+fn run(shared: &Shared, gmr: &Gmr, mut file_watch: Option<FileWatch>) {
+    loop {
+        if let Some(watch) = file_watch.as_mut()
+            && watch.due(Instant::now())
+            && watch.poll()
+        {
+            shared.lock().queue.push(Request {
+                trigger: Trigger::File,
+                want: Want::Fire,
+            });
+        }
+        let batch = {
+            let mut state = shared.lock();
+            if state.stopping {
+                state.exited = true;
+                // Dropping the queued requests' reply senders answers them `Stopped`.
+                state.queue.clear();
+                drop(state);
+                shared.wake.notify_all();
+                return;
+            }
+            if state.queue.is_empty() {
+                let timeout = file_watch.as_ref().map_or(Duration::from_secs(3600), |w| {
+                    w.next_poll().saturating_duration_since(Instant::now())
+                });
+                if !timeout.is_zero() {
+                    let _ = shared
+                        .wake
+                        .wait_timeout(state, timeout)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                continue;
+            }
+            state.joined = Some(Vec::new());
+            std::mem::take(&mut state.queue)
+        };
+        make_report(shared, gmr, batch);
+    }
+}
+
+/// Makes one report for `batch` and for every request that joins while it is being made.
+fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
+    let Some(first) = batch.first() else { return };
+    let trigger = first.trigger;
+    let started = Instant::now();
+    let made = catch_unwind(AssertUnwindSafe(|| Arc::new(gmr.report(trigger))))
+        .map_err(|panic| ReportError::Failed(panic_message(&panic)));
+
+    let write = |report: &Report| match gmr.write_report_sized(report) {
+        Ok((delivery, bytes)) => {
+            tracing::info!(
+                trigger = %trigger,
+                destination = %delivery,
+                duration_ms = started.elapsed().as_millis() as u64,
+                bytes,
+                "gmr report written"
+            );
+            Ok(delivery)
+        }
+        Err(error) => {
+            tracing::error!(trigger = %trigger, %error, "gmr report could not be written");
+            Err(ReportError::Sink(error.to_string()))
+        }
+    };
+
+    let mut delivery = None;
+    if let Ok(report) = &made
+        && batch.iter().any(Request::wants_sink)
+    {
+        delivery = Some(write(report));
+    }
+    let joined = {
+        let mut state = shared.lock();
+        if let Ok(report) = &made {
+            state.last = Some((Instant::now(), Arc::clone(report)));
+            state.reports_made += 1;
+        }
+        state.joined.take().unwrap_or_default()
+    };
+    if let Ok(report) = &made {
+        if delivery.is_none() && joined.iter().any(Request::wants_sink) {
+            delivery = Some(write(report));
+        }
+        if delivery.is_none() {
+            tracing::debug!(
+                trigger = %trigger,
+                duration_ms = started.elapsed().as_millis() as u64,
+                "gmr report made"
+            );
+        }
+    } else if let Err(error) = &made {
+        tracing::error!(trigger = %trigger, %error, "gmr report failed");
+    }
+    if batch.len() + joined.len() > 1 {
+        tracing::debug!(
+            requests = batch.len() + joined.len(),
+            "gmr coalesced requests into one report"
+        );
+    }
+    for request in batch.into_iter().chain(joined) {
+        match request.want {
+            Want::Value(reply) => reply.send(made.clone()),
+            Want::Write(reply) => reply.send(match (&made, &delivery) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), Some(result)) => result.clone(),
+                (Ok(_), None) => Err(ReportError::Failed("report was not written".to_owned())),
+            }),
+            Want::Fire => {}
+        }
+    }
+}

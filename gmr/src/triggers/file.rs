@@ -1,0 +1,166 @@
+//! The file trigger: a change of `file_event_handler` asks for a report.
+//!
+//! The file is polled with `stat` every `file_event_handler_interval` (on the reporter thread),
+//! not watched with inotify: `stat` works on network filesystems shared by replicas behind a
+//! load balancer, where inotify sees no change made by another host. A change is any
+//! difference in device, inode, size, modification or status-change time, so `touch`, an
+//! append, and a replacement by rename all count; several changes within one interval give
+//! one report.
+//!
+//! oslo.reports refused to start when the file was missing and silently stopped watching when
+//! it was deleted. Here a missing file is created at install (or install fails saying why), a
+//! deleted file is noted once in the log, and its re-creation (a `touch` after log rotation)
+//! counts as a change. A change made before install never fires.
+
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// What identifies one state of the trigger file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fingerprint {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Fingerprint {
+    fn of(path: &Path) -> io::Result<Self> {
+        let m = fs::metadata(path)?;
+        Ok(Fingerprint {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// The polling state of the trigger file.
+#[derive(Debug)]
+pub(crate) struct FileWatch {
+    path: PathBuf,
+    interval: Duration,
+    last: Option<Fingerprint>,
+    next_poll: Instant,
+}
+
+impl FileWatch {
+    /// Starts watching `path`, creating it (empty) if it is missing. The state at this moment is
+    /// the baseline: only later changes fire.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error if the file is missing and cannot be created, or cannot be examined.
+    pub(crate) fn new(path: &Path, interval: Duration) -> io::Result<Self> {
+        let last = match Fingerprint::of(path) {
+            Ok(fp) => fp,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                OpenOptions::new().create(true).append(true).open(path)?;
+                tracing::info!(path = %path.display(), "gmr created the missing trigger file");
+                Fingerprint::of(path)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(FileWatch {
+            path: path.to_owned(),
+            interval,
+            last: Some(last),
+            next_poll: Instant::now() + interval,
+        })
+    }
+
+    /// When the next poll is due.
+    pub(crate) fn next_poll(&self) -> Instant {
+        self.next_poll
+    }
+
+    /// Whether a poll is due at `now`.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        now >= self.next_poll
+    }
+
+    /// Examines the file once; `true` if it changed since the last poll.
+    pub(crate) fn poll(&mut self) -> bool {
+        self.next_poll = Instant::now() + self.interval;
+        match Fingerprint::of(&self.path) {
+            Ok(now) => {
+                let changed = self.last != Some(now);
+                if self.last.is_none() {
+                    tracing::info!(path = %self.path.display(), "gmr trigger file is back");
+                }
+                self.last = Some(now);
+                changed
+            }
+            Err(error) => {
+                if self.last.is_some() {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        %error,
+                        "gmr trigger file is gone; touching it again will trigger a report"
+                    );
+                }
+                self.last = None;
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Changes size and mtime, so the change is visible even on coarse-timestamp filesystems.
+    fn touch_later(path: &Path) {
+        let mut f = OpenOptions::new().append(true).open(path).expect("open");
+        io::Write::write_all(&mut f, b"x").expect("append");
+    }
+
+    #[test]
+    fn creates_missing_file_and_fires_only_on_later_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("trigger");
+        let mut watch = FileWatch::new(&path, Duration::from_millis(10)).expect("watch");
+        assert!(path.exists());
+        assert!(!watch.poll(), "no change yet");
+        touch_later(&path);
+        assert!(watch.poll(), "append is a change");
+        assert!(!watch.poll(), "one change fires once");
+    }
+
+    #[test]
+    fn a_change_before_install_does_not_fire() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("trigger");
+        fs::write(&path, b"old").expect("write");
+        let mut watch = FileWatch::new(&path, Duration::from_millis(10)).expect("watch");
+        assert!(!watch.poll());
+    }
+
+    #[test]
+    fn deletion_then_recreation_fires() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("trigger");
+        let mut watch = FileWatch::new(&path, Duration::from_millis(10)).expect("watch");
+        fs::remove_file(&path).expect("remove");
+        assert!(!watch.poll(), "deletion does not fire");
+        assert!(!watch.poll());
+        fs::write(&path, b"").expect("recreate");
+        assert!(watch.poll(), "re-creation fires");
+        touch_later(&path);
+        assert!(watch.poll(), "later touches keep working");
+    }
+
+    #[test]
+    fn uncreatable_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("no-such-dir").join("trigger");
+        assert!(FileWatch::new(&path, Duration::from_secs(1)).is_err());
+    }
+}
