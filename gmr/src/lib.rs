@@ -73,3 +73,10 @@ pub use crate::registry::{
 };
 pub use crate::report::{Content, Report, ReportHeader, Section, SectionBody, Trigger};
 pub use crate::sink::{Delivery, SinkError};
+
+/// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an
+/// adapter records to say which OS thread is polling a request. `0` where the platform has no
+/// such id.
+pub fn current_thread_id() -> i32 {
+    sys::current_tid()
+}

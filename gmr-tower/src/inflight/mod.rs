@@ -1,0 +1,516 @@
+//! [`InFlightLayer`]: makes the requests in flight visible in the report.
+//!
+//! ```
+//! use tower::ServiceBuilder;
+//!
+//! let in_flight = gmr_tower::InFlightLayer::new();
+//! let service = ServiceBuilder::new()
+//!     .layer(in_flight.clone())
+//!     .service_fn(|_req: http::Request<String>| async {
+//!         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+//!     });
+//! # drop(service);
+//! ```
+//!
+//! Each request is recorded when the service is called: method, path (never the query string),
+//! matched route when the framework provides it, and start time. While its future or its
+//! response body is being polled, the entry names the OS thread polling it; a request stuck in
+//! a blocking call therefore points at a thread whose stack the `Threads` section shows. The
+//! entry goes away when the response body ends or is dropped, or when the request future is
+//! dropped (the client went away): every exit path drops the same guard.
+//!
+//! The report's `Green Threads` section lists the requests oldest first with their age.
+
+mod registry;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use self::registry::{Entry, Recorded, Registry};
+
+/// The registry of one layer and its registration as a `Green Threads` source.
+struct Tracker {
+    registry: Arc<Registry>,
+    handle: GreenThreadsHandle,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.handle.unregister();
+    }
+}
+
+/// The `Green Threads` source of one layer. Holds the registry weakly so that dropping every
+/// clone of the layer ends the registration.
+struct Source {
+    registry: std::sync::Weak<Registry>,
+    name: String,
+}
+
+impl GreenThreadsSource for Source {
+    fn title(&self) -> String {
+        format!("in-flight requests ({})", self.name)
+    }
+
+    fn snapshot(&self) -> Result<Content, SectionError> {
+        let Some(registry) = self.registry.upgrade() else {
+            return Ok(Content::new().field("in_flight", 0));
+        };
+        Ok(describe(&registry.snapshot()))
+    }
+}
+
+/// The section content for a list of entries (oldest first).
+fn describe(entries: &[Arc<Entry>]) -> Content {
+    let now = Instant::now();
+    let requests: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            let age = now.saturating_duration_since(e.started);
+            let tid = e.polled_by.load(Ordering::Relaxed);
+            let thread = if tid == 0 {
+                "not being polled (waiting)".to_owned()
+            } else {
+                let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+                    .map(|n| n.trim().to_owned())
+                    .unwrap_or_default();
+                format!("Thread #{tid} {name}").trim_end().to_owned()
+            };
+            serde_json::json!({
+                "method": e.method.as_str(),
+                "path": e.uri.path(),
+                "route": e.route,
+                "age": format!("{:.3}s", age.as_secs_f64()),
+                "age_ms": age.as_millis() as u64,
+                "polled_by": thread,
+                "polled_by_tid": (tid != 0).then_some(tid),
+            })
+        })
+        .collect();
+    Content::new()
+        .field("in_flight", entries.len())
+        .field("requests", requests)
+}
+
+/// A tower [`Layer`] recording every request while it is in flight. Cheap to clone; clones
+/// share one table, listed as one block of the report's `Green Threads` section.
+#[derive(Clone)]
+pub struct InFlightLayer {
+    tracker: Arc<Tracker>,
+}
+
+impl std::fmt::Debug for InFlightLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightLayer")
+            .field("in_flight", &self.tracker.registry.len())
+            .finish()
+    }
+}
+
+impl Default for InFlightLayer {
+    fn default() -> Self {
+        InFlightLayer::new()
+    }
+}
+
+impl InFlightLayer {
+    /// A layer whose requests are listed as `in-flight requests (tower)`.
+    pub fn new() -> Self {
+        InFlightLayer::named("tower")
+    }
+
+    /// A layer whose requests are listed as `in-flight requests (<name>)`.
+    pub fn named(name: impl Into<String>) -> Self {
+        let registry = Arc::new(Registry::new());
+        let handle = gmr::register_green_threads_source(Arc::new(Source {
+            registry: Arc::downgrade(&registry),
+            name: name.into(),
+        }));
+        InFlightLayer {
+            tracker: Arc::new(Tracker { registry, handle }),
+        }
+    }
+
+    /// How many requests are in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.tracker.registry.len()
+    }
+
+    /// The `Green Threads` content for this layer's requests now (what the report shows).
+    pub fn snapshot(&self) -> Content {
+        describe(&self.tracker.registry.snapshot())
+    }
+}
+
+impl<S> Layer<S> for InFlightLayer {
+    type Service = InFlight<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InFlight {
+            inner,
+            tracker: Arc::clone(&self.tracker),
+        }
+    }
+}
+
+/// The service made by [`InFlightLayer`].
+#[derive(Clone)]
+pub struct InFlight<S> {
+    inner: S,
+    tracker: Arc<Tracker>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlight")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+/// The route of a request, if the framework recorded one.
+fn matched_route<B>(_request: &Request<B>) -> Option<String> {
+    #[cfg(feature = "axum")]
+    if let Some(path) = _request.extensions().get::<axum::extract::MatchedPath>() {
+        return Some(path.as_str().to_owned());
+    }
+    None
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InFlight<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<InFlightBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let entry = Entry {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            route: matched_route(&request),
+            started: Instant::now(),
+            polled_by: AtomicI32::new(0),
+        };
+        let recorded = Recorded::new(Arc::clone(&self.tracker.registry), entry);
+        let inner = {
+            let _polling = recorded.polling();
+            self.inner.call(request)
+        };
+        ResponseFuture {
+            inner,
+            recorded: Some(recorded),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`InFlight`]: marks the polling thread, and hands the record to
+    /// the response body. Dropping it early (client gone) removes the record.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        recorded: Option<Recorded>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<InFlightBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _polling = this.recorded.as_ref().map(Recorded::polling);
+            match this.inner.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result,
+            }
+        };
+        let recorded = this.recorded.take();
+        Poll::Ready(result.map(|response| {
+            response.map(|body| InFlightBody {
+                inner: body,
+                recorded,
+            })
+        }))
+    }
+}
+
+pin_project! {
+    /// The response body of [`InFlight`]: keeps the request recorded until its last frame (or
+    /// until it is dropped).
+    pub struct InFlightBody<B> {
+        #[pin]
+        inner: B,
+        recorded: Option<Recorded>,
+    }
+}
+
+impl<B> std::fmt::Debug for InFlightBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightBody")
+            .field("in_flight", &self.recorded.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Body> Body for InFlightBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let mut this = self.project();
+        let polled = {
+            let _polling = this.recorded.as_ref().map(Recorded::polling);
+            this.inner.as_mut().poll_frame(cx)
+        };
+        let finished = match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if finished {
+            this.recorded.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use gmr::SectionBody as _;
+    use http_body_util::{BodyExt, Full};
+    use std::sync::Mutex;
+    use std::task::Waker;
+    use tower::ServiceExt;
+
+    /// A body that yields one frame once the gate is opened.
+    #[derive(Clone, Default)]
+    struct Gate(Arc<Mutex<(bool, Option<Waker>)>>);
+
+    impl Gate {
+        fn open(&self) {
+            let mut state = self.0.lock().expect("gate");
+            state.0 = true;
+            if let Some(waker) = state.1.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    struct GatedBody {
+        gate: Gate,
+        sent: bool,
+    }
+
+    impl Body for GatedBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            if self.sent {
+                return Poll::Ready(None);
+            }
+            let mut state = self.gate.0.lock().expect("gate");
+            if !state.0 {
+                state.1 = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            drop(state);
+            self.sent = true;
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"x")))))
+        }
+    }
+
+    fn hello(
+        req: Request<()>,
+    ) -> impl Future<Output = Result<Response<Full<Bytes>>, std::convert::Infallible>> {
+        let _ = req;
+        async { Ok(Response::new(Full::new(Bytes::from_static(b"hi")))) }
+    }
+
+    #[tokio::test]
+    async fn entry_lives_until_the_body_ends_and_hides_the_query() {
+        let layer = InFlightLayer::named("unit-body");
+        let gate = Gate::default();
+        let body_gate = gate.clone();
+        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
+            let gate = body_gate.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
+            }
+        }));
+        let response = svc
+            .oneshot(Request::get("/stream?secret=1").body(()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(layer.in_flight(), 1, "body not finished yet");
+        let snapshot = layer.snapshot().to_json();
+        assert_eq!(snapshot["in_flight"], 1);
+        assert_eq!(snapshot["requests"][0]["path"], "/stream");
+        assert_eq!(snapshot["requests"][0]["method"], "GET");
+        assert!(!snapshot.to_string().contains("secret"), "no query string");
+        gate.open();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(body, Bytes::from_static(b"x"));
+        assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn complete_bodies_end_the_entry_at_once() {
+        let layer = InFlightLayer::named("unit-full");
+        let svc = layer.layer(tower::service_fn(hello));
+        let response = svc
+            .oneshot(Request::get("/").body(()).expect("request"))
+            .await
+            .expect("response");
+        // `Full` knows its length; the entry ends once its only frame is read.
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(body, Bytes::from_static(b"hi"));
+        assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn dropped_request_future_removes_the_entry() {
+        let layer = InFlightLayer::named("unit-drop");
+        let started = Arc::new(tokio::sync::Notify::new());
+        let notify = Arc::clone(&started);
+        let mut svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
+            let notify = Arc::clone(&notify);
+            async move {
+                notify.notify_one();
+                std::future::pending::<()>().await;
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+            }
+        }));
+        let call = svc
+            .ready()
+            .await
+            .expect("ready")
+            .call(Request::get("/hang").body(()).expect("request"));
+        let task = tokio::spawn(call);
+        started.notified().await;
+        assert_eq!(layer.in_flight(), 1);
+        task.abort();
+        let _ = task.await;
+        assert_eq!(layer.in_flight(), 0, "client gone: entry removed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_being_polled_names_its_thread() {
+        let layer = InFlightLayer::named("unit-thread");
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = Arc::new(Mutex::new(release_rx));
+        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
+            let entered = entered_tx.clone();
+            let release = Arc::clone(&release_rx);
+            async move {
+                // Blocks its worker thread, as a stuck handler would.
+                let _ = entered.send(gmr::current_thread_id());
+                let _ = release.lock().expect("release").recv();
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+            }
+        }));
+        let task = tokio::spawn(svc.oneshot(Request::get("/block").body(()).expect("request")));
+        let tid = entered_rx.recv().expect("handler entered");
+        let snapshot = layer.snapshot().to_json();
+        assert_eq!(snapshot["requests"][0]["polled_by_tid"], tid);
+        assert!(
+            snapshot["requests"][0]["polled_by"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(&format!("Thread #{tid}")))
+        );
+        release_tx.send(()).expect("release");
+        let response = task.await.expect("join").expect("response");
+        let _ = response.into_body().collect().await;
+        assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_green_threads_section_lists_the_layer() {
+        let layer = InFlightLayer::named("unit-section");
+        let gate = Gate::default();
+        let body_gate = gate.clone();
+        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
+            let gate = body_gate.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
+            }
+        }));
+        let response = svc
+            .oneshot(Request::post("/orders/17").body(()).expect("request"))
+            .await
+            .expect("response");
+        let report = gmr::Gmr::builder()
+            .build()
+            .expect("engine")
+            .report(gmr::Trigger::Api);
+        let text = report.to_text();
+        assert!(text.contains("in-flight requests (unit-section)"), "{text}");
+        assert!(text.contains("path = /orders/17"), "{text}");
+        gate.open();
+        let _ = response.into_body().collect().await;
+        drop(layer);
+        let text = gmr::Gmr::builder()
+            .build()
+            .expect("engine")
+            .report(gmr::Trigger::Api)
+            .to_text();
+        assert!(
+            !text.contains("in-flight requests (unit-section)"),
+            "unregistered on drop"
+        );
+    }
+}
