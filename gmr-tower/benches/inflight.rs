@@ -30,11 +30,13 @@ fn drain<B: Body>(body: B) {
     while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {}
 }
 
+type Answer = Result<Response<Full<Bytes>>, std::convert::Infallible>;
+
 fn trivial() -> impl Service<
     Request<()>,
     Response = Response<Full<Bytes>>,
     Error = std::convert::Infallible,
-    Future = std::future::Ready<Result<Response<Full<Bytes>>, std::convert::Infallible>>,
+    Future = std::future::Ready<Answer>,
 > + Clone {
     tower::service_fn(|_req: Request<()>| {
         std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"ok")))))

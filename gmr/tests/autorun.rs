@@ -6,6 +6,8 @@
 //! itself with `GMR_AUTORUN_SCENARIO=<name>` for each scenario and reports like libtest.
 //! Scenarios wait on conditions with deadlines, never on fixed sleeps.
 #![allow(unsafe_code)]
+// This file is its own test harness: it reports on stdout like libtest.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
 use std::io::Write as _;
@@ -646,7 +648,7 @@ fn host_owns_the_signal() {
     // SAFETY: a valid handler function and a zeroed, then filled, sigaction.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = host_handler as usize;
+        action.sa_sigaction = host_handler as *const () as usize;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
         assert_eq!(
@@ -665,7 +667,10 @@ fn host_owns_the_signal() {
             trigger.display()
         ),
     ));
-    assert_eq!(disposition(libc::SIGUSR2), host_handler as usize);
+    assert_eq!(
+        disposition(libc::SIGUSR2),
+        host_handler as *const () as usize
+    );
     for expected in 1..=3 {
         raise(libc::SIGUSR2);
         assert!(wait_until(Duration::from_secs(10), || {
@@ -677,7 +682,10 @@ fn host_owns_the_signal() {
     assert!(wait_until(Duration::from_secs(30), || reports_in(&logs)
         .len()
         == 1));
-    assert_eq!(disposition(libc::SIGUSR2), host_handler as usize);
+    assert_eq!(
+        disposition(libc::SIGUSR2),
+        host_handler as *const () as usize
+    );
 }
 
 fn one_tracing_event_per_report_and_warnings() {
