@@ -1,1 +1,257 @@
-//! Shared helpers of the example binaries.
+//! What the demo servers share: the command line of DESIGN §3.1, configuration loading, the
+//! parked background threads, the start-up banner, and the demo routes' parameters.
+// Printing the banner on stdout is what a demo is for.
+#![allow(clippy::print_stdout)]
+
+use std::io::Read as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The command line every demo accepts.
+#[derive(Debug, Clone)]
+pub struct DemoArgs {
+    /// `--listen ADDR` (default `127.0.0.1:8080`; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// `--config FILE` (TOML).
+    pub config: Option<PathBuf>,
+    /// `--no-gmr`: the same server without any gmr layer, hook or endpoint.
+    pub no_gmr: bool,
+}
+
+impl DemoArgs {
+    /// Parses `std::env::args()`.
+    ///
+    /// # Errors
+    ///
+    /// A usage message for an unknown argument or a bad value.
+    pub fn parse(program: &str) -> Result<Self, String> {
+        let usage = format!("usage: {program} [--listen ADDR] [--config FILE] [--no-gmr]");
+        let mut args = DemoArgs {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            config: None,
+            no_gmr: false,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--listen" => {
+                    let value = it
+                        .next()
+                        .ok_or_else(|| format!("--listen needs ADDR\n{usage}"))?;
+                    args.listen = value
+                        .parse()
+                        .map_err(|e| format!("--listen {value:?}: {e}\n{usage}"))?;
+                }
+                "--config" => {
+                    args.config = Some(PathBuf::from(
+                        it.next()
+                            .ok_or_else(|| format!("--config needs FILE\n{usage}"))?,
+                    ));
+                }
+                "--no-gmr" => args.no_gmr = true,
+                "-h" | "--help" => return Err(usage),
+                other => return Err(format!("unknown argument {other:?}\n{usage}")),
+            }
+        }
+        Ok(args)
+    }
+}
+
+/// The demo's configuration: built-in defaults, then `--config FILE`, then environment
+/// variables `DEMO__SECTION__KEY`. When no admin token is configured, a random one is set (a
+/// demo-only convenience: the library never does that) and returned.
+///
+/// # Errors
+///
+/// The config crate's error for an unreadable or invalid file.
+pub fn load_config(
+    args: &DemoArgs,
+    service: &str,
+) -> Result<(config::Config, Option<String>), config::ConfigError> {
+    let mut builder = config::Config::builder()
+        .set_default("gmr.service_name", service)?
+        .set_default("app.greeting", "hello from the gmr demo")?
+        .set_default(
+            "app.database_url",
+            "postgres://demo:demo-db-password@127.0.0.1:5432/demo",
+        )?;
+    if let Some(path) = &args.config {
+        builder = builder.add_source(config::File::from(path.clone()));
+    }
+    builder = builder.add_source(config::Environment::with_prefix("DEMO").separator("__"));
+    let config = builder.build()?;
+    let has_token = config.get_string("gmr.admin.token").is_ok()
+        || config.get_string("gmr.admin.token_file").is_ok();
+    if has_token || args.no_gmr {
+        return Ok((config, None));
+    }
+    let token = random_token();
+    let config = config::Config::builder()
+        .add_source(config)
+        .set_override("gmr.admin.token", token.clone())?
+        .build()?;
+    Ok((config, Some(token)))
+}
+
+/// 32 hex characters from the kernel's random source.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 16];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if read.is_err() {
+        // No /dev/urandom: derive something unguessable enough for a demo from time and pid.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+            ^ u128::from(std::process::id()) << 64;
+        bytes = seed.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parks forever: a demo's background threads wait here, so a report visibly holds
+/// application frames.
+#[inline(never)]
+pub fn demo_parked_worker(ready: std::sync::mpsc::Sender<()>) {
+    let _ = ready.send(());
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts the two named background threads parked in [`demo_parked_worker`] and waits until
+/// both are parked.
+///
+/// # Errors
+///
+/// The error of spawning a thread.
+pub fn spawn_parked_workers() -> std::io::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for i in 0..2 {
+        let ready = tx.clone();
+        std::thread::Builder::new()
+            .name(format!("demo-parked-{i}"))
+            .spawn(move || demo_parked_worker(ready))?;
+    }
+    for _ in 0..2 {
+        rx.recv()
+            .map_err(|e| std::io::Error::other(format!("parked worker did not start: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Prints the first stdout line `listening on http://ADDR`, then how to get a report.
+pub fn print_banner(
+    addr: SocketAddr,
+    guard: Option<&gmr::GmrGuard>,
+    generated_token: Option<&str>,
+) {
+    println!("listening on http://{addr}");
+    let pid = std::process::id();
+    let Some(guard) = guard else {
+        println!("gmr is off (--no-gmr): pid {pid}");
+        return;
+    };
+    let settings = guard.gmr().settings();
+    if guard.signal_trigger_active() {
+        if let gmr::SignalChoice::Signal(n) = settings.signal {
+            println!(
+                "report: kill -{} {pid}",
+                gmr::config::signal_name(n).trim_start_matches("SIG")
+            );
+        }
+    } else {
+        println!("report: the signal trigger is off (pid {pid})");
+    }
+    if let Some(path) = &settings.file_event_handler {
+        println!("report: touch {}", path.display());
+    }
+    match &settings.log_dir {
+        Some(dir) => println!("reports are written to {}", dir.display()),
+        None => println!("reports are written to stderr"),
+    }
+    if settings.admin.token.is_some() {
+        let shown = generated_token.unwrap_or("$TOKEN");
+        println!(
+            "report: curl -H 'Authorization: Bearer {shown}' http://{addr}{}",
+            settings.admin.path
+        );
+        if generated_token.is_some() {
+            println!("(demo-only: a random admin token was generated because none is configured)");
+        }
+    }
+}
+
+/// The `ms` query parameter of `/slow` and `/block`: 0 to 60000.
+///
+/// # Errors
+///
+/// A message for a `400` answer.
+pub fn parse_ms(query: Option<&str>) -> Result<Duration, &'static str> {
+    let query = query.unwrap_or("");
+    let mut ms = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("ms", value)) => {
+                ms = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|v| *v <= 60_000)
+                        .ok_or("ms must be a whole number of milliseconds from 0 to 60000")?,
+                );
+            }
+            _ => return Err("unknown query parameter; use ?ms=N"),
+        }
+    }
+    Ok(Duration::from_millis(ms.unwrap_or(1000)))
+}
+
+/// Awaits a timer (`/slow`): the request waits without holding a thread.
+#[inline(never)]
+pub async fn demo_slow_handler(duration: Duration) -> String {
+    tokio::time::sleep(duration).await;
+    format!("slept {} ms without blocking\n", duration.as_millis())
+}
+
+/// Blocks the worker thread (`/block`): the report shows this function on that thread's
+/// stack, under the request that called it.
+#[inline(never)]
+pub fn demo_block_handler(duration: Duration) -> String {
+    std::thread::sleep(duration);
+    format!("blocked a worker thread for {} ms\n", duration.as_millis())
+}
+
+/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ms_parameter() {
+        assert_eq!(parse_ms(None), Ok(Duration::from_millis(1000)));
+        assert_eq!(parse_ms(Some("ms=250")), Ok(Duration::from_millis(250)));
+        assert!(parse_ms(Some("ms=-1")).is_err());
+        assert!(parse_ms(Some("ms=99999999")).is_err());
+        assert!(parse_ms(Some("x=1")).is_err());
+    }
+
+    #[test]
+    fn tokens_are_32_hex() {
+        let token = random_token();
+        assert_eq!(token.len(), 32);
+        assert!(token.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(token, random_token());
+    }
+}
