@@ -87,7 +87,8 @@ fn leaves(value: &Value, out: &mut BTreeSet<String>) {
         Value::String(s) => {
             out.insert(s.clone());
         }
-        Value::Null => {}
+        // `null` and `false` are the absence of a value or a marker; the text shows neither.
+        Value::Null | Value::Bool(false) => {}
         other => {
             out.insert(other.to_string());
         }

@@ -1,0 +1,508 @@
+//! The capture signal handler and the slots it writes into.
+//!
+//! # Why the handler does so little
+//!
+//! A signal interrupts a thread at an arbitrary instruction: inside `malloc` holding the arena
+//! lock, inside the dynamic loader holding its lock while `dlopen` runs, inside the unwinder of a
+//! panic holding the `dl_iterate_phdr` lock, in the middle of a function prologue. Any code the
+//! handler runs that takes one of those locks deadlocks the thread (and then the report); any
+//! code that trusts half-written data crashes the process. That is exactly what happened to
+//! projects that unwound inside a handler: the `backtrace` maintainers state that
+//! `backtrace::trace` is not async-signal-safe (rust-lang/backtrace-rs#742, #414), and pprof-rs
+//! users hit deadlocks and segfaults from unwinding in its SIGPROF handler (tikv/pprof-rs#36,
+//! #75, #203). So the handler here does not unwind, symbolize, allocate, lock, log, touch lazy
+//! thread-locals or contain a panicking path. It only:
+//!
+//! 1. checks that the signal is ours (`SI_QUEUE` from our own pid) and decodes the slot index and
+//!    generation from the payload;
+//! 2. claims the slot with one compare-and-swap from `ARMED(gen)` to `BUSY(gen)`: a late answer to
+//!    an earlier request (whose generation the reporter has moved on from) fails the swap and
+//!    writes nothing;
+//! 3. checks that it runs on the thread the slot was armed for;
+//! 4. copies the registers the unwinder needs from the `ucontext` (x86_64: RIP, RSP, RBP;
+//!    aarch64: PC, SP, X29, X30);
+//! 5. copies a bounded window of its own stack, from the stack pointer up, with
+//!    `process_vm_readv` on its own pid, one iovec per 4 KiB chunk: an unmapped page ends the
+//!    copy with a short count instead of a fault;
+//! 6. publishes the slot with a release store of `DONE(gen)`, bumps the answer counter and wakes
+//!    the reporter with `FUTEX_WAKE`.
+//!
+//! `errno` is saved and restored around all of it. Arithmetic is wrapping or saturating, array
+//! accesses use `get`, and nothing can panic (a panic in a handler cannot unwind through the
+//! signal frame). The unwinding (framehop, DWARF CFI with frame-pointer fallback) and the
+//! symbolization happen afterwards on the reporting thread, from the copy, where a bad CFI entry
+//! can only truncate a stack.
+//!
+//! # Memory
+//!
+//! The slots live in one [`Pool`] allocated once, by the reporter, before the first signal is
+//! sent, and never freed (a handler still running late can therefore never touch freed memory).
+//! [`SLOT_COUNT`] slots of [`STACK_WINDOW`] bytes each: threads are captured in batches of at most
+//! that many, so memory does not grow with the number of threads.
+//!
+//! # What can still go wrong
+//!
+//! * A thread whose stack is almost exhausted can overflow it when the signal frame and this
+//!   handler's small frame (well under 1 KiB) are pushed. The same holds for any signal.
+//! * The signal interrupts a blocking system call. With `SA_RESTART` most restart transparently;
+//!   a few (`epoll_wait`, `nanosleep`, futex waits with a timeout) return `EINTR`, which correct
+//!   code already handles.
+//! * A thread that blocks the signal after the reporter read its mask keeps it pending until it
+//!   unblocks it; the handler then finds a stale generation and returns at once.
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use libc::{c_int, c_void};
+
+use super::sys::{QueueInfo, SI_QUEUE};
+
+/// Number of slots: how many threads are signalled at once.
+pub(crate) const SLOT_COUNT: usize = 32;
+
+/// Bytes of stack copied per thread, from the stack pointer up.
+pub(crate) const STACK_WINDOW: usize = 128 * 1024;
+
+/// Copy granularity: `process_vm_readv` transfers whole iovecs only, so a chunk never straddles a
+/// page boundary (4 KiB divides every Linux page size).
+const CHUNK: u64 = 4096;
+const MAX_CHUNKS: usize = STACK_WINDOW / CHUNK as usize + 1;
+
+const FREE: u64 = 0;
+const ARMED: u64 = 1;
+const BUSY: u64 = 2;
+const DONE: u64 = 3;
+const PHASE_MASK: u64 = 3;
+
+/// The largest generation that fits the signal payload next to an 8-bit slot index.
+pub(crate) const MAX_GENERATION: u64 = (1 << 56) - 1;
+
+const fn pack(generation: u64, phase: u64) -> u64 {
+    (generation << 2) | phase
+}
+
+/// Signal payload: slot index in the low 8 bits, generation above.
+pub(crate) const fn encode_payload(index: usize, generation: u64) -> u64 {
+    (generation << 8) | (index as u64 & 0xff)
+}
+
+/// Our pid, as the handler compares it with the sender's (refreshed before each capture, so a
+/// forked child answers only its own reporter).
+static OUR_PID: AtomicI32 = AtomicI32::new(0);
+
+/// The slot pool, published once by the reporter; null until then.
+static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Count of answers; the reporter sleeps on it with `FUTEX_WAIT`, handlers bump it and wake it.
+pub(crate) static ANSWERS: AtomicU32 = AtomicU32::new(0);
+
+/// Registers captured from the interrupted context.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Regs {
+    /// Program counter.
+    pub(crate) pc: u64,
+    /// Stack pointer.
+    pub(crate) sp: u64,
+    /// Frame pointer (RBP / X29).
+    pub(crate) fp: u64,
+    /// Link register (X30 on aarch64; 0 on x86_64).
+    pub(crate) lr: u64,
+}
+
+/// One thread's answer: where the handler writes, and what the reporter reads back.
+pub(crate) struct Slot {
+    state: AtomicU64,
+    tid: AtomicI32,
+    pc: AtomicU64,
+    sp: AtomicU64,
+    fp: AtomicU64,
+    lr: AtomicU64,
+    stack_len: AtomicUsize,
+    copy_errno: AtomicI32,
+    /// `STACK_WINDOW` bytes (a leaked, zeroed allocation: never freed, untouched pages cost no
+    /// memory), written only by the handler that owns the slot in `BUSY` (through the kernel, by
+    /// `process_vm_readv`) and read only by the reporter once the slot is `DONE`.
+    stack: *mut u8,
+}
+
+// SAFETY: every field but `stack` is atomic; `stack` points to a leaked allocation that lives for
+// the rest of the process. `stack` is accessed under the slot protocol: the
+// handler writes it only between winning the ARMED->BUSY swap and its release store of DONE; the
+// reporter reads it only after an acquire load that saw DONE for the generation it armed, and
+// re-arms (allowing the next write) only after that read has ended. The two never overlap.
+unsafe impl Sync for Slot {}
+// SAFETY: as for Sync; the pointer is never freed, so moving the owner between threads is fine.
+unsafe impl Send for Slot {}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .field("tid", &self.tid.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The preallocated slots.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    slots: [Slot; SLOT_COUNT],
+}
+
+/// What the reporter sees when it looks at a slot it armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Poll {
+    /// Not answered yet.
+    Pending,
+    /// A handler is copying right now.
+    Busy,
+    /// Answered.
+    Done,
+    /// The slot no longer belongs to this generation.
+    Lost,
+}
+
+/// A completed capture, borrowed from its slot.
+#[derive(Debug)]
+pub(crate) struct Answer<'a> {
+    /// The registers.
+    pub(crate) regs: Regs,
+    /// The stack bytes starting at `regs.sp`.
+    pub(crate) stack: &'a [u8],
+    /// `errno` of the stack copy when it copied nothing, 0 otherwise.
+    pub(crate) copy_errno: i32,
+}
+
+/// Exclusive access to the pool for the (single) reporter. Not `Clone`: all arming and reading
+/// goes through `&mut self`, so two reporters can never use the slots at once.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    pool: &'static Pool,
+    next_generation: u64,
+}
+
+impl Slots {
+    /// Allocates the pool (once per process) and publishes it to the handler.
+    ///
+    /// Call only from the reporter's state, created once under its lock.
+    pub(crate) fn new() -> Self {
+        let existing = POOL.load(Ordering::Acquire);
+        let pool: &'static Pool = if existing.is_null() {
+            let pool = Box::new(Pool {
+                slots: std::array::from_fn(|_| Slot {
+                    state: AtomicU64::new(pack(0, FREE)),
+                    tid: AtomicI32::new(0),
+                    pc: AtomicU64::new(0),
+                    sp: AtomicU64::new(0),
+                    fp: AtomicU64::new(0),
+                    lr: AtomicU64::new(0),
+                    stack_len: AtomicUsize::new(0),
+                    copy_errno: AtomicI32::new(0),
+                    stack: Box::leak(vec![0u8; STACK_WINDOW].into_boxed_slice()).as_mut_ptr(),
+                }),
+            });
+            let raw = Box::into_raw(pool);
+            match POOL.compare_exchange(
+                std::ptr::null_mut(),
+                raw,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                // SAFETY: `raw` came from Box::into_raw and is never freed: the pool lives for
+                // the rest of the process.
+                Ok(_) => unsafe { &*raw },
+                Err(winner) => {
+                    // SAFETY: our box was never published; nobody else has seen `raw`.
+                    drop(unsafe { Box::from_raw(raw) });
+                    // SAFETY: `winner` is a published pool, never freed.
+                    unsafe { &*winner }
+                }
+            }
+        } else {
+            // SAFETY: a published pool is never freed.
+            unsafe { &*existing }
+        };
+        Slots {
+            pool,
+            next_generation: 1,
+        }
+    }
+
+    /// Records our pid for the handler's sender check.
+    pub(crate) fn set_pid(&mut self, pid: i32) {
+        OUR_PID.store(pid, Ordering::Release);
+    }
+
+    /// Indexes of slots that can be armed now (free, or answered earlier). A slot whose handler
+    /// was still copying when its request timed out stays `BUSY` and is skipped until it ends.
+    pub(crate) fn reusable(&self) -> Vec<usize> {
+        self.pool
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                let phase = s.state.load(Ordering::Acquire) & PHASE_MASK;
+                phase == FREE || phase == DONE
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Arms slot `index` for thread `tid` and returns the payload to send and its generation.
+    pub(crate) fn arm(&mut self, index: usize, tid: i32) -> Option<(u64, u64)> {
+        let slot = self.pool.slots.get(index)?;
+        let current = slot.state.load(Ordering::Acquire);
+        let phase = current & PHASE_MASK;
+        if phase != FREE && phase != DONE {
+            return None;
+        }
+        let generation = self.next_generation;
+        self.next_generation = if generation >= MAX_GENERATION {
+            1
+        } else {
+            generation + 1
+        };
+        slot.tid.store(tid, Ordering::Relaxed);
+        slot.stack_len.store(0, Ordering::Relaxed);
+        slot.copy_errno.store(0, Ordering::Relaxed);
+        slot.state
+            .compare_exchange(
+                current,
+                pack(generation, ARMED),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .ok()?;
+        Some((encode_payload(index, generation), generation))
+    }
+
+    /// The state of slot `index` for `generation`.
+    pub(crate) fn poll(&self, index: usize, generation: u64) -> Poll {
+        let Some(slot) = self.pool.slots.get(index) else {
+            return Poll::Lost;
+        };
+        let state = slot.state.load(Ordering::Acquire);
+        if state == pack(generation, ARMED) {
+            Poll::Pending
+        } else if state == pack(generation, BUSY) {
+            Poll::Busy
+        } else if state == pack(generation, DONE) {
+            Poll::Done
+        } else {
+            Poll::Lost
+        }
+    }
+
+    /// Withdraws an unanswered request: a handler that runs later finds a stale generation and
+    /// writes nothing. Returns false if a handler has already claimed the slot.
+    pub(crate) fn disarm(&mut self, index: usize, generation: u64) -> bool {
+        let Some(slot) = self.pool.slots.get(index) else {
+            return true;
+        };
+        slot.state
+            .compare_exchange(
+                pack(generation, ARMED),
+                pack(generation, FREE),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// Runs `f` on the answer in slot `index` if it is `DONE` for `generation`.
+    pub(crate) fn read<R>(
+        &mut self,
+        index: usize,
+        generation: u64,
+        f: impl FnOnce(&Answer<'_>) -> R,
+    ) -> Option<R> {
+        let slot = self.pool.slots.get(index)?;
+        if slot.state.load(Ordering::Acquire) != pack(generation, DONE) {
+            return None;
+        }
+        let len = slot.stack_len.load(Ordering::Relaxed).min(STACK_WINDOW);
+        // SAFETY: the acquire load above saw DONE(generation), so the handler's writes to the
+        // buffer happened before; no handler can write again until this slot is re-armed, which
+        // needs `&mut self`, which we hold until `f` returns. `len` is clamped to the buffer.
+        let stack: &[u8] = unsafe { std::slice::from_raw_parts(slot.stack, len) };
+        let answer = Answer {
+            regs: Regs {
+                pc: slot.pc.load(Ordering::Relaxed),
+                sp: slot.sp.load(Ordering::Relaxed),
+                fp: slot.fp.load(Ordering::Relaxed),
+                lr: slot.lr.load(Ordering::Relaxed),
+            },
+            stack,
+            copy_errno: slot.copy_errno.load(Ordering::Relaxed),
+        };
+        Some(f(&answer))
+    }
+}
+
+/// The handler installed for the capture signal. See the module documentation.
+pub(crate) extern "C" fn capture_handler(
+    _signo: c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut c_void,
+) {
+    // SAFETY: __errno_location returns the calling thread's errno address (initial-exec TLS set
+    // up before the thread ran any code); reading and writing it is async-signal-safe.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: `errno` is valid and aligned for the life of the thread.
+    let saved = unsafe { errno.read() };
+    answer(info, context);
+    // SAFETY: as above.
+    unsafe { errno.write(saved) };
+}
+
+/// The body of the handler: async-signal-safe by construction (see the module documentation).
+#[inline(always)]
+fn answer(info: *mut libc::siginfo_t, context: *mut c_void) {
+    if info.is_null() || context.is_null() {
+        return;
+    }
+    // SAFETY: for an SA_SIGINFO handler the kernel passes a valid 128-byte siginfo_t, whose
+    // layout for SI_QUEUE is QueueInfo (same size, checked at compile time); we only read it.
+    let info = unsafe { &*(info as *const QueueInfo) };
+    if info.code != SI_QUEUE || info.pid != OUR_PID.load(Ordering::Acquire) {
+        return;
+    }
+    let index = (info.value & 0xff) as usize;
+    let generation = info.value >> 8;
+    let pool = POOL.load(Ordering::Acquire);
+    if pool.is_null() {
+        return;
+    }
+    // SAFETY: a published pool is never freed.
+    let pool = unsafe { &*pool };
+    let Some(slot) = pool.slots.get(index) else {
+        return;
+    };
+    if slot
+        .state
+        .compare_exchange(
+            pack(generation, ARMED),
+            pack(generation, BUSY),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        )
+        .is_err()
+    {
+        return; // stale or foreign payload: write nothing
+    }
+    // SAFETY: SYS_gettid takes no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+    if slot.tid.load(Ordering::Relaxed) != tid {
+        slot.state.store(pack(generation, ARMED), Ordering::Release);
+        return;
+    }
+    let regs = registers(context);
+    let (len, err) = copy_stack(info.pid, regs.sp, slot.stack);
+    slot.pc.store(regs.pc, Ordering::Relaxed);
+    slot.sp.store(regs.sp, Ordering::Relaxed);
+    slot.fp.store(regs.fp, Ordering::Relaxed);
+    slot.lr.store(regs.lr, Ordering::Relaxed);
+    slot.stack_len.store(len, Ordering::Relaxed);
+    slot.copy_errno.store(err, Ordering::Relaxed);
+    slot.state.store(pack(generation, DONE), Ordering::Release);
+    ANSWERS.fetch_add(1, Ordering::Release);
+    // SAFETY: FUTEX_WAKE only uses the address of the live static word; no memory is accessed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            ANSWERS.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+        );
+    }
+}
+
+/// Registers of the interrupted context (x86_64: RIP, RSP, RBP).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn registers(context: *mut c_void) -> Regs {
+    // SAFETY: the third argument of an SA_SIGINFO handler is the ucontext_t of the interrupted
+    // context, valid for the duration of the handler; we only read it.
+    let uc = unsafe { &*(context as *const libc::ucontext_t) };
+    let gregs = &uc.uc_mcontext.gregs;
+    let reg = |i: c_int| gregs.get(i as usize).map_or(0, |v| *v as u64);
+    Regs {
+        pc: reg(libc::REG_RIP),
+        sp: reg(libc::REG_RSP),
+        fp: reg(libc::REG_RBP),
+        lr: 0,
+    }
+}
+
+/// Registers of the interrupted context (aarch64: PC, SP, X29 as frame pointer, X30 as link
+/// register; pointer-authentication bits of X30 are stripped later, by the unwinder).
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn registers(context: *mut c_void) -> Regs {
+    // SAFETY: the third argument of an SA_SIGINFO handler is the ucontext_t of the interrupted
+    // context, valid for the duration of the handler; we only read it.
+    let uc = unsafe { &*(context as *const libc::ucontext_t) };
+    let mc = &uc.uc_mcontext;
+    Regs {
+        pc: mc.pc,
+        sp: mc.sp,
+        fp: mc.regs.get(29).copied().unwrap_or(0),
+        lr: mc.regs.get(30).copied().unwrap_or(0),
+    }
+}
+
+/// Copies up to [`STACK_WINDOW`] bytes from `sp` up into `dst` (a slot buffer of that size) with
+/// `process_vm_readv` on our own pid. Returns the bytes copied (a contiguous prefix) and errno
+/// when nothing could be copied.
+#[inline(always)]
+fn copy_stack(pid: i32, sp: u64, dst: *mut u8) -> (usize, i32) {
+    let mut remote = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; MAX_CHUNKS];
+    let end = sp.saturating_add(STACK_WINDOW as u64);
+    let mut at = sp;
+    let mut count: usize = 0;
+    for iov in remote.iter_mut() {
+        if at >= end {
+            break;
+        }
+        let next = ((at / CHUNK).saturating_add(1))
+            .saturating_mul(CHUNK)
+            .min(end);
+        iov.iov_base = at as *mut c_void;
+        iov.iov_len = next.wrapping_sub(at) as usize;
+        count = count.wrapping_add(1);
+        at = next;
+    }
+    let local = libc::iovec {
+        iov_base: dst.cast(),
+        iov_len: at.wrapping_sub(sp) as usize,
+    };
+    // SAFETY: `local` describes (a prefix of) the slot buffer of STACK_WINDOW bytes, owned by
+    // this handler while the slot is BUSY; `remote` holds `count` plain address ranges of our
+    // own process, which the kernel validates (EFAULT or a short count, never a fault).
+    let got = unsafe {
+        libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), count as libc::c_ulong, 0)
+    };
+    if got < 0 {
+        // SAFETY: reading this thread's errno, see capture_handler.
+        (0, unsafe { libc::__errno_location().read() })
+    } else {
+        (got as usize, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_round_trips() {
+        let p = encode_payload(31, 123_456);
+        assert_eq!(p & 0xff, 31);
+        assert_eq!(p >> 8, 123_456);
+        assert_eq!(pack(7, DONE) & PHASE_MASK, DONE);
+        assert_eq!(pack(7, DONE) >> 2, 7);
+    }
+}

@@ -1,0 +1,392 @@
+//! The table of loaded modules (executable, shared libraries, vDSO): their address ranges, load
+//! bias and unwind tables, built on the reporting thread.
+//!
+//! The table comes from `/proc/self/maps` and the ELF program headers as they are mapped in our
+//! own memory, read with `process_vm_readv` (see [`super::sys::read_own_memory`]). It does not
+//! use `dl_iterate_phdr`, which takes the dynamic loader's lock: a thread stuck inside `dlopen`
+//! (a hung library constructor) would otherwise hang the report too. It does not read the files
+//! on disk either, which may have been replaced by a deployment since they were loaded.
+//!
+//! For each module the `.eh_frame_hdr` (from `PT_GNU_EH_FRAME`) and the `.eh_frame` it points to
+//! are copied into owned buffers handed to framehop, so a library unloaded by `dlclose` while we
+//! unwind cannot make us read unmapped memory. Modules are cached by path, inode and address
+//! across reports; the framehop unwinder is rebuilt only when the set of modules changes.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use framehop::{ExplicitModuleSectionInfo, Module, Unwinder};
+
+use super::sys::read_own_memory;
+
+/// The unwinder type: native architecture, owned section data.
+pub(crate) type NativeUnwinder =
+    framehop::UnwinderNative<Vec<u8>, framehop::MayAllocateDuringUnwind>;
+
+/// Largest `.eh_frame` we copy (a larger one is truncated; unwinding through its tail falls back
+/// to frame pointers).
+const MAX_EH_FRAME: usize = 64 << 20;
+
+/// A loaded module as the report names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ModuleInfo {
+    /// File name (no directory), or `[vdso]`.
+    pub(crate) name: Arc<str>,
+    /// Full path as in `/proc/self/maps`.
+    pub(crate) path: Arc<str>,
+    /// Load bias: runtime address minus the address stated in the file.
+    pub(crate) bias: u64,
+    /// Mapped address range (all `PT_LOAD` segments).
+    pub(crate) range: Range<u64>,
+}
+
+/// One executable object found in `/proc/self/maps`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MapsObject {
+    path: String,
+    inode: u64,
+    /// Start of its mapping at file offset 0: the ELF header.
+    header: u64,
+}
+
+/// Parses `/proc/self/maps` into the objects that have an executable mapping.
+fn parse_maps(text: &str) -> Vec<MapsObject> {
+    let mut headers: HashMap<(String, u64), u64> = HashMap::new();
+    let mut executable: Vec<(String, u64)> = Vec::new();
+    for line in text.lines() {
+        let mut f = line.splitn(6, ' ');
+        let (Some(range), Some(perms), Some(offset), Some(_dev), Some(inode)) =
+            (f.next(), f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let path = f.next().unwrap_or("").trim_start();
+        if path.is_empty() || !(path.starts_with('/') || path == "[vdso]") {
+            continue;
+        }
+        let path = path.strip_suffix(" (deleted)").unwrap_or(path).to_owned();
+        let Some((start, _)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(offset), Ok(inode)) = (
+            u64::from_str_radix(start, 16),
+            u64::from_str_radix(offset, 16),
+            inode.parse::<u64>(),
+        ) else {
+            continue;
+        };
+        let key = (path, inode);
+        if offset == 0 {
+            headers.entry(key.clone()).or_insert(start);
+        }
+        if perms.as_bytes().get(2) == Some(&b'x') && !executable.contains(&key) {
+            executable.push(key);
+        }
+    }
+    executable
+        .into_iter()
+        .filter_map(|key| {
+            let header = *headers.get(&key)?;
+            Some(MapsObject {
+                path: key.0,
+                inode: key.1,
+                header,
+            })
+        })
+        .collect()
+}
+
+/// A module as the report names it, with its framehop module.
+type BuiltModule = (ModuleInfo, Module<Vec<u8>>);
+
+/// The module table with its unwinder.
+pub(crate) struct ModuleTable {
+    /// Modules sorted by start address.
+    modules: Vec<ModuleInfo>,
+    unwinder: NativeUnwinder,
+    /// What the table was built from, to skip rebuilding when nothing changed.
+    objects: Vec<MapsObject>,
+    /// Built modules by object, reused across rebuilds.
+    cache: HashMap<MapsObject, Option<BuiltModule>>,
+}
+
+impl std::fmt::Debug for ModuleTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleTable")
+            .field("modules", &self.modules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModuleTable {
+    /// An empty table.
+    pub(crate) fn new() -> Self {
+        ModuleTable {
+            modules: Vec::new(),
+            unwinder: NativeUnwinder::new(),
+            objects: Vec::new(),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Brings the table up to date with `/proc/self/maps`.
+    pub(crate) fn refresh(&mut self) -> std::io::Result<()> {
+        let text = std::fs::read_to_string("/proc/self/maps")?;
+        let objects = parse_maps(&text);
+        if objects == self.objects {
+            return Ok(());
+        }
+        // Forget modules no longer mapped (their unwind data is owned memory).
+        self.cache.retain(|k, _| objects.contains(k));
+        let mut unwinder = NativeUnwinder::new();
+        let mut modules = Vec::with_capacity(objects.len());
+        for object in &objects {
+            let entry = self
+                .cache
+                .entry(object.clone())
+                .or_insert_with(|| build_module(object));
+            if let Some((info, module)) = entry {
+                unwinder.add_module(module.clone());
+                modules.push(info.clone());
+            }
+        }
+        modules.sort_by_key(|m| m.range.start);
+        self.modules = modules;
+        self.unwinder = unwinder;
+        self.objects = objects;
+        Ok(())
+    }
+
+    /// The module containing `addr`.
+    pub(crate) fn find(&self, addr: u64) -> Option<&ModuleInfo> {
+        let i = self.modules.partition_point(|m| m.range.start <= addr);
+        let m = self.modules.get(i.checked_sub(1)?)?;
+        m.range.contains(&addr).then_some(m)
+    }
+
+    /// The unwinder holding every module's unwind tables.
+    pub(crate) fn unwinder(&self) -> &NativeUnwinder {
+        &self.unwinder
+    }
+
+    /// Number of modules.
+    pub(crate) fn len(&self) -> usize {
+        self.modules.len()
+    }
+}
+
+fn read_exact(addr: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let n = read_own_memory(addr, &mut buf).ok()?;
+    (n == len).then_some(buf)
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+const PT_LOAD: u32 = 1;
+const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
+const PF_X: u32 = 1;
+
+#[derive(Debug, Clone, Copy)]
+struct Phdr {
+    kind: u32,
+    flags: u32,
+    offset: u64,
+    vaddr: u64,
+    filesz: u64,
+    memsz: u64,
+}
+
+/// Reads the ELF header and program headers of the object mapped at `header` and builds its
+/// framehop module. `None` if it is not a 64-bit little-endian ELF or cannot be read.
+fn build_module(object: &MapsObject) -> Option<BuiltModule> {
+    let ehdr = read_exact(object.header, 64)?;
+    if ehdr.get(..4)? != b"\x7fELF" || *ehdr.get(4)? != 2 || *ehdr.get(5)? != 1 {
+        return None;
+    }
+    let phoff = u64_at(&ehdr, 0x20)?;
+    let phentsize = usize::from(u16_at(&ehdr, 0x36)?);
+    let phnum = usize::from(u16_at(&ehdr, 0x38)?);
+    if phentsize < 56 || phnum == 0 || phnum > 512 {
+        return None;
+    }
+    let raw = read_exact(object.header.checked_add(phoff)?, phentsize * phnum)?;
+    let phdrs: Vec<Phdr> = (0..phnum)
+        .filter_map(|i| {
+            let b = raw.get(i * phentsize..(i + 1) * phentsize)?;
+            Some(Phdr {
+                kind: u32_at(b, 0)?,
+                flags: u32_at(b, 4)?,
+                offset: u64_at(b, 8)?,
+                vaddr: u64_at(b, 16)?,
+                filesz: u64_at(b, 32)?,
+                memsz: u64_at(b, 40)?,
+            })
+        })
+        .collect();
+    let loads: Vec<&Phdr> = phdrs.iter().filter(|p| p.kind == PT_LOAD).collect();
+    // The mapping at file offset 0 is the segment with offset 0, so its stated address is the
+    // header's: the difference is the load bias (0 for a non-PIE executable).
+    let first = loads.iter().find(|p| p.offset == 0).or(loads.first())?;
+    let bias = object
+        .header
+        .wrapping_sub(first.vaddr - first.offset.min(first.vaddr));
+    let lo = loads.iter().map(|p| p.vaddr).min()?;
+    let hi = loads
+        .iter()
+        .map(|p| p.vaddr.saturating_add(p.memsz))
+        .max()?;
+    let range = bias.wrapping_add(lo)..bias.wrapping_add(hi);
+    let name: Arc<str> = Arc::from(object.path.rsplit('/').next().unwrap_or(&object.path));
+    let info = ModuleInfo {
+        name: name.clone(),
+        path: Arc::from(object.path.as_str()),
+        bias,
+        range: range.clone(),
+    };
+
+    let text_svma = loads
+        .iter()
+        .find(|p| p.flags & PF_X != 0)
+        .map(|p| p.vaddr..p.vaddr.saturating_add(p.memsz));
+    let mut sections = ExplicitModuleSectionInfo {
+        base_svma: 0,
+        text_svma,
+        ..Default::default()
+    };
+    if let Some(hdr_ph) = phdrs.iter().find(|p| p.kind == PT_GNU_EH_FRAME)
+        && let Some((hdr, eh_svma, eh)) = read_eh_frame(bias, hdr_ph, &loads)
+    {
+        sections.eh_frame_hdr_svma = Some(hdr_ph.vaddr..hdr_ph.vaddr + hdr.len() as u64);
+        sections.eh_frame_hdr = Some(hdr);
+        sections.eh_frame_svma = Some(eh_svma..eh_svma + eh.len() as u64);
+        sections.eh_frame = Some(eh);
+    }
+    // Without unwind tables framehop still unwinds the module with frame pointers.
+    let module = Module::new(object.path.clone(), range, bias, sections);
+    Some((info, module))
+}
+
+/// Copies `.eh_frame_hdr` and the `.eh_frame` it points to. Returns (hdr, eh_frame svma,
+/// eh_frame).
+fn read_eh_frame(bias: u64, hdr_ph: &Phdr, loads: &[&Phdr]) -> Option<(Vec<u8>, u64, Vec<u8>)> {
+    let hdr_len = usize::try_from(hdr_ph.memsz).ok()?.min(16 << 20);
+    let hdr = read_exact(bias.wrapping_add(hdr_ph.vaddr), hdr_len)?;
+    if *hdr.first()? != 1 {
+        return None;
+    }
+    let enc = *hdr.get(1)?;
+    // eh_frame_ptr starts at byte 4 of the header.
+    let field_svma = hdr_ph.vaddr + 4;
+    let (value, _) = read_encoded(&hdr, 4, enc)?;
+    let eh_svma = match enc & 0x70 {
+        0x00 => value,
+        0x10 => field_svma.wrapping_add(value),
+        0x30 => hdr_ph.vaddr.wrapping_add(value),
+        _ => return None,
+    };
+    // .eh_frame has no size of its own here: take the rest of its segment, then cut at the
+    // zero terminator.
+    let seg = loads
+        .iter()
+        .find(|p| p.vaddr <= eh_svma && eh_svma < p.vaddr.saturating_add(p.filesz))?;
+    let avail = usize::try_from(seg.vaddr + seg.filesz - eh_svma)
+        .ok()?
+        .min(MAX_EH_FRAME);
+    let mut eh = vec![0u8; avail];
+    let got = read_own_memory(bias.wrapping_add(eh_svma), &mut eh).ok()?;
+    eh.truncate(got);
+    let end = eh_frame_end(&eh);
+    eh.truncate(end);
+    eh.shrink_to_fit();
+    Some((hdr, eh_svma, eh))
+}
+
+/// Reads a DWARF-EH encoded pointer value (format part only) at `at`. Returns the raw value
+/// (sign-extended) and its size.
+fn read_encoded(b: &[u8], at: usize, enc: u8) -> Option<(u64, usize)> {
+    Some(match enc & 0x0f {
+        0x00 | 0x04 | 0x0c => (u64_at(b, at)?, 8),
+        0x03 => (u64::from(u32_at(b, at)?), 4),
+        0x0b => (i64::from(u32_at(b, at)? as i32) as u64, 4),
+        0x02 => (u64::from(u16_at(b, at)?), 2),
+        0x0a => (i64::from(u16_at(b, at)? as i16) as u64, 2),
+        _ => return None,
+    })
+}
+
+/// Length of the CIE/FDE sequence up to (and including) its zero terminator.
+fn eh_frame_end(eh: &[u8]) -> usize {
+    let mut at = 0usize;
+    while let Some(len) = u32_at(eh, at) {
+        if len == 0 {
+            return at + 4;
+        }
+        let next = if len == u32::MAX {
+            u64_at(eh, at + 4)
+                .and_then(|l| usize::try_from(l).ok())
+                .and_then(|l| (at + 12).checked_add(l))
+        } else {
+            (at + 4).checked_add(len as usize)
+        };
+        match next {
+            Some(n) if n <= eh.len() => at = n,
+            _ => break,
+        }
+    }
+    at.min(eh.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_maps_lines() {
+        let text = "\
+56190d2ae000-56190d2b0000 r--p 00000000 fe:00 247030                     /usr/bin/cat
+56190d2b0000-56190d2b5000 r-xp 00002000 fe:00 247030                     /usr/bin/cat
+7fe454a64000-7fe454abb000 r--p 00000000 fe:00 316534                     /usr/lib/locale/C.utf8/LC_CTYPE
+7fe454ac7000-7fe454aed000 r--p 00000000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7fe454aed000-7fe454c43000 r-xp 00026000 fe:00 326279                     /usr/lib/x86_64-linux-gnu/libc.so.6
+7ffd1000-7ffd3000 r-xp 00000000 00:00 0                          [vdso]
+7ffd5000-7ffd6000 rw-p 00000000 00:00 0                          [stack]
+";
+        let objs = parse_maps(text);
+        assert_eq!(objs.len(), 3);
+        assert_eq!(objs[0].path, "/usr/bin/cat");
+        assert_eq!(objs[0].header, 0x56190d2ae000);
+        assert_eq!(objs[1].inode, 326279);
+        assert_eq!(objs[2].path, "[vdso]");
+    }
+
+    #[test]
+    fn finds_own_module_with_unwind_tables() {
+        let mut table = ModuleTable::new();
+        table.refresh().expect("maps");
+        let here = finds_own_module_with_unwind_tables as *const () as usize as u64;
+        let m = table.find(here).expect("own module");
+        assert!(m.range.contains(&here));
+        assert!(table.len() >= 2);
+        assert!(table.find(8).is_none());
+    }
+
+    #[test]
+    fn eh_frame_end_stops_at_terminator() {
+        let mut eh = Vec::new();
+        eh.extend_from_slice(&8u32.to_le_bytes());
+        eh.extend_from_slice(&[1; 8]);
+        eh.extend_from_slice(&0u32.to_le_bytes());
+        eh.extend_from_slice(&[9; 16]);
+        assert_eq!(eh_frame_end(&eh), 16);
+    }
+}

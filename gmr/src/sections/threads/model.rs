@@ -1,0 +1,297 @@
+//! The data of the `Threads` section, built from a capture: threads, stack groups, futex waiters.
+//! The JSON view is this model serialized; the text view renders it (see `render`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::capture::{Frame, ProcessCapture};
+
+/// The `Threads` section.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ThreadsSection {
+    /// Whether stacks of other threads can be captured on this platform.
+    pub(crate) stacks_supported: bool,
+    /// The capture signal, e.g. `SIGRTMIN+5 (39)`.
+    pub(crate) capture_signal: Option<String>,
+    /// Number of threads.
+    pub(crate) thread_count: usize,
+    /// Threads whose stack was captured.
+    pub(crate) stacks_captured: usize,
+    /// How long the capture took, in milliseconds.
+    pub(crate) capture_ms: f64,
+    /// Problems worth telling the reader.
+    pub(crate) notes: Vec<String>,
+    /// Every thread, in TID order.
+    pub(crate) threads: Vec<ThreadEntry>,
+    /// Distinct stacks, the most common first.
+    pub(crate) stacks: Vec<StackGroup>,
+    /// Futex addresses with more than one waiter.
+    pub(crate) futex_waiters: Vec<FutexWaiters>,
+}
+
+/// One thread.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ThreadEntry {
+    /// Kernel thread id.
+    pub(crate) tid: i32,
+    /// Full registered name, else the kernel's `comm`.
+    pub(crate) name: String,
+    /// The kernel's 15-byte `comm`, when known.
+    pub(crate) comm: Option<String>,
+    /// One-letter state (`R`, `S`, `D`, …).
+    pub(crate) state: Option<String>,
+    /// The state in words.
+    pub(crate) state_name: Option<String>,
+    /// User CPU time in seconds.
+    pub(crate) cpu_user_s: Option<f64>,
+    /// System CPU time in seconds.
+    pub(crate) cpu_system_s: Option<f64>,
+    /// Kernel wait channel of a blocked thread.
+    pub(crate) wchan: Option<String>,
+    /// The system call a blocked thread is in.
+    pub(crate) syscall: Option<SyscallEntry>,
+    /// Whether this thread made the report.
+    pub(crate) reporting_thread: bool,
+    /// Index into `stacks` of this thread's stack.
+    pub(crate) stack: Option<usize>,
+    /// Why the thread has no stack.
+    pub(crate) stack_missing: Option<String>,
+}
+
+/// A blocked thread's system call.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SyscallEntry {
+    /// Number.
+    pub(crate) nr: i64,
+    /// Name, for the common ones.
+    pub(crate) name: Option<String>,
+    /// Short rendering, e.g. `futex(0x7f…, FUTEX_WAIT_PRIVATE)`.
+    pub(crate) text: String,
+    /// The futex address, for a futex wait.
+    pub(crate) futex: Option<String>,
+}
+
+/// Threads sharing one stack.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct StackGroup {
+    /// Position in `stacks`.
+    pub(crate) id: usize,
+    /// The threads with this stack.
+    pub(crate) tids: Vec<i32>,
+    /// Frames, innermost first; inlined functions are frames of their own, at the same address.
+    pub(crate) frames: Vec<FrameEntry>,
+    /// Why the stack may be incomplete.
+    pub(crate) truncated: Option<String>,
+}
+
+/// One function in a stack.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct FrameEntry {
+    /// Demangled function name without hash; `None` when unknown.
+    pub(crate) function: Option<String>,
+    /// Source file.
+    pub(crate) file: Option<String>,
+    /// Line.
+    pub(crate) line: Option<u32>,
+    /// Column.
+    pub(crate) column: Option<u32>,
+    /// Module file name.
+    pub(crate) module: Option<String>,
+    /// Offset in the module (`addr2line -e <module> <offset>`), hex.
+    pub(crate) offset: Option<String>,
+    /// Absolute address, hex.
+    pub(crate) address: String,
+    /// Whether this function was inlined into the next frame.
+    pub(crate) inlined: bool,
+}
+
+/// Threads waiting on one futex.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FutexWaiters {
+    /// The futex address, hex.
+    pub(crate) address: String,
+    /// The waiting threads.
+    pub(crate) tids: Vec<i32>,
+}
+
+fn frame_entries(frames: &[Frame]) -> Vec<FrameEntry> {
+    let mut out = Vec::with_capacity(frames.len());
+    for f in frames {
+        let module = f.module.as_deref().map(str::to_owned);
+        let offset = f.offset.map(|o| format!("{o:#x}"));
+        let address = format!("{:#x}", f.address);
+        if f.symbols.is_empty() {
+            out.push(FrameEntry {
+                function: None,
+                file: None,
+                line: None,
+                column: None,
+                module,
+                offset,
+                address,
+                inlined: false,
+            });
+            continue;
+        }
+        let last = f.symbols.len() - 1;
+        for (i, s) in f.symbols.iter().enumerate() {
+            out.push(FrameEntry {
+                function: s.function.clone(),
+                file: s.file.clone(),
+                line: s.line,
+                column: s.column,
+                module: module.clone(),
+                offset: offset.clone(),
+                address: address.clone(),
+                inlined: i < last,
+            });
+        }
+    }
+    out
+}
+
+impl ThreadsSection {
+    /// Builds the section from a capture: groups identical stacks and futex waiters.
+    pub(crate) fn from_capture(capture: ProcessCapture) -> Self {
+        let thread_count = capture.threads.len();
+        let mut stacks: Vec<StackGroup> = Vec::new();
+        // Key: the frame addresses plus the truncation note.
+        let mut by_key: HashMap<(Vec<u64>, Option<String>), usize> = HashMap::new();
+        let mut threads = Vec::with_capacity(thread_count);
+        #[cfg_attr(not(target_os = "linux"), allow(unused_mut))]
+        let mut futexes: BTreeMap<u64, Vec<i32>> = BTreeMap::new();
+        let mut stacks_captured = 0;
+        for t in capture.threads {
+            let (stack, stack_missing) = match &t.stack {
+                Ok(stack) => {
+                    stacks_captured += 1;
+                    let truncated = stack.truncation.as_ref().map(ToString::to_string);
+                    let key = (
+                        stack.frames.iter().map(|f| f.address).collect::<Vec<_>>(),
+                        truncated.clone(),
+                    );
+                    let id = *by_key.entry(key).or_insert_with(|| {
+                        stacks.push(StackGroup {
+                            id: stacks.len(),
+                            tids: Vec::new(),
+                            frames: frame_entries(&stack.frames),
+                            truncated,
+                        });
+                        stacks.len() - 1
+                    });
+                    if let Some(g) = stacks.get_mut(id) {
+                        g.tids.push(t.tid);
+                    }
+                    (Some(id), None)
+                }
+                Err(why) => (None, Some(why.to_string())),
+            };
+            #[cfg(target_os = "linux")]
+            let entry = {
+                let p = t.proc.as_ref();
+                let syscall = p.and_then(|p| p.syscall.as_ref()).map(|s| {
+                    let futex = s.futex_wait().map(|(addr, _)| addr);
+                    if let Some(addr) = futex {
+                        futexes.entry(addr).or_default().push(t.tid);
+                    }
+                    SyscallEntry {
+                        nr: s.nr,
+                        name: s.name().map(str::to_owned),
+                        text: s.describe(),
+                        futex: futex.map(|a| format!("{a:#x}")),
+                    }
+                });
+                ThreadEntry {
+                    tid: t.tid,
+                    name: t.name,
+                    comm: p.map(|p| p.comm.clone()),
+                    state: p.map(|p| p.state.to_string()),
+                    state_name: p.map(|p| p.state_name().to_owned()),
+                    cpu_user_s: p.map(|p| p.user.as_secs_f64()),
+                    cpu_system_s: p.map(|p| p.system.as_secs_f64()),
+                    wchan: p.and_then(|p| p.wchan.clone()),
+                    syscall,
+                    reporting_thread: t.reporting,
+                    stack,
+                    stack_missing,
+                }
+            };
+            #[cfg(not(target_os = "linux"))]
+            let entry = ThreadEntry {
+                tid: t.tid,
+                name: t.name,
+                comm: None,
+                state: None,
+                state_name: None,
+                cpu_user_s: None,
+                cpu_system_s: None,
+                wchan: None,
+                syscall: None,
+                reporting_thread: t.reporting,
+                stack,
+                stack_missing,
+            };
+            threads.push(entry);
+        }
+        // Most common stacks first; ties by lowest TID. Renumber and re-point the threads.
+        let mut order: Vec<usize> = (0..stacks.len()).collect();
+        order.sort_by_key(|&i| {
+            let g = &stacks[i];
+            (
+                std::cmp::Reverse(g.tids.len()),
+                g.tids.first().copied().unwrap_or(i32::MAX),
+            )
+        });
+        let mut renumber = vec![0usize; stacks.len()];
+        for (new, &old) in order.iter().enumerate() {
+            renumber[old] = new;
+        }
+        let mut old_stacks: Vec<Option<StackGroup>> = stacks.into_iter().map(Some).collect();
+        let stacks: Vec<StackGroup> = order
+            .iter()
+            .enumerate()
+            .filter_map(|(new, &old)| {
+                let mut g = old_stacks.get_mut(old)?.take()?;
+                g.id = new;
+                Some(g)
+            })
+            .collect();
+        for t in &mut threads {
+            if let Some(s) = t.stack.as_mut() {
+                *s = renumber.get(*s).copied().unwrap_or(*s);
+            }
+        }
+        let futex_waiters = futexes
+            .into_iter()
+            .filter(|(_, tids)| tids.len() > 1)
+            .map(|(addr, tids)| FutexWaiters {
+                address: format!("{addr:#x}"),
+                tids,
+            })
+            .collect();
+        ThreadsSection {
+            stacks_supported: capture.stacks_supported,
+            capture_signal: capture.signal,
+            thread_count,
+            stacks_captured,
+            capture_ms: (capture.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+            notes: capture.notes,
+            threads,
+            stacks,
+            futex_waiters,
+        }
+    }
+}
+
+impl crate::report::SectionBody for ThreadsSection {
+    fn write_text(&self, out: &mut crate::report::TextWriter) {
+        super::render::write_text(self, out);
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_else(|e| {
+            serde_json::json!({ "error": format!("cannot serialize the Threads section: {e}") })
+        })
+    }
+}
