@@ -56,6 +56,8 @@ mod package;
 mod procfs;
 mod registry;
 pub mod report;
+#[cfg(feature = "tokio")]
+mod runtimes;
 pub mod secrets;
 mod sections;
 pub mod sink;
@@ -74,6 +76,8 @@ pub use crate::registry::{
 };
 pub use crate::report::{Content, Report, ReportHeader, Section, SectionBody, Trigger};
 pub use crate::sink::{Delivery, SinkError};
+#[cfg(feature = "tokio")]
+pub use crate::runtimes::{SAMPLE_WINDOW, TokioRuntimeGuard, register_tokio_runtime};
 
 /// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an
 /// adapter records to say which OS thread is polling a request. `0` where the platform has no

@@ -1,0 +1,272 @@
+//! Tokio runtimes in the `Green Threads` section (cargo feature `tokio`).
+//!
+//! Every runtime registered with [`register_tokio_runtime`] is shown with tokio's stable
+//! metrics: workers, alive tasks, global queue depth, and per worker its total busy time and
+//! park count. The metrics are sampled twice, [`SAMPLE_WINDOW`] apart, on the reporting thread
+//! (all runtimes in the same window). A worker whose busy time and park count did not move
+//! while tasks sat in the global queue is flagged **stuck**: it is inside one poll (a blocking
+//! call, a long computation, a deadlock) and is not taking work.
+//!
+//! An axum server registers its multi-thread runtime once; an actix-web server registers each
+//! worker's current-thread runtime. Registration ends when the returned guard is dropped.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::error::SectionError;
+use crate::registry::{GreenThreadsHandle, GreenThreadsSource, register_green_threads_source};
+use crate::report::Content;
+
+/// The time between the two metric samples of a report.
+pub const SAMPLE_WINDOW: Duration = Duration::from_millis(50);
+
+struct Registered {
+    id: u64,
+    name: String,
+    handle: Handle,
+}
+
+/// The runtimes registered now, and the single green-threads source that shows them all.
+struct Runtimes {
+    entries: Vec<Registered>,
+    next_id: u64,
+    source: Option<GreenThreadsHandle>,
+}
+
+static RUNTIMES: Mutex<Runtimes> = Mutex::new(Runtimes {
+    entries: Vec::new(),
+    next_id: 1,
+    source: None,
+});
+
+/// Keeps a runtime listed in the report; dropping it removes the runtime.
+#[derive(Debug)]
+#[must_use = "the runtime is listed only while this guard is alive"]
+pub struct TokioRuntimeGuard {
+    id: u64,
+}
+
+impl Drop for TokioRuntimeGuard {
+    fn drop(&mut self) {
+        let mut runtimes = RUNTIMES.lock().unwrap_or_else(PoisonError::into_inner);
+        runtimes.entries.retain(|r| r.id != self.id);
+        if runtimes.entries.is_empty()
+            && let Some(source) = runtimes.source.take()
+        {
+            source.unregister();
+        }
+    }
+}
+
+/// Lists the runtime of `handle` under `name` in the `Green Threads` section of every report,
+/// until the returned guard is dropped.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let _runtime = gmr::register_tokio_runtime(&tokio::runtime::Handle::current(), "main");
+/// # }
+/// ```
+pub fn register_tokio_runtime(handle: &Handle, name: impl Into<String>) -> TokioRuntimeGuard {
+    let mut runtimes = RUNTIMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let id = runtimes.next_id;
+    runtimes.next_id += 1;
+    runtimes.entries.push(Registered {
+        id,
+        name: name.into(),
+        handle: handle.clone(),
+    });
+    if runtimes.source.is_none() {
+        runtimes.source = Some(register_green_threads_source(Arc::new(TokioSource)));
+    }
+    TokioRuntimeGuard { id }
+}
+
+/// One sample of one runtime's metrics.
+#[derive(Debug, Clone, PartialEq)]
+struct Sample {
+    workers: usize,
+    alive_tasks: usize,
+    global_queue_depth: usize,
+    /// Per worker: total busy time and park count.
+    per_worker: Vec<(Duration, u64)>,
+}
+
+fn sample(handle: &Handle) -> Sample {
+    let metrics = handle.metrics();
+    let workers = metrics.num_workers();
+    Sample {
+        workers,
+        alive_tasks: metrics.num_alive_tasks(),
+        global_queue_depth: metrics.global_queue_depth(),
+        per_worker: (0..workers).map(|w| worker_counters(&metrics, w)).collect(),
+    }
+}
+
+#[cfg(target_has_atomic = "64")]
+fn worker_counters(metrics: &tokio::runtime::RuntimeMetrics, worker: usize) -> (Duration, u64) {
+    (
+        metrics.worker_total_busy_duration(worker),
+        metrics.worker_park_count(worker),
+    )
+}
+
+#[cfg(not(target_has_atomic = "64"))]
+fn worker_counters(_metrics: &tokio::runtime::RuntimeMetrics, _worker: usize) -> (Duration, u64) {
+    (Duration::ZERO, 0)
+}
+
+/// A worker is stuck when neither counter moved between the samples while work was queued.
+fn stuck_workers(before: &Sample, after: &Sample) -> Vec<bool> {
+    let queued = before.global_queue_depth > 0 && after.global_queue_depth > 0;
+    before
+        .per_worker
+        .iter()
+        .zip(&after.per_worker)
+        .map(|(b, a)| queued && b == a)
+        .collect()
+}
+
+fn describe(name: &str, flavor: RuntimeFlavor, before: &Sample, after: &Sample) -> Value {
+    let stuck = stuck_workers(before, after);
+    let workers: Vec<Value> = after
+        .per_worker
+        .iter()
+        .enumerate()
+        .map(|(i, (busy, parks))| {
+            let state = if stuck.get(i).copied().unwrap_or(false) {
+                format!(
+                    "STUCK: busy time and park count did not move in {} ms while {} tasks were queued",
+                    SAMPLE_WINDOW.as_millis(),
+                    after.global_queue_depth
+                )
+            } else {
+                "ok".to_owned()
+            };
+            json!({
+                "worker": i,
+                "busy_total": format!("{:.3}s", busy.as_secs_f64()),
+                "park_count": parks,
+                "state": state,
+            })
+        })
+        .collect();
+    json!({
+        "name": name,
+        "flavor": match flavor {
+            RuntimeFlavor::CurrentThread => "current-thread",
+            RuntimeFlavor::MultiThread => "multi-thread",
+            _ => "other",
+        },
+        "workers": after.workers,
+        "alive_tasks": after.alive_tasks,
+        "global_queue_depth": after.global_queue_depth,
+        "stuck_workers": stuck.iter().filter(|s| **s).count(),
+        "worker_metrics": workers,
+    })
+}
+
+struct TokioSource;
+
+impl GreenThreadsSource for TokioSource {
+    fn title(&self) -> String {
+        "tokio runtimes".to_owned()
+    }
+
+    fn snapshot(&self) -> Result<Content, SectionError> {
+        let handles: Vec<(String, Handle)> = RUNTIMES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entries
+            .iter()
+            .map(|r| (r.name.clone(), r.handle.clone()))
+            .collect();
+        let before: Vec<Sample> = handles.iter().map(|(_, h)| sample(h)).collect();
+        std::thread::sleep(SAMPLE_WINDOW);
+        let runtimes: Vec<Value> = handles
+            .iter()
+            .zip(&before)
+            .map(|((name, handle), before)| {
+                describe(name, handle.runtime_flavor(), before, &sample(handle))
+            })
+            .collect();
+        Ok(Content::new()
+            .field("runtimes", runtimes.len())
+            .field("sample_window_ms", SAMPLE_WINDOW.as_millis() as u64)
+            .field("runtime", runtimes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(depth: usize, workers: &[(u64, u64)]) -> Sample {
+        Sample {
+            workers: workers.len(),
+            alive_tasks: 3,
+            global_queue_depth: depth,
+            per_worker: workers
+                .iter()
+                .map(|(ms, parks)| (Duration::from_millis(*ms), *parks))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn stuck_means_still_counters_while_work_is_queued() {
+        let before = s(4, &[(100, 10), (200, 20)]);
+        let after = s(6, &[(100, 10), (250, 22)]);
+        assert_eq!(stuck_workers(&before, &after), vec![true, false]);
+        // No queued work: an idle parked worker is not stuck.
+        let before = s(0, &[(100, 10)]);
+        let after = s(0, &[(100, 10)]);
+        assert_eq!(stuck_workers(&before, &after), vec![false]);
+    }
+
+    #[test]
+    fn a_blocked_current_thread_runtime_is_flagged_stuck() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let handle = runtime.handle().clone();
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                tokio::spawn(async move {
+                    let _ = entered_tx.send(());
+                    // Blocks the runtime's only worker.
+                    let _ = release_rx.recv();
+                })
+                .await
+                .expect("blocking task");
+            });
+        });
+        entered_rx.recv().expect("worker entered the blocking task");
+        // Queue work the stuck worker cannot take.
+        for _ in 0..3 {
+            handle.spawn(async {});
+        }
+        let _guard = register_tokio_runtime(&handle, "unit-blocked");
+        let content = TokioSource.snapshot().expect("snapshot");
+        let json = crate::report::SectionBody::to_json(&content);
+        let rt = json["runtime"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["name"] == "unit-blocked"))
+            .cloned()
+            .expect("runtime listed");
+        assert_eq!(rt["flavor"], "current-thread");
+        assert_eq!(rt["stuck_workers"], 1, "{rt}");
+        assert!(
+            rt["worker_metrics"][0]["state"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("STUCK"))
+        );
+        release_tx.send(()).expect("release");
+        blocker.join().expect("runtime thread");
+    }
+}
