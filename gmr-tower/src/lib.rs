@@ -39,4 +39,6 @@ pub use gmr;
 pub use crate::admin::{
     AdminAnswer, AdminEndpoint, AdminError, AdminRoute, AdminRouteLayer, BoxError,
 };
-pub use crate::inflight::{InFlight, InFlightBody, InFlightLayer, ResponseFuture};
+pub use crate::inflight::{
+    InFlight, InFlightBody, InFlightLayer, InFlightPolling, InFlightRecord, ResponseFuture,
+};

@@ -37,7 +37,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use self::registry::{Entry, Recorded, Registry};
+use self::registry::{Entry, PollGuard, Recorded, Registry, Target};
 
 /// The registry of one layer and its registration as a `Green Threads` source.
 struct Tracker {
@@ -89,7 +89,7 @@ fn describe(entries: &[Arc<Entry>]) -> Content {
             };
             serde_json::json!({
                 "method": e.method.as_str(),
-                "path": e.uri.path(),
+                "path": e.target.path(),
                 "route": e.route,
                 "age": format!("{:.3}s", age.as_secs_f64()),
                 "age_ms": age.as_millis() as u64,
@@ -151,6 +151,45 @@ impl InFlightLayer {
     pub fn snapshot(&self) -> Content {
         describe(&self.tracker.registry.snapshot())
     }
+
+    /// Records a request by hand, for adapters of HTTP libraries other than `http` 1 (the
+    /// actix-web middleware uses it). `path` may hold a query string: it is cut off here. The
+    /// request is listed until the returned record is dropped.
+    pub fn record(&self, method: &str, path: &str, route: Option<&str>) -> InFlightRecord {
+        let path = path.split('?').next().unwrap_or_default();
+        let entry = Entry {
+            method: http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET),
+            target: Target::Path(path.into()),
+            route: route.map(str::to_owned),
+            started: Instant::now(),
+            polled_by: AtomicI32::new(0),
+        };
+        InFlightRecord {
+            recorded: Recorded::new(Arc::clone(&self.tracker.registry), entry),
+        }
+    }
+}
+
+/// A request recorded with [`InFlightLayer::record`]; listed until dropped.
+#[derive(Debug)]
+pub struct InFlightRecord {
+    recorded: Recorded,
+}
+
+impl InFlightRecord {
+    /// Marks the request as being polled by the calling thread until the returned guard is
+    /// dropped: call it at the start of every poll of the request's future and body.
+    pub fn polling(&self) -> InFlightPolling<'_> {
+        InFlightPolling {
+            _guard: self.recorded.polling(),
+        }
+    }
+}
+
+/// Returned by [`InFlightRecord::polling`]; clears the polling thread when dropped.
+#[derive(Debug)]
+pub struct InFlightPolling<'a> {
+    _guard: PollGuard<'a>,
 }
 
 impl<S> Layer<S> for InFlightLayer {
@@ -203,7 +242,7 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let entry = Entry {
             method: request.method().clone(),
-            uri: request.uri().clone(),
+            target: Target::Uri(request.uri().clone()),
             route: matched_route(&request),
             started: Instant::now(),
             polled_by: AtomicI32::new(0),
@@ -399,6 +438,26 @@ mod tests {
             .expect("body")
             .to_bytes();
         assert_eq!(body, Bytes::from_static(b"x"));
+        assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[test]
+    fn records_by_hand_without_the_query() {
+        let layer = InFlightLayer::named("unit-manual");
+        let record = layer.record("DELETE", "/items/3?token=abc", Some("/items/{id}"));
+        {
+            let _polling = record.polling();
+            let json = layer.snapshot().to_json();
+            assert_eq!(json["requests"][0]["method"], "DELETE");
+            assert_eq!(json["requests"][0]["path"], "/items/3");
+            assert_eq!(json["requests"][0]["route"], "/items/{id}");
+            assert_eq!(
+                json["requests"][0]["polled_by_tid"],
+                gmr::current_thread_id()
+            );
+            assert!(!json.to_string().contains("token=abc"));
+        }
+        drop(record);
         assert_eq!(layer.in_flight(), 0);
     }
 

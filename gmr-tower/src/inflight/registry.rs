@@ -16,12 +16,29 @@ use http::{Method, Uri};
 /// Number of shards: enough that worker threads rarely share one.
 const SHARDS: usize = 32;
 
+/// The target of a request as received; only its path is ever shown (never the query).
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// An `http` 1 URI (tower, hyper, axum): cloning it is a reference-count increment.
+    Uri(Uri),
+    /// The path from another HTTP library (actix-web), query already removed.
+    Path(Box<str>),
+}
+
+impl Target {
+    pub(crate) fn path(&self) -> &str {
+        match self {
+            Target::Uri(uri) => uri.path(),
+            Target::Path(path) => path,
+        }
+    }
+}
+
 /// One request in flight.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) method: Method,
-    /// The URI as received; only its path is ever shown (never the query string).
-    pub(crate) uri: Uri,
+    pub(crate) target: Target,
     pub(crate) route: Option<String>,
     pub(crate) started: Instant,
     /// The kernel TID of the thread polling the request right now, or 0.
@@ -180,6 +197,7 @@ impl Drop for Recorded {
 }
 
 /// Clears the polling thread when the poll returns (or unwinds).
+#[derive(Debug)]
 pub(crate) struct PollGuard<'a> {
     entry: &'a Entry,
 }
@@ -197,7 +215,7 @@ mod tests {
     fn entry(path: &str) -> Entry {
         Entry {
             method: Method::GET,
-            uri: path.parse().expect("uri"),
+            target: Target::Uri(path.parse().expect("uri")),
             route: None,
             started: Instant::now(),
             polled_by: AtomicI32::new(0),
@@ -213,7 +231,7 @@ mod tests {
         let paths: Vec<_> = registry
             .snapshot()
             .iter()
-            .map(|e| e.uri.path().to_owned())
+            .map(|e| e.target.path().to_owned())
             .collect();
         assert_eq!(paths, vec!["/a", "/b"], "oldest first");
         drop(a);
