@@ -1,14 +1,143 @@
 //! Guru Meditation Reports for [axum] servers.
 //!
-//! This crate will hold the axum glue: one call at startup that installs the autorun hook from
-//! the application's `config::Config` and returns a guard kept across
-//! `axum::serve(..).with_graceful_shutdown(..)`, a `router()` serving the admin endpoint for any
-//! app state, and the in-flight layer wired to axum's `MatchedPath`.
+//! Three lines at startup: install the hook (SIGUSR2, the trigger file, `log_dir`) from the
+//! application's `config::Config`, add the in-flight layer, merge the admin router. Keep the
+//! returned [`GmrAxum`] until the server has shut down; dropping it stops the triggers.
 //!
-//! It is not written yet: the report engine lives in the [`gmr`] crate.
+//! ```no_run
+//! use axum::{Router, routing::get};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = config::Config::builder()
+//!         .add_source(config::File::with_name("app.toml").required(false))
+//!         .build()?;
+//!     let gmr = gmr_axum::install(&config, gmr::package!())?;
+//!
+//!     let app = Router::new()
+//!         .route("/", get(|| async { "hello" }))
+//!         .merge(gmr.router())   // GET /admin/gmr, only if a token is configured
+//!         .layer(gmr.layer());   // in-flight requests, with their matched route
+//!
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     axum::serve(listener, app)
+//!         .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!         .await?;
+//!     drop(gmr); // the server has shut down: stop the triggers
+//!     Ok(())
+//! }
+//! ```
+//!
+//! What it wires:
+//!
+//! * [`install`] validates `[gmr]`, starts gmr's reporter thread and triggers, and lists the
+//!   current tokio runtime (with its metrics, stuck workers flagged) in `Green Threads`.
+//! * [`GmrAxum::layer`] records every request in flight with axum's `MatchedPath`, and the OS
+//!   thread polling it, for the `Green Threads` section.
+//! * [`GmrAxum::router`] serves the report at `admin.path` for any app state `S`; without a
+//!   configured token it is an empty router (no token, no endpoint). Unknown paths stay 404.
 //!
 //! [axum]: https://docs.rs/axum
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+use axum::Router;
+use gmr::{GmrGuard, PackageInfo, ReportHandle, TokioRuntimeGuard};
+use gmr_tower::{AdminEndpoint, InFlightLayer};
+
 pub use gmr;
+pub use gmr_tower;
+
+/// Why gmr could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The hook could not be installed (an invalid `[gmr]` value, an unusable trigger file, …).
+    #[error(transparent)]
+    Install(#[from] gmr::InstallError),
+    /// The admin endpoint could not be built.
+    #[error(transparent)]
+    Admin(#[from] gmr_tower::AdminError),
+}
+
+/// gmr installed in an axum server. Cheap to clone; the triggers stop when the last clone
+/// (and every other [`GmrGuard`] of the process) is dropped.
+#[derive(Clone, Debug)]
+#[must_use = "dropping it stops gmr's triggers at once; keep it until the server has shut down"]
+pub struct GmrAxum {
+    guard: GmrGuard,
+    in_flight: InFlightLayer,
+    admin: Option<AdminEndpoint>,
+    _runtime: Option<std::sync::Arc<TokioRuntimeGuard>>,
+}
+
+/// Installs gmr from the application's configuration (its `[gmr]` table; every key is shown,
+/// masked, in the `Configuration` section). Call it once at startup, inside the runtime that
+/// serves the app so that runtime is listed in `Green Threads`.
+///
+/// # Errors
+///
+/// [`Error::Install`] naming the invalid key, the unusable trigger file, or a hook already
+/// installed with other settings.
+pub fn install(config: &config::Config, package: PackageInfo) -> Result<GmrAxum, Error> {
+    let guard = gmr::Gmr::builder()
+        .config(config)
+        .package(package)
+        .install()?;
+    GmrAxum::from_guard(guard)
+}
+
+impl GmrAxum {
+    /// Wraps an already installed hook.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Admin`] if the admin endpoint cannot be built.
+    pub fn from_guard(guard: GmrGuard) -> Result<Self, Error> {
+        let admin = AdminEndpoint::from_guard(&guard)?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|handle| std::sync::Arc::new(gmr::register_tokio_runtime(&handle, "axum")));
+        if runtime.is_none() {
+            tracing::debug!("gmr-axum installed outside a tokio runtime: no runtime is listed");
+        }
+        Ok(GmrAxum {
+            guard,
+            in_flight: InFlightLayer::named("axum"),
+            admin,
+            _runtime: runtime,
+        })
+    }
+
+    /// The in-flight layer: add it with `Router::layer` (it then sees `MatchedPath`).
+    pub fn layer(&self) -> InFlightLayer {
+        self.in_flight.clone()
+    }
+
+    /// A router serving the report at `admin.path`, for any app state, to `merge` or `nest`.
+    /// Empty when no token is configured.
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        match &self.admin {
+            Some(admin) => Router::new().route_service(admin.path(), admin.clone()),
+            None => Router::new(),
+        }
+    }
+
+    /// The admin endpoint's path, if the endpoint exists.
+    pub fn admin_path(&self) -> Option<&str> {
+        self.admin.as_ref().map(AdminEndpoint::path)
+    }
+
+    /// The installed hook.
+    pub fn guard(&self) -> &GmrGuard {
+        &self.guard
+    }
+
+    /// Asks gmr's reporter thread for reports (the programmatic trigger).
+    pub fn reports(&self) -> ReportHandle {
+        self.guard.reports()
+    }
+}
