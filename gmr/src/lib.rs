@@ -75,9 +75,9 @@ pub use crate::registry::{
     register_section,
 };
 pub use crate::report::{Content, Report, ReportHeader, Section, SectionBody, Trigger};
-pub use crate::sink::{Delivery, SinkError};
 #[cfg(feature = "tokio")]
 pub use crate::runtimes::{SAMPLE_WINDOW, TokioRuntimeGuard, register_tokio_runtime};
+pub use crate::sink::{Delivery, SinkError};
 
 /// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an
 /// adapter records to say which OS thread is polling a request. `0` where the platform has no
