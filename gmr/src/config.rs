@@ -423,10 +423,8 @@ fn flatten(prefix: &str, value: Value, out: &mut Vec<(String, Value)>) -> Result
             }
             Ok(())
         }
-        _ if prefix.is_empty() => Err(ConfigError::WrongType {
-            key: String::new(),
+        _ if prefix.is_empty() => Err(ConfigError::NotATable {
             value: value.to_string(),
-            expected: "a table `[gmr]`",
         }),
         _ => {
             out.push((prefix.to_owned(), value));
@@ -656,6 +654,14 @@ const FORBIDDEN_TRIGGER_SIGNALS: &[(i32, &str)] = &[
     (libc::SIGABRT, "SIGABRT is how the process aborts"),
     (libc::SIGCHLD, "SIGCHLD reports child processes"),
     (libc::SIGPIPE, "SIGPIPE reports broken pipes"),
+    (
+        libc::SIGTERM,
+        "SIGTERM asks the process to stop; taking it over would keep the process from stopping",
+    ),
+    (
+        libc::SIGINT,
+        "SIGINT is Ctrl-C; taking it over would keep the process from stopping",
+    ),
 ];
 
 const NAMED_SIGNALS: &[(&str, i32)] = &[
@@ -902,6 +908,8 @@ mod tests {
             ),
             ("signal = \"SIGKILL\"", "gmr.signal", "SIGKILL"),
             ("signal = \"SIGSEGV\"", "gmr.signal", "SIGSEGV"),
+            ("signal = \"SIGTERM\"", "gmr.signal", "SIGTERM"),
+            ("signal = \"INT\"", "gmr.signal", "INT"),
             ("signal = \"SIGFOO\"", "gmr.signal", "SIGFOO"),
             ("format = \"xml\"", "gmr.format", "xml"),
             ("max_reports = 0", "gmr.max_reports", "0"),
@@ -976,6 +984,12 @@ mod tests {
         assert!(!message.contains("space in it"), "{message}");
         let message = err("[gmr.admin]\ntoken = 1234567812345678\n");
         assert!(!message.contains("12345678"), "{message}");
+    }
+
+    #[test]
+    fn gmr_must_be_a_table() {
+        let message = err("gmr = 3\n");
+        assert!(message.contains("`gmr` must be a table"), "{message}");
     }
 
     #[test]

@@ -29,6 +29,12 @@ pub enum ConfigError {
         /// The type the key takes.
         expected: &'static str,
     },
+    /// `gmr` is set to a value that is not a table (e.g. `gmr = 3`).
+    #[error("`gmr` must be a table (`[gmr]` in TOML), found {value}")]
+    NotATable {
+        /// The value found.
+        value: String,
+    },
     /// A key gmr does not know: most likely a typo, which would otherwise be silently ignored.
     #[error("unknown key `gmr.{key}`; known keys are: {known}")]
     UnknownKey {

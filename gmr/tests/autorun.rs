@@ -31,6 +31,10 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("sigusr2_writes_a_report", sigusr2_writes_a_report),
     (
+        "sigusr2_with_the_file_trigger_still_reports",
+        sigusr2_with_the_file_trigger_still_reports,
+    ),
+    (
         "configured_signal_is_used_and_others_untouched",
         configured_signal_is_used_and_others_untouched,
     ),
@@ -346,6 +350,36 @@ fn sigusr2_writes_a_report() {
     )
     .len()
         == 2));
+}
+
+/// oslo.reports: with the file trigger configured, SIGUSR2 killed the process. Here both work.
+fn sigusr2_with_the_file_trigger_still_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("logs dir");
+    let trigger = dir.path().join("trigger");
+    let guard = install(&toml_with_dir(
+        &logs,
+        &format!(
+            "file_event_handler = \"{}\"\nfile_event_handler_interval = 0.05",
+            trigger.display()
+        ),
+    ));
+    assert!(guard.signal_trigger_active());
+    raise(libc::SIGUSR2);
+    assert!(wait_until(Duration::from_secs(30), || reports_in(&logs)
+        .len()
+        == 1));
+    touch(&trigger);
+    assert!(wait_until(Duration::from_secs(30), || reports_in(&logs)
+        .len()
+        == 2));
+    let texts: Vec<String> = reports_in(&logs)
+        .iter()
+        .map(|p| fs::read_to_string(p).expect("report"))
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("trigger = signal")));
+    assert!(texts.iter().any(|t| t.contains("trigger = file")));
 }
 
 fn configured_signal_is_used_and_others_untouched() {

@@ -169,11 +169,9 @@ impl std::fmt::Display for NoStack {
             }
             NoStack::Stopped => f.write_str("stopped or traced: not signalled"),
             NoStack::Zombie => f.write_str("zombie: the thread has ended"),
-            NoStack::Timeout(t) => write!(
-                f,
-                "no answer within {} ms (threads.thread_timeout)",
-                t.as_millis()
-            ),
+            NoStack::Timeout(t) => {
+                write!(f, "no answer within {} ms (threads.timeout)", t.as_millis())
+            }
             NoStack::Exited => f.write_str("exited during the capture"),
             NoStack::Deadline(t) => write!(
                 f,

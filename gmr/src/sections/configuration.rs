@@ -29,8 +29,7 @@ pub(crate) struct ConfigurationSection {
     root: Option<Vec<(String, Node)>>,
 }
 
-const NO_CONFIG: &str = "no configuration was handed to gmr \
-     (GmrBuilder::config passes the application's config::Config)";
+const NO_CONFIG: &str = "no configuration was handed to gmr (see GmrBuilder::config)";
 
 pub(crate) fn generate(ctx: &ReportContext<'_>) -> ConfigurationSection {
     let masker = Masker::new(&ctx.settings.secret_extra_keys);
@@ -43,6 +42,13 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> ConfigurationSection {
     ConfigurationSection { root }
 }
 
+/// gmr's own keys whose names look secret but whose values are not: shown as they are.
+const NOT_SECRET: &[&str] = &[
+    "gmr.secrets",
+    "gmr.secrets.extra_keys",
+    "gmr.admin.token_file",
+];
+
 fn convert(path: &str, value: &ConfigValue, masker: &Masker, masked: bool) -> Node {
     let origin = value.origin().map(str::to_owned);
     match &value.kind {
@@ -51,7 +57,9 @@ fn convert(path: &str, value: &ConfigValue, masker: &Masker, masked: bool) -> No
                 .iter()
                 .map(|(key, child)| {
                     let child_path = join(path, key);
-                    let mask = masked || masker.is_secret_key(key);
+                    let mask = masked
+                        || (masker.is_secret_key(key)
+                            && !NOT_SECRET.contains(&child_path.as_str()));
                     (key.clone(), convert(&child_path, child, masker, mask))
                 })
                 .collect(),
@@ -241,6 +249,8 @@ mod tests {
             token = "tok-2"
             [gmr.secrets]
             extra_keys = ["pool"]
+            [gmr.admin]
+            token = "admin-token-0123456789"
             "#,
         )
         .expect("write config");

@@ -21,8 +21,7 @@ pub(crate) struct GreenThreadsSection {
 }
 
 /// The line shown when nothing is registered.
-const NOTHING_REGISTERED: &str = "no async runtime or request tracking is registered \
-     (the gmr-tower, gmr-axum and gmr-actix adapters register them)";
+const NOTHING_REGISTERED: &str = "no async runtime or request tracking is registered";
 
 pub(crate) fn generate() -> GreenThreadsSection {
     let sources = green_threads_sources()
