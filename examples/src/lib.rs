@@ -255,3 +255,98 @@ mod tests {
         assert_ne!(token, random_token());
     }
 }
+
+/// The demo routes as an axum router (used by `axum-demo` and `signal-host-demo`).
+pub mod axum_routes {
+    use axum::Router;
+    use axum::extract::RawQuery;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+
+    /// `GET /`, `GET /slow?ms=N`, `GET /block?ms=N`.
+    pub fn routes<S: Clone + Send + Sync + 'static>(greeting: &'static str) -> Router<S> {
+        Router::new()
+            .route("/", get(move || async move { format!("{greeting}\n") }))
+            .route("/slow", get(slow))
+            .route("/block", get(block))
+    }
+
+    async fn slow(RawQuery(query): RawQuery) -> (StatusCode, String) {
+        match super::parse_ms(query.as_deref()) {
+            Ok(duration) => (StatusCode::OK, super::demo_slow_handler(duration).await),
+            Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
+        }
+    }
+
+    /// Blocks the worker thread on purpose: the report shows it.
+    async fn block(RawQuery(query): RawQuery) -> (StatusCode, String) {
+        match super::parse_ms(query.as_deref()) {
+            Ok(duration) => (StatusCode::OK, super::demo_block_handler(duration)),
+            Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
+        }
+    }
+}
+
+/// A multi-thread runtime with two workers whose threads register their full names with gmr.
+///
+/// # Errors
+///
+/// The I/O error of starting the runtime.
+pub fn demo_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("demo-tokio-worker")
+        .on_thread_start(gmr::register_current_thread)
+        .enable_all()
+        .build()
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
+
+/// Runs `serve` on [`demo_runtime`] and turns its outcome into an exit code, printing errors
+/// on stderr.
+pub fn run_demo<F>(name: &str, serve: impl FnOnce(DemoArgs) -> F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    use std::io::Write as _;
+    init_logging();
+    let args = match DemoArgs::parse(name) {
+        Ok(args) => args,
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "{message}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = match demo_runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{name}: cannot start the runtime: {error}"
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "{name}: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

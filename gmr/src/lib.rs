@@ -65,7 +65,7 @@ mod sys;
 mod triggers;
 
 pub use crate::autorun::{GmrGuard, InstallError, ReportError, ReportHandle};
-pub use crate::capture::names::{name_current_thread, register_current_thread};
+pub use crate::capture::names::{name_current_thread, register_current_thread, thread_name};
 pub use crate::config::{AdminConfig, GmrConfig, OutputFormat, SignalChoice, ThreadsConfig};
 pub use crate::engine::{Gmr, GmrBuilder};
 pub use crate::error::{ConfigError, SectionError};

@@ -82,10 +82,10 @@ fn describe(entries: &[Arc<Entry>]) -> Content {
             let thread = if tid == 0 {
                 "not being polled (waiting)".to_owned()
             } else {
-                let name = std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
-                    .map(|n| n.trim().to_owned())
-                    .unwrap_or_default();
-                format!("Thread #{tid} {name}").trim_end().to_owned()
+                match gmr::thread_name(tid) {
+                    Some(name) => format!("Thread #{tid} \"{name}\""),
+                    None => format!("Thread #{tid} (exited)"),
+                }
             };
             serde_json::json!({
                 "method": e.method.as_str(),
@@ -240,6 +240,8 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Cheap after the first request on a thread: lets the report show the worker's full name.
+        gmr::register_current_thread();
         let entry = Entry {
             method: request.method().clone(),
             target: Target::Uri(request.uri().clone()),

@@ -89,3 +89,13 @@ pub(crate) fn retain(alive: &[i32]) {
         map.retain(|tid, _| alive.binary_search(tid).is_ok());
     }
 }
+
+/// The name the report shows for thread `tid` of this process: the registered name (see
+/// [`register_current_thread`]) if the thread registered one, else the kernel's `comm`;
+/// `None` if the thread does not exist (any more).
+pub fn thread_name(tid: i32) -> Option<String> {
+    let stat =
+        crate::procfs::read_stat(std::path::Path::new(&format!("/proc/self/task/{tid}/stat")))
+            .ok()?;
+    Some(lookup(tid, stat.starttime).unwrap_or(stat.comm))
+}
