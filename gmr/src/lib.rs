@@ -76,7 +76,9 @@ pub use crate::registry::{
 };
 pub use crate::report::{Content, Report, ReportHeader, Section, SectionBody, Trigger};
 #[cfg(feature = "tokio")]
-pub use crate::runtimes::{SAMPLE_WINDOW, TokioRuntimeGuard, register_tokio_runtime};
+pub use crate::runtimes::{
+    SAMPLE_WINDOW, TASK_DUMP_TIMEOUT, TokioRuntimeGuard, register_tokio_runtime,
+};
 pub use crate::sink::{Delivery, SinkError};
 
 /// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an

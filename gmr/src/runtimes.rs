@@ -9,6 +9,12 @@
 //!
 //! An axum server registers its multi-thread runtime once; an actix-web server registers each
 //! worker's current-thread runtime. Registration ends when the returned guard is dropped.
+//!
+//! With the cargo feature `tokio-taskdump` (and `RUSTFLAGS="--cfg tokio_unstable"`, which
+//! tokio requires), each runtime also gets a task dump: the stack of every task. tokio takes it
+//! by pausing every worker, so it never finishes while a worker is blocked; gmr asks for it
+//! from a task and waits at most [`TASK_DUMP_TIMEOUT`], then says it timed out. actix's
+//! `LocalSet` tasks are not in it (tokio cannot see them).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -22,6 +28,9 @@ use crate::report::Content;
 
 /// The time between the two metric samples of a report.
 pub const SAMPLE_WINDOW: Duration = Duration::from_millis(50);
+
+/// How long a task dump may take before the report goes on without it.
+pub const TASK_DUMP_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Registered {
     id: u64,
@@ -169,6 +178,41 @@ fn describe(name: &str, flavor: RuntimeFlavor, before: &Sample, after: &Sample) 
     })
 }
 
+/// The task dump of one runtime, under [`TASK_DUMP_TIMEOUT`].
+#[cfg(all(feature = "tokio-taskdump", tokio_unstable))]
+fn task_dump(handle: &Handle) -> Option<Value> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dumping = handle.clone();
+    handle.spawn(async move {
+        let dump = dumping.dump().await;
+        let traces: Vec<String> = dump
+            .tasks()
+            .iter()
+            .map(|task| task.trace().to_string())
+            .collect();
+        let _ = tx.send(traces);
+    });
+    Some(match rx.recv_timeout(TASK_DUMP_TIMEOUT) {
+        Ok(traces) => json!({ "tasks": traces.len(), "traces": traces }),
+        Err(_) => json!(format!(
+            "timed out after {} ms: tokio cannot dump tasks while a worker is blocked",
+            TASK_DUMP_TIMEOUT.as_millis()
+        )),
+    })
+}
+
+#[cfg(all(feature = "tokio-taskdump", not(tokio_unstable)))]
+fn task_dump(_handle: &Handle) -> Option<Value> {
+    Some(json!(
+        "unavailable: build with RUSTFLAGS=\"--cfg tokio_unstable\" for tokio task dumps"
+    ))
+}
+
+#[cfg(not(feature = "tokio-taskdump"))]
+fn task_dump(_handle: &Handle) -> Option<Value> {
+    None
+}
+
 struct TokioSource;
 
 impl GreenThreadsSource for TokioSource {
@@ -190,7 +234,11 @@ impl GreenThreadsSource for TokioSource {
             .iter()
             .zip(&before)
             .map(|((name, handle), before)| {
-                describe(name, handle.runtime_flavor(), before, &sample(handle))
+                let mut runtime = describe(name, handle.runtime_flavor(), before, &sample(handle));
+                if let (Some(dump), Value::Object(fields)) = (task_dump(handle), &mut runtime) {
+                    fields.insert("task_dump".to_owned(), dump);
+                }
+                runtime
             })
             .collect();
         Ok(Content::new()
@@ -225,6 +273,37 @@ mod tests {
         let before = s(0, &[(100, 10)]);
         let after = s(0, &[(100, 10)]);
         assert_eq!(stuck_workers(&before, &after), vec![false]);
+    }
+
+    #[cfg(all(feature = "tokio-taskdump", tokio_unstable))]
+    #[test]
+    fn task_dump_lists_tasks_and_times_out_when_a_worker_is_blocked() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        #[inline(never)]
+        async fn dumped_task_waiting_forever() {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        runtime.spawn(dumped_task_waiting_forever());
+        let dump = task_dump(runtime.handle()).expect("feature on");
+        assert!(dump["tasks"].as_u64().is_some_and(|n| n >= 1), "{dump}");
+        assert!(dump.to_string().contains("dumped_task_waiting_forever"), "{dump}");
+
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        runtime.spawn(async move {
+            let _ = entered_tx.send(());
+            let _ = release_rx.recv();
+        });
+        entered_rx.recv().expect("worker blocked");
+        let started = std::time::Instant::now();
+        let dump = task_dump(runtime.handle()).expect("feature on");
+        assert!(dump.as_str().is_some_and(|s| s.starts_with("timed out")), "{dump}");
+        assert!(started.elapsed() < TASK_DUMP_TIMEOUT * 3);
+        release_tx.send(()).expect("release");
     }
 
     #[test]
