@@ -17,6 +17,8 @@ pub struct DemoArgs {
     pub config: Option<PathBuf>,
     /// `--no-gmr`: the same server without any gmr layer, hook or endpoint.
     pub no_gmr: bool,
+    /// `--workers N`: worker threads (tokio workers, or actix-web workers), 1 to 256; default 2.
+    pub workers: usize,
 }
 
 impl DemoArgs {
@@ -26,11 +28,13 @@ impl DemoArgs {
     ///
     /// A usage message for an unknown argument or a bad value.
     pub fn parse(program: &str) -> Result<Self, String> {
-        let usage = format!("usage: {program} [--listen ADDR] [--config FILE] [--no-gmr]");
+        let usage =
+            format!("usage: {program} [--listen ADDR] [--config FILE] [--no-gmr] [--workers N]");
         let mut args = DemoArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             config: None,
             no_gmr: false,
+            workers: 2,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -50,6 +54,18 @@ impl DemoArgs {
                     ));
                 }
                 "--no-gmr" => args.no_gmr = true,
+                "--workers" => {
+                    let value = it
+                        .next()
+                        .ok_or_else(|| format!("--workers needs N\n{usage}"))?;
+                    args.workers = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=256).contains(n))
+                        .ok_or_else(|| {
+                            format!("--workers {value:?}: a number from 1 to 256\n{usage}")
+                        })?;
+                }
                 "-h" | "--help" => return Err(usage),
                 other => return Err(format!("unknown argument {other:?}\n{usage}")),
             }
@@ -287,14 +303,15 @@ pub mod axum_routes {
     }
 }
 
-/// A multi-thread runtime with two workers whose threads register their full names with gmr.
+/// A multi-thread runtime with `workers` workers whose threads register their full names with
+/// gmr.
 ///
 /// # Errors
 ///
 /// The I/O error of starting the runtime.
-pub fn demo_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub fn demo_runtime(workers: usize) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers)
         .thread_name("demo-tokio-worker")
         .on_thread_start(gmr::register_current_thread)
         .enable_all()
@@ -332,7 +349,7 @@ where
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match demo_runtime() {
+    let runtime = match demo_runtime(args.workers) {
         Ok(runtime) => runtime,
         Err(error) => {
             let _ = writeln!(

@@ -1,13 +1,209 @@
 //! Guru Meditation Reports for [actix-web] servers.
 //!
-//! This crate will hold the actix-web glue: a cloneable `Transform` middleware that records
-//! in-flight requests, a `configure`/`scope` helper mounting the admin endpoint, one autorun hook
-//! per process however many workers run, and the registration of each worker's runtime.
+//! ```no_run
+//! use actix_web::{App, HttpServer, web};
 //!
-//! It is not written yet: the report engine lives in the [`gmr`] crate.
+//! #[actix_web::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let config = config::Config::builder()
+//!         .set_default("gmr.admin.token", "change-me-to-a-long-random-token")?
+//!         .build()?;
+//!     // Once per process, outside the `HttpServer::new` factory.
+//!     let gmr = gmr_actix::install(&config, gmr::package!())?;
+//!
+//!     let factory_gmr = gmr.clone();
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .configure(factory_gmr.admin())
+//!             .route("/", web::get().to(|| async { "hello" }))
+//!             .wrap(factory_gmr.middleware())
+//!     })
+//!     .workers(4)
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await?;
+//!
+//!     // Dropping the last clone of `gmr` stops the triggers.
+//!     drop(gmr);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # The model
+//!
+//! actix-web runs one single-threaded tokio runtime per worker thread and calls the
+//! `HttpServer::new` factory once on each worker. So the pieces are split by lifetime:
+//!
+//! * **Once per process**, before the server starts: [`install`] installs gmr's autorun hook
+//!   (SIGUSR2, the trigger file, `log_dir`) and returns a [`GmrActix`]. It owns the
+//!   [`gmr::GmrGuard`], the in-flight request table and the admin endpoint (when a token is
+//!   configured), and is cheap to clone into the factory. However many workers run, there is one
+//!   hook and one reporter thread.
+//! * **Once per worker**: [`GmrMiddleware`] (from [`GmrActix::middleware`]) registers the
+//!   worker's runtime the first time the worker builds the app, so each worker is listed with its
+//!   metrics in the report's `Green Threads` section (see [`register_worker_runtime`]).
+//! * **Per request**: the middleware records the request (method, path without the query
+//!   string, matched route, age) until its response body is finished or dropped, and names the
+//!   OS thread polling it, so a request stuck in a blocking call points at that thread's stack in
+//!   the `Threads` section.
+//!
+//! The admin endpoint ([`GmrActix::admin`]) answers `GET`/`HEAD` at `admin.path` behind the
+//! bearer token. The report is made on gmr's reporter thread and awaited: no actix worker is
+//! ever blocked making it, even when every other worker is stuck. The endpoint's behaviour (auth,
+//! `405`, formats, `Cache-Control: no-store`) is [`gmr_tower::AdminEndpoint`]'s; this crate only
+//! translates it to actix-web types.
 //!
 //! [actix-web]: https://docs.rs/actix-web
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod admin;
+mod middleware;
+mod runtime;
+
+use actix_web::web::ServiceConfig;
+
 pub use gmr;
+pub use gmr_tower;
+
+pub use crate::admin::admin_resource;
+pub use crate::middleware::{GmrMiddleware, GmrMiddlewareService, InFlightBody, ResponseFuture};
+pub use crate::runtime::register_worker_runtime;
+
+/// The title suffix of the in-flight table: requests are listed as `in-flight requests (actix)`.
+pub const IN_FLIGHT_NAME: &str = "actix";
+
+/// Why gmr could not be set up for an actix-web server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The autorun hook could not be installed (an invalid `[gmr]` value, a trigger file that
+    /// cannot be created, a hook already installed with other settings…).
+    #[error(transparent)]
+    Install(#[from] gmr::InstallError),
+    /// The admin endpoint could not be built.
+    #[error(transparent)]
+    Admin(#[from] gmr_tower::AdminError),
+}
+
+/// Installs gmr's autorun hook with the `[gmr]` table of `config` (the whole configuration is
+/// shown, masked, in the report's `Configuration` section) and returns what the actix-web
+/// server needs. Call it once, outside the `HttpServer::new` factory; clone the result into the
+/// factory.
+///
+/// # Errors
+///
+/// [`Error::Install`] naming the `[gmr]` key to fix, or a hook already installed in this process
+/// with other settings.
+pub fn install(config: &config::Config, package: gmr::PackageInfo) -> Result<GmrActix, Error> {
+    let guard = gmr::Gmr::builder()
+        .config(config)
+        .package(package)
+        .install()?;
+    GmrActix::from_guard(guard)
+}
+
+/// gmr for one actix-web server: the installed hook, the in-flight request table and the admin
+/// endpoint. Cheap to clone (reference counts); clone it into the `HttpServer::new` factory.
+///
+/// The hook runs while any clone is alive: keep one until the server has shut down.
+#[derive(Clone, Debug)]
+pub struct GmrActix {
+    guard: gmr::GmrGuard,
+    in_flight: gmr_tower::InFlightLayer,
+    admin: Option<gmr_tower::AdminEndpoint>,
+}
+
+impl GmrActix {
+    /// Wraps a hook installed with [`gmr::Gmr::builder`] (for settings built in code, or extra
+    /// sections). The admin endpoint exists when the hook's settings have a token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Admin`] if the endpoint cannot be built from the hook's settings.
+    pub fn from_guard(guard: gmr::GmrGuard) -> Result<Self, Error> {
+        let admin = gmr_tower::AdminEndpoint::from_guard(&guard)?;
+        Ok(GmrActix {
+            guard,
+            in_flight: gmr_tower::InFlightLayer::named(IN_FLIGHT_NAME),
+            admin,
+        })
+    }
+
+    /// The middleware recording in-flight requests and registering each worker's runtime.
+    /// Every clone shares one table; use it in every worker (`App::wrap`).
+    pub fn middleware(&self) -> GmrMiddleware {
+        GmrMiddleware::new(self.in_flight.clone())
+    }
+
+    /// An `App::configure` function mounting the admin endpoint at `admin.path`; it mounts
+    /// nothing when no token is configured (the path then stays `404`, like any unknown path).
+    ///
+    /// ```no_run
+    /// # fn f(gmr: &gmr_actix::GmrActix) {
+    /// let app = actix_web::App::new().configure(gmr.admin());
+    /// # drop(app); }
+    /// ```
+    pub fn admin(&self) -> impl FnOnce(&mut ServiceConfig) + 'static {
+        let endpoint = self.admin.clone();
+        move |config: &mut ServiceConfig| {
+            if let Some(endpoint) = endpoint {
+                config.service(admin_resource(&endpoint));
+            }
+        }
+    }
+
+    /// The installed hook.
+    pub fn guard(&self) -> &gmr::GmrGuard {
+        &self.guard
+    }
+
+    /// The handle for asking gmr's reporter thread for a report (for code of your own; await
+    /// it, never block a worker on it).
+    pub fn reports(&self) -> gmr::ReportHandle {
+        self.guard.reports()
+    }
+
+    /// The in-flight request table (what the report's `in-flight requests (actix)` block shows).
+    pub fn in_flight(&self) -> &gmr_tower::InFlightLayer {
+        &self.in_flight
+    }
+
+    /// The admin endpoint, when a token is configured.
+    pub fn admin_endpoint(&self) -> Option<&gmr_tower::AdminEndpoint> {
+        self.admin.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::StatusCode;
+    use actix_web::test::{TestRequest, call_service, init_service};
+    use actix_web::{App, web};
+
+    // This test binary's only hook: no token, so no endpoint.
+    #[actix_web::test]
+    async fn without_a_token_there_is_no_endpoint() {
+        let config = config::Config::builder()
+            .set_default("gmr.signal", "none")
+            .and_then(|b| b.build())
+            .expect("configuration");
+        let gmr = crate::install(&config, gmr::package!()).expect("install");
+        assert!(gmr.admin_endpoint().is_none());
+        let app = init_service(
+            App::new()
+                .configure(gmr.admin())
+                .route("/", web::get().to(|| async { "hello" }))
+                .wrap(gmr.middleware()),
+        )
+        .await;
+        for (path, status) in [("/admin/gmr", StatusCode::NOT_FOUND), ("/", StatusCode::OK)] {
+            let request = TestRequest::get()
+                .uri(path)
+                .insert_header(("Authorization", "Bearer anything"))
+                .to_request();
+            assert_eq!(call_service(&app, request).await.status(), status, "{path}");
+        }
+        assert_eq!(gmr.in_flight().in_flight(), 0);
+    }
+}

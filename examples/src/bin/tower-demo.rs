@@ -81,21 +81,6 @@ fn app(gmr: Option<(&gmr_tower::InFlightLayer, Option<&gmr_tower::AdminEndpoint>
     }
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
-}
-
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (config, generated_token) = gmr_examples::load_config(&args, "tower-demo")?;
     let guard = if args.no_gmr {
@@ -123,7 +108,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
-    let shutdown = shutdown_signal();
+    let shutdown = gmr_examples::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -160,33 +145,5 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    gmr_examples::init_logging();
-    let args = match DemoArgs::parse("tower-demo") {
-        Ok(args) => args,
-        Err(message) => {
-            let _ = writeln!(std::io::stderr(), "{message}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "tower-demo: cannot start the runtime: {error}"
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(serve(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            let _ = writeln!(std::io::stderr(), "tower-demo: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    gmr_examples::run_demo("tower-demo", serve)
 }

@@ -1,0 +1,218 @@
+//! [`GmrMiddleware`]: makes the requests in flight visible in the report.
+//!
+//! ```
+//! use actix_web::{App, web};
+//!
+//! let in_flight = gmr_tower::InFlightLayer::named("actix");
+//! let middleware = gmr_actix::GmrMiddleware::new(in_flight.clone());
+//! let app = App::new()
+//!     .route("/", web::get().to(|| async { "hello" }))
+//!     .wrap(middleware);
+//! # drop(app);
+//! ```
+//!
+//! Each request is recorded when the middleware is called: method, path (never the query
+//! string), the route pattern it matches (`req.match_pattern()`, known before routing from the
+//! app's resource map) and its start time. Every poll of the request's future and of its
+//! response body runs under [`gmr_tower::InFlightRecord::polling`], so a request stuck in a
+//! blocking call names the OS thread it blocks. The record is handed from the future to the
+//! response body and dropped when the body ends, fails or is dropped, or when the future is
+//! dropped (the client went away): every exit path drops the same value, so no entry outlives
+//! its request.
+//!
+//! Building the middleware's service on a worker registers that worker's runtime with gmr
+//! (once per thread, see [`crate::register_worker_runtime`]).
+
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::web::Bytes;
+use gmr_tower::{InFlightLayer, InFlightRecord};
+use pin_project_lite::pin_project;
+
+/// The actix-web middleware ([`Transform`]) recording every request while it is in flight.
+///
+/// Build it once, outside the `HttpServer::new` factory, and clone it into each worker's app
+/// (usually through [`crate::GmrActix::middleware`]): clones share one table, listed as one
+/// `in-flight requests` block of the report's `Green Threads` section.
+#[derive(Clone, Debug)]
+pub struct GmrMiddleware {
+    in_flight: InFlightLayer,
+    register_runtime: bool,
+}
+
+impl GmrMiddleware {
+    /// A middleware recording requests in `in_flight`, and registering the runtime of each
+    /// worker that builds it.
+    pub fn new(in_flight: InFlightLayer) -> Self {
+        GmrMiddleware {
+            in_flight,
+            register_runtime: true,
+        }
+    }
+
+    /// Leaves worker runtimes alone: for servers that register their runtimes themselves.
+    #[must_use]
+    pub fn without_runtime_registration(mut self) -> Self {
+        self.register_runtime = false;
+        self
+    }
+
+    /// The table the middleware records requests in.
+    pub fn in_flight(&self) -> &InFlightLayer {
+        &self.in_flight
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for GmrMiddleware
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<InFlightBody<B>>;
+    type Error = S::Error;
+    type Transform = GmrMiddlewareService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        // Called on the worker thread, inside its runtime, when the worker builds the app.
+        if self.register_runtime {
+            crate::runtime::register_worker_runtime();
+        }
+        ready(Ok(GmrMiddlewareService {
+            service,
+            in_flight: self.in_flight.clone(),
+        }))
+    }
+}
+
+/// The service made by [`GmrMiddleware`] for one worker.
+#[derive(Debug)]
+pub struct GmrMiddlewareService<S> {
+    service: S,
+    in_flight: InFlightLayer,
+}
+
+impl<S, B> Service<ServiceRequest> for GmrMiddlewareService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<InFlightBody<B>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        let route = request.match_pattern();
+        let record =
+            self.in_flight
+                .record(request.method().as_str(), request.path(), route.as_deref());
+        let inner = {
+            let _polling = record.polling();
+            self.service.call(request)
+        };
+        ResponseFuture {
+            inner,
+            record: Some(record),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`GmrMiddlewareService`]: marks the polling thread, and hands the
+    /// record to the response body. Dropping it early (client gone) removes the record.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        record: Option<InFlightRecord>,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("in_flight", &self.record.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, E>>,
+{
+    type Output = Result<ServiceResponse<InFlightBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _polling = this.record.as_ref().map(InFlightRecord::polling);
+            match this.inner.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result,
+            }
+        };
+        // An error response is rendered by actix after this: the record ends with the future.
+        let record = this.record.take();
+        Poll::Ready(result.map(|response| {
+            response.map_body(move |_, body| InFlightBody {
+                inner: body,
+                record,
+            })
+        }))
+    }
+}
+
+pin_project! {
+    /// The response body of [`GmrMiddleware`]: keeps the request recorded until its last chunk,
+    /// an error, or until it is dropped.
+    pub struct InFlightBody<B> {
+        #[pin]
+        inner: B,
+        record: Option<InFlightRecord>,
+    }
+}
+
+impl<B> std::fmt::Debug for InFlightBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InFlightBody")
+            .field("in_flight", &self.record.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: MessageBody> MessageBody for InFlightBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        self.inner.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.project();
+        let polled = {
+            let _polling = this.record.as_ref().map(InFlightRecord::polling);
+            this.inner.poll_next(cx)
+        };
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            this.record.take();
+        }
+        polled
+    }
+
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        let InFlightBody { inner, record } = self;
+        // A body that is already all in memory is done: the record ends with it.
+        inner
+            .try_into_bytes()
+            .map_err(|inner| InFlightBody { inner, record })
+    }
+}

@@ -1,0 +1,528 @@
+//! The middleware, the admin endpoint and worker registration, driven with `actix_web::test`.
+//!
+//! One gmr hook per process: every test shares one [`GmrActix`] with fixed settings
+//! (`signal = "none"`, so the test binary's signals are left alone). Tests that look at
+//! in-flight requests use a table of their own, so tests running in parallel do not see each
+//! other's requests.
+
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::test as actix_test;
+use actix_web::{App, HttpResponse, web};
+use gmr_actix::{GmrActix, GmrMiddleware};
+use gmr_tower::InFlightLayer;
+
+const TOKEN: &str = "actix-test-token-0123456789abcdef";
+
+fn gmr() -> &'static GmrActix {
+    static GMR: OnceLock<GmrActix> = OnceLock::new();
+    GMR.get_or_init(|| {
+        let config = config::Config::builder()
+            .set_default("gmr.service_name", "gmr-actix-tests")
+            .and_then(|b| b.set_default("gmr.signal", "none"))
+            .and_then(|b| b.set_default("gmr.admin.token", TOKEN))
+            .and_then(|b| b.set_default("app.database_password", "hunter2-actix"))
+            .and_then(|b| b.build())
+            .expect("test configuration");
+        gmr_actix::install(&config, gmr::package!()).expect("install gmr")
+    })
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+/// The in-flight block of a `Green Threads` JSON section with the given title.
+fn in_flight_source(report: &serde_json::Value, title: &str) -> serde_json::Value {
+    report["green_threads"]["sources"]
+        .as_array()
+        .and_then(|sources| sources.iter().find(|s| s["title"] == title))
+        .map(|s| s["data"].clone())
+        .unwrap_or_else(|| panic!("no source {title:?} in {}", report["green_threads"]))
+}
+
+#[actix_web::test]
+async fn admin_auth_matrix() {
+    let gmr = gmr();
+    let app = actix_test::init_service(
+        App::new()
+            .configure(gmr.admin())
+            .route("/", web::get().to(|| async { "hello" }))
+            .wrap(gmr.middleware()),
+    )
+    .await;
+
+    // 200 with the token: text, no-store, the token and the secret never shown.
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr")
+            .insert_header(bearer(TOKEN))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(
+        headers.get("cache-control").expect("cache-control"),
+        "no-store"
+    );
+    assert!(
+        headers
+            .get("content-type")
+            .expect("content-type")
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/plain")
+    );
+    let body = actix_test::read_body(response).await;
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("Guru Meditation"), "{text}");
+    assert!(text.contains("Green Threads"));
+    assert!(!text.contains(TOKEN), "the token never appears in a report");
+    assert!(!text.contains("hunter2-actix"), "config secret leaked");
+
+    // JSON by query and by Accept.
+    for request in [
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr?format=json")
+            .insert_header(bearer(TOKEN)),
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr")
+            .insert_header(bearer(TOKEN))
+            .insert_header(("Accept", "application/json")),
+    ] {
+        let response = actix_test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers().get("content-type").expect("type"),
+            "application/json"
+        );
+        let doc: serde_json::Value = actix_test::read_body_json(response).await;
+        // `http`, or `api` when it shares the report another test just took.
+        assert!(
+            doc["trigger"] == "http" || doc["trigger"] == "api",
+            "{}",
+            doc["trigger"]
+        );
+        assert_eq!(doc["service"], "gmr-actix-tests");
+    }
+
+    // 401 without a token and with a wrong one, with a Bearer challenge.
+    for request in [
+        actix_test::TestRequest::get().uri("/admin/gmr"),
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr")
+            .insert_header(bearer("wrong-token")),
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr")
+            .insert_header(("Authorization", format!("Basic {TOKEN}"))),
+    ] {
+        let response = actix_test::call_service(&app, request.to_request()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response
+            .headers()
+            .get("www-authenticate")
+            .expect("WWW-Authenticate")
+            .to_str()
+            .expect("ascii");
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        assert_eq!(
+            response.headers().get("cache-control").expect("no-store"),
+            "no-store"
+        );
+    }
+
+    // 405 for other methods, even with the token.
+    for method in [
+        actix_web::http::Method::POST,
+        actix_web::http::Method::DELETE,
+    ] {
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::default()
+                .method(method)
+                .uri("/admin/gmr")
+                .insert_header(bearer(TOKEN))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers().get("allow").expect("Allow"), "GET, HEAD");
+    }
+
+    // HEAD: the headers of GET, no body.
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri("/admin/gmr")
+            .insert_header(bearer(TOKEN))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(actix_test::read_body(response).await.is_empty());
+
+    // A bad query is a 400, not a report.
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr?format=xml")
+            .insert_header(bearer(TOKEN))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Unknown paths stay 404 (not 401), next to and below the endpoint.
+    for path in ["/nope", "/admin/gmr/x", "/admin"] {
+        let response =
+            actix_test::call_service(&app, actix_test::TestRequest::get().uri(path).to_request())
+                .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let response =
+        actix_test::call_service(&app, actix_test::TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
+async fn a_request_names_its_route_and_the_thread_polling_it() {
+    let _ = gmr();
+    let layer = InFlightLayer::named("actix-polled");
+    let seen = layer.clone();
+    let app = actix_test::init_service(
+        App::new()
+            .route(
+                "/items/{id}",
+                web::get().to(move || {
+                    // Looks at the table while this request is being polled.
+                    let snapshot = gmr::SectionBody::to_json(&seen.snapshot());
+                    async move { HttpResponse::Ok().json(snapshot) }
+                }),
+            )
+            .wrap(GmrMiddleware::new(layer.clone())),
+    )
+    .await;
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get()
+            .uri("/items/42?secret=query")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let snapshot: serde_json::Value = actix_test::read_body_json(response).await;
+    assert_eq!(snapshot["in_flight"], 1, "{snapshot}");
+    let request = &snapshot["requests"][0];
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["path"], "/items/42");
+    assert_eq!(request["route"], "/items/{id}");
+    assert_eq!(request["polled_by_tid"], gmr::current_thread_id());
+    assert!(!snapshot.to_string().contains("secret=query"));
+    assert_eq!(layer.in_flight(), 0, "removed once the response is read");
+}
+
+#[actix_web::test]
+async fn a_waiting_request_stays_listed_until_its_body_is_done() {
+    let _ = gmr();
+    let layer = InFlightLayer::named("actix-waiting");
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let release_rx = std::sync::Mutex::new(Some(release_rx));
+    let release_rx = std::sync::Arc::new(release_rx);
+    let app = actix_test::init_service(
+        App::new()
+            .route(
+                "/wait",
+                web::get().to(move || {
+                    let release = release_rx.lock().expect("lock").take();
+                    async move {
+                        if let Some(release) = release {
+                            let _ = release.await;
+                        }
+                        HttpResponse::Ok().body("done")
+                    }
+                }),
+            )
+            .wrap(GmrMiddleware::new(layer.clone())),
+    )
+    .await;
+    let call = actix_web::rt::spawn(async move {
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/wait").to_request(),
+        )
+        .await;
+        actix_test::read_body(response).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while layer.in_flight() == 0 {
+        assert!(Instant::now() < deadline, "request never recorded");
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    let snapshot = gmr::SectionBody::to_json(&layer.snapshot());
+    let request = &snapshot["requests"][0];
+    assert_eq!(request["route"], "/wait");
+    assert_eq!(request["polled_by"], "not being polled (waiting)");
+    assert!(request["polled_by_tid"].is_null());
+    release_tx.send(()).expect("release");
+    let body = call.await.expect("call");
+    assert_eq!(&body[..], b"done");
+    assert_eq!(layer.in_flight(), 0);
+}
+
+#[actix_web::test]
+async fn a_dropped_request_is_removed() {
+    let _ = gmr();
+    let layer = InFlightLayer::named("actix-dropped");
+    let app = actix_test::init_service(
+        App::new()
+            .route(
+                "/forever",
+                web::get().to(|| async {
+                    std::future::pending::<()>().await;
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .wrap(GmrMiddleware::new(layer.clone())),
+    )
+    .await;
+    let call = actix_web::rt::spawn(async move {
+        actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/forever").to_request(),
+        )
+        .await;
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while layer.in_flight() == 0 {
+        assert!(Instant::now() < deadline, "request never recorded");
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    call.abort();
+    let _ = call.await;
+    assert_eq!(layer.in_flight(), 0, "the client went away: no entry left");
+}
+
+/// Blocks the worker (here: the test thread) in a function whose name the report must show.
+#[inline(never)]
+fn actix_test_blocking_handler(release: &mpsc::Receiver<()>) -> &'static str {
+    let _ = release.recv_timeout(Duration::from_secs(30));
+    "released"
+}
+
+#[actix_web::test]
+async fn a_blocked_request_points_at_its_thread_in_a_full_report() {
+    let gmr = gmr();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+    let app = actix_test::init_service(
+        App::new()
+            .route(
+                "/block/{n}",
+                web::get().to(move || {
+                    let release = std::sync::Arc::clone(&release_rx);
+                    async move {
+                        let release = release.lock().expect("lock");
+                        HttpResponse::Ok().body(actix_test_blocking_handler(&release))
+                    }
+                }),
+            )
+            .wrap(gmr.middleware()),
+    )
+    .await;
+    let worker_tid = gmr::current_thread_id();
+    // While this thread is blocked in the handler, another thread takes a report.
+    let reports = gmr.reports();
+    let in_flight = gmr.in_flight().clone();
+    let reporter = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listed = |json: &serde_json::Value| {
+            json["requests"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["path"] == "/block/7"))
+        };
+        while !listed(&gmr::SectionBody::to_json(&in_flight.snapshot())) {
+            if Instant::now() > deadline {
+                let _ = release_tx.send(());
+                panic!("the blocked request was never recorded");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let report = reports.report_blocking(gmr::Trigger::Api);
+        let _ = release_tx.send(());
+        report.expect("report").to_json()
+    });
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get().uri("/block/7").to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report = reporter.join().expect("reporter thread");
+
+    let data = in_flight_source(&report, "in-flight requests (actix)");
+    let request = data["requests"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["path"] == "/block/7"))
+        .unwrap_or_else(|| panic!("request not listed: {data}"));
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["route"], "/block/{n}");
+    assert!(request["age_ms"].is_u64());
+    assert_eq!(request["polled_by_tid"], worker_tid);
+
+    // The worker's runtime is listed, registered by the middleware.
+    let runtimes = in_flight_source(&report, "tokio runtimes");
+    assert!(
+        runtimes["runtime"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("actix-web worker")))),
+        "{runtimes}"
+    );
+
+    // That thread's stack shows the blocking handler.
+    let threads = &report["threads"];
+    let supported = cfg!(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ));
+    assert_eq!(threads["stacks_supported"], supported);
+    if supported {
+        let stack_index = threads["threads"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["tid"] == worker_tid))
+            .and_then(|t| t["stack"].as_u64())
+            .unwrap_or_else(|| panic!("no stack for the worker thread: {threads}"));
+        let stack = &threads["stacks"][usize::try_from(stack_index).expect("index")];
+        assert!(
+            stack["frames"]
+                .as_array()
+                .is_some_and(|frames| frames.iter().any(|f| f["function"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("actix_test_blocking_handler")))),
+            "blocking handler missing from the worker's stack: {stack}"
+        );
+    }
+}
+
+#[test]
+fn one_hook_however_many_installs() {
+    let first = gmr();
+    // A second install with the same settings shares the hook instead of failing.
+    let config = config::Config::builder()
+        .set_default("gmr.service_name", "gmr-actix-tests")
+        .and_then(|b| b.set_default("gmr.signal", "none"))
+        .and_then(|b| b.set_default("gmr.admin.token", TOKEN))
+        .and_then(|b| b.set_default("app.database_password", "hunter2-actix"))
+        .and_then(|b| b.build())
+        .expect("test configuration");
+    let second = gmr_actix::install(&config, gmr::package!()).expect("shared install");
+    assert_eq!(
+        second.guard().gmr().service_name(),
+        first.guard().gmr().service_name()
+    );
+    // Different settings: a typed error, never a second reporter.
+    let other = config::Config::builder()
+        .set_default("gmr.signal", "none")
+        .and_then(|b| b.set_default("gmr.service_name", "another"))
+        .and_then(|b| b.build())
+        .expect("other configuration");
+    match gmr_actix::install(&other, gmr::package!()) {
+        Err(gmr_actix::Error::Install(gmr::InstallError::AlreadyInstalled)) => {}
+        other => panic!("expected AlreadyInstalled, got {other:?}"),
+    }
+    let reporters = std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "gmr-reporter")
+                })
+                .count()
+        })
+        .unwrap_or(1);
+    assert_eq!(reporters, 1, "one reporter thread per process");
+}
+
+/// A response body that yields one chunk once its gate is opened.
+struct GatedBody(std::sync::Arc<std::sync::Mutex<(bool, Option<std::task::Waker>, bool)>>);
+
+impl actix_web::body::MessageBody for GatedBody {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        actix_web::body::BodySize::Stream
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<web::Bytes, Self::Error>>> {
+        let mut state = self.0.lock().expect("gate");
+        if state.2 {
+            return std::task::Poll::Ready(None);
+        }
+        if !state.0 {
+            state.1 = Some(cx.waker().clone());
+            return std::task::Poll::Pending;
+        }
+        state.2 = true;
+        std::task::Poll::Ready(Some(Ok(web::Bytes::from_static(b"streamed"))))
+    }
+}
+
+#[actix_web::test]
+async fn a_streamed_response_stays_listed_until_its_body_ends_or_is_dropped() {
+    let _ = gmr();
+    let layer = InFlightLayer::named("actix-streamed");
+    let gate = std::sync::Arc::new(std::sync::Mutex::new((false, None, false)));
+    let body_gate = std::sync::Arc::clone(&gate);
+    let app = actix_test::init_service(
+        App::new()
+            .route(
+                "/stream",
+                web::get().to(move || {
+                    let gate = std::sync::Arc::clone(&body_gate);
+                    async move { HttpResponse::Ok().body(GatedBody(gate)) }
+                }),
+            )
+            .wrap(GmrMiddleware::new(layer.clone())),
+    )
+    .await;
+
+    // Read to the end: listed while the body is pending, removed at its end.
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get().uri("/stream").to_request(),
+    )
+    .await;
+    assert_eq!(layer.in_flight(), 1, "the body is not finished yet");
+    {
+        let mut state = gate.lock().expect("gate");
+        state.0 = true;
+        if let Some(waker) = state.1.take() {
+            waker.wake();
+        }
+    }
+    let body = actix_test::read_body(response).await;
+    assert_eq!(&body[..], b"streamed");
+    assert_eq!(layer.in_flight(), 0);
+
+    // Dropped unread (the client went away): removed too.
+    *gate.lock().expect("gate") = (false, None, false);
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get().uri("/stream").to_request(),
+    )
+    .await;
+    assert_eq!(layer.in_flight(), 1);
+    drop(response);
+    assert_eq!(layer.in_flight(), 0);
+}
