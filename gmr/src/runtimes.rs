@@ -290,7 +290,10 @@ mod tests {
         runtime.spawn(dumped_task_waiting_forever());
         let dump = task_dump(runtime.handle()).expect("feature on");
         assert!(dump["tasks"].as_u64().is_some_and(|n| n >= 1), "{dump}");
-        assert!(dump.to_string().contains("dumped_task_waiting_forever"), "{dump}");
+        assert!(
+            dump.to_string().contains("dumped_task_waiting_forever"),
+            "{dump}"
+        );
 
         let (entered_tx, entered_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -301,7 +304,10 @@ mod tests {
         entered_rx.recv().expect("worker blocked");
         let started = std::time::Instant::now();
         let dump = task_dump(runtime.handle()).expect("feature on");
-        assert!(dump.as_str().is_some_and(|s| s.starts_with("timed out")), "{dump}");
+        assert!(
+            dump.as_str().is_some_and(|s| s.starts_with("timed out")),
+            "{dump}"
+        );
         assert!(started.elapsed() < TASK_DUMP_TIMEOUT * 3);
         release_tx.send(()).expect("release");
     }
