@@ -46,3 +46,26 @@ pub(crate) fn signal_is_ignored(signal: i32) -> std::io::Result<bool> {
     }
     Ok(old.sa_sigaction == libc::SIG_IGN)
 }
+
+/// A cheap monotonic clock: `CLOCK_MONOTONIC_COARSE` (a few ns, resolution of one scheduler
+/// tick, 1 to 10 ms) where Linux has it, else `CLOCK_MONOTONIC`. Time since an arbitrary
+/// point (boot).
+pub(crate) fn coarse_monotonic() -> std::time::Duration {
+    #[cfg(target_os = "linux")]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(not(target_os = "linux"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes only into it.
+    let rc = unsafe { libc::clock_gettime(CLOCK, &mut ts) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}

@@ -28,7 +28,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
 use http::{Request, Response};
@@ -41,7 +40,7 @@ use self::registry::{Entry, PollGuard, Recorded, Registry, Target};
 
 /// The registry of one layer and its registration as a `Green Threads` source.
 struct Tracker {
-    registry: Arc<Registry>,
+    registry: &'static Registry,
     handle: GreenThreadsHandle,
 }
 
@@ -51,10 +50,10 @@ impl Drop for Tracker {
     }
 }
 
-/// The `Green Threads` source of one layer. Holds the registry weakly so that dropping every
-/// clone of the layer ends the registration.
+/// The `Green Threads` source of one layer; unregistered when the last clone of the layer
+/// (and of its services) is dropped.
 struct Source {
-    registry: std::sync::Weak<Registry>,
+    registry: &'static Registry,
     name: String,
 }
 
@@ -64,20 +63,17 @@ impl GreenThreadsSource for Source {
     }
 
     fn snapshot(&self) -> Result<Content, SectionError> {
-        let Some(registry) = self.registry.upgrade() else {
-            return Ok(Content::new().field("in_flight", 0));
-        };
-        Ok(describe(&registry.snapshot()))
+        Ok(describe(&self.registry.snapshot()))
     }
 }
 
 /// The section content for a list of entries (oldest first).
 fn describe(entries: &[Arc<Entry>]) -> Content {
-    let now = Instant::now();
+    let now = gmr::coarse_monotonic();
     let requests: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| {
-            let age = now.saturating_duration_since(e.started);
+            let age = now.saturating_sub(e.started);
             let tid = e.polled_by.load(Ordering::Relaxed);
             let thread = if tid == 0 {
                 "not being polled (waiting)".to_owned()
@@ -132,9 +128,9 @@ impl InFlightLayer {
 
     /// A layer whose requests are listed as `in-flight requests (<name>)`.
     pub fn named(name: impl Into<String>) -> Self {
-        let registry = Arc::new(Registry::new());
+        let registry = Registry::leaked();
         let handle = gmr::register_green_threads_source(Arc::new(Source {
-            registry: Arc::downgrade(&registry),
+            registry,
             name: name.into(),
         }));
         InFlightLayer {
@@ -161,11 +157,11 @@ impl InFlightLayer {
             method: http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET),
             target: Target::Path(path.into()),
             route: route.map(str::to_owned),
-            started: Instant::now(),
+            started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
         };
         InFlightRecord {
-            recorded: Recorded::new(Arc::clone(&self.tracker.registry), entry),
+            recorded: Recorded::new(self.tracker.registry, entry),
         }
     }
 }
@@ -246,10 +242,10 @@ where
             method: request.method().clone(),
             target: Target::Uri(request.uri().clone()),
             route: matched_route(&request),
-            started: Instant::now(),
+            started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
         };
-        let recorded = Recorded::new(Arc::clone(&self.tracker.registry), entry);
+        let recorded = Recorded::new(self.tracker.registry, entry);
         let inner = {
             let _polling = recorded.polling();
             self.inner.call(request)

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::Duration;
 
 use http::{Method, Uri};
 
@@ -40,7 +40,8 @@ pub(crate) struct Entry {
     pub(crate) method: Method,
     pub(crate) target: Target,
     pub(crate) route: Option<String>,
-    pub(crate) started: Instant,
+    /// When the request was recorded ([`gmr::coarse_monotonic`]).
+    pub(crate) started: Duration,
     /// The kernel TID of the thread polling the request right now, or 0.
     pub(crate) polled_by: AtomicI32,
 }
@@ -108,6 +109,12 @@ impl Registry {
         }
     }
 
+    /// A registry that lives for the rest of the process (a few KiB, once per layer): requests
+    /// then refer to it without a reference count on the hot path.
+    pub(crate) fn leaked() -> &'static Registry {
+        Box::leak(Box::new(Registry::new()))
+    }
+
     pub(crate) fn insert(&self, entry: Arc<Entry>) -> Slot {
         let shard_index = thread_shard();
         let mut shard = self.shards[shard_index]
@@ -167,13 +174,13 @@ impl Registry {
 /// request or its body dropped because the client went away).
 #[derive(Debug)]
 pub(crate) struct Recorded {
-    registry: Arc<Registry>,
+    registry: &'static Registry,
     entry: Arc<Entry>,
     slot: Slot,
 }
 
 impl Recorded {
-    pub(crate) fn new(registry: Arc<Registry>, entry: Entry) -> Self {
+    pub(crate) fn new(registry: &'static Registry, entry: Entry) -> Self {
         let entry = Arc::new(entry);
         let slot = registry.insert(Arc::clone(&entry));
         Recorded {
@@ -217,16 +224,16 @@ mod tests {
             method: Method::GET,
             target: Target::Uri(path.parse().expect("uri")),
             route: None,
-            started: Instant::now(),
+            started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
         }
     }
 
     #[test]
     fn insert_remove_and_reuse() {
-        let registry = Arc::new(Registry::new());
-        let a = Recorded::new(Arc::clone(&registry), entry("/a"));
-        let b = Recorded::new(Arc::clone(&registry), entry("/b"));
+        let registry = Registry::leaked();
+        let a = Recorded::new(registry, entry("/a"));
+        let b = Recorded::new(registry, entry("/b"));
         assert_eq!(registry.len(), 2);
         let paths: Vec<_> = registry
             .snapshot()
@@ -236,7 +243,7 @@ mod tests {
         assert_eq!(paths, vec!["/a", "/b"], "oldest first");
         drop(a);
         assert_eq!(registry.len(), 1);
-        let c = Recorded::new(Arc::clone(&registry), entry("/c"));
+        let c = Recorded::new(registry, entry("/c"));
         assert_eq!(registry.len(), 2);
         drop((b, c));
         assert_eq!(registry.len(), 0);
@@ -244,8 +251,8 @@ mod tests {
 
     #[test]
     fn polling_sets_and_clears_the_thread() {
-        let registry = Arc::new(Registry::new());
-        let rec = Recorded::new(Arc::clone(&registry), entry("/p"));
+        let registry = Registry::leaked();
+        let rec = Recorded::new(registry, entry("/p"));
         {
             let _guard = rec.polling();
             assert_eq!(rec.entry.polled_by.load(Ordering::Relaxed), current_tid());
@@ -255,8 +262,8 @@ mod tests {
 
     #[test]
     fn removal_from_another_thread() {
-        let registry = Arc::new(Registry::new());
-        let rec = Recorded::new(Arc::clone(&registry), entry("/x"));
+        let registry = Registry::leaked();
+        let rec = Recorded::new(registry, entry("/x"));
         std::thread::spawn(move || drop(rec))
             .join()
             .expect("thread");
