@@ -36,6 +36,9 @@ struct Registered {
     id: u64,
     name: String,
     handle: Handle,
+    /// A task dump of this runtime is still running (at most one at a time).
+    #[cfg_attr(not(feature = "tokio-taskdump"), allow(dead_code))]
+    dumping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The runtimes registered now, and the single green-threads source that shows them all.
@@ -87,6 +90,7 @@ pub fn register_tokio_runtime(handle: &Handle, name: impl Into<String>) -> Tokio
         id,
         name: name.into(),
         handle: handle.clone(),
+        dumping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     });
     if runtimes.source.is_none() {
         runtimes.source = Some(register_green_threads_source(Arc::new(TokioSource)));
@@ -179,12 +183,33 @@ fn describe(name: &str, flavor: RuntimeFlavor, before: &Sample, after: &Sample) 
 }
 
 /// The task dump of one runtime, under [`TASK_DUMP_TIMEOUT`].
+///
+/// Skipped when a worker is stuck (tokio cannot finish a dump then, and a pending dump makes the
+/// healthy workers wait at its barrier on every tick) and while an earlier dump of the same
+/// runtime is still running.
 #[cfg(all(feature = "tokio-taskdump", tokio_unstable))]
-fn task_dump(handle: &Handle) -> Option<Value> {
+fn task_dump(
+    handle: &Handle,
+    in_progress: &Arc<std::sync::atomic::AtomicBool>,
+    stuck: bool,
+) -> Option<Value> {
+    use std::sync::atomic::Ordering;
+    if stuck {
+        return Some(json!(
+            "skipped: a worker is stuck, and tokio cannot dump tasks while a worker is blocked"
+        ));
+    }
+    if in_progress.swap(true, Ordering::AcqRel) {
+        return Some(json!(
+            "skipped: the previous task dump has not finished yet"
+        ));
+    }
     let (tx, rx) = std::sync::mpsc::channel();
     let dumping = handle.clone();
+    let done = Arc::clone(in_progress);
     handle.spawn(async move {
         let dump = dumping.dump().await;
+        done.store(false, Ordering::Release);
         let traces: Vec<String> = dump
             .tasks()
             .iter()
@@ -202,14 +227,22 @@ fn task_dump(handle: &Handle) -> Option<Value> {
 }
 
 #[cfg(all(feature = "tokio-taskdump", not(tokio_unstable)))]
-fn task_dump(_handle: &Handle) -> Option<Value> {
+fn task_dump(
+    _handle: &Handle,
+    _in_progress: &Arc<std::sync::atomic::AtomicBool>,
+    _stuck: bool,
+) -> Option<Value> {
     Some(json!(
         "unavailable: build with RUSTFLAGS=\"--cfg tokio_unstable\" for tokio task dumps"
     ))
 }
 
 #[cfg(not(feature = "tokio-taskdump"))]
-fn task_dump(_handle: &Handle) -> Option<Value> {
+fn task_dump(
+    _handle: &Handle,
+    _in_progress: &Arc<std::sync::atomic::AtomicBool>,
+    _stuck: bool,
+) -> Option<Value> {
     None
 }
 
@@ -221,21 +254,25 @@ impl GreenThreadsSource for TokioSource {
     }
 
     fn snapshot(&self) -> Result<Content, SectionError> {
-        let handles: Vec<(String, Handle)> = RUNTIMES
+        type Listed = (String, Handle, Arc<std::sync::atomic::AtomicBool>);
+        let handles: Vec<Listed> = RUNTIMES
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entries
             .iter()
-            .map(|r| (r.name.clone(), r.handle.clone()))
+            .map(|r| (r.name.clone(), r.handle.clone(), Arc::clone(&r.dumping)))
             .collect();
-        let before: Vec<Sample> = handles.iter().map(|(_, h)| sample(h)).collect();
+        let before: Vec<Sample> = handles.iter().map(|(_, h, _)| sample(h)).collect();
         std::thread::sleep(SAMPLE_WINDOW);
         let runtimes: Vec<Value> = handles
             .iter()
             .zip(&before)
-            .map(|((name, handle), before)| {
+            .map(|((name, handle, dumping), before)| {
                 let mut runtime = describe(name, handle.runtime_flavor(), before, &sample(handle));
-                if let (Some(dump), Value::Object(fields)) = (task_dump(handle), &mut runtime) {
+                let stuck = runtime["stuck_workers"].as_u64().unwrap_or(0) > 0;
+                if let (Some(dump), Value::Object(fields)) =
+                    (task_dump(handle, dumping, stuck), &mut runtime)
+                {
                     fields.insert("task_dump".to_owned(), dump);
                 }
                 runtime
@@ -288,7 +325,8 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         }
         runtime.spawn(dumped_task_waiting_forever());
-        let dump = task_dump(runtime.handle()).expect("feature on");
+        let in_progress = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dump = task_dump(runtime.handle(), &in_progress, false).expect("feature on");
         assert!(dump["tasks"].as_u64().is_some_and(|n| n >= 1), "{dump}");
         assert!(
             dump.to_string().contains("dumped_task_waiting_forever"),
@@ -303,12 +341,26 @@ mod tests {
         });
         entered_rx.recv().expect("worker blocked");
         let started = std::time::Instant::now();
-        let dump = task_dump(runtime.handle()).expect("feature on");
+        let dump = task_dump(runtime.handle(), &in_progress, false).expect("feature on");
         assert!(
             dump.as_str().is_some_and(|s| s.starts_with("timed out")),
             "{dump}"
         );
         assert!(started.elapsed() < TASK_DUMP_TIMEOUT * 3);
+        // The dump still pending: the next report does not start another one.
+        let again = task_dump(runtime.handle(), &in_progress, false).expect("feature on");
+        assert!(
+            again
+                .as_str()
+                .is_some_and(|s| s.contains("has not finished")),
+            "{again}"
+        );
+        // A stuck worker: no dump is even attempted.
+        let stuck = task_dump(runtime.handle(), &in_progress, true).expect("feature on");
+        assert!(
+            stuck.as_str().is_some_and(|s| s.starts_with("skipped")),
+            "{stuck}"
+        );
         release_tx.send(()).expect("release");
     }
 

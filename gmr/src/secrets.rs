@@ -5,9 +5,15 @@
 //!   `secret`, `token`, `credential`, `private` or `auth` (case-insensitive, anywhere in the
 //!   name), has `key` as a word (`api_key`, `apiKey`, `key`, but not `keyboard` or `monkey`), or
 //!   matches one of the application's `secrets.extra_keys` (as a word, case-insensitive).
-//! * Credentials inside URLs are masked wherever they appear, whatever the key:
-//!   `postgres://app:hunter2@db/x` becomes `postgres://app:***@db/x`, and a user-only
-//!   `https://ghp_abc@github.com` becomes `https://***@github.com`.
+//! * Secrets inside any other value are masked wherever they appear, whatever the key
+//!   ([`Masker::mask_text`]):
+//!   * credentials in URLs: `postgres://app:hunter2@db/x` becomes `postgres://app:***@db/x`
+//!     (also when the password holds `/`, `?` or `#`), and a user-only
+//!     `https://ghp_abc@github.com` becomes `https://***@github.com`;
+//!   * `name=value` pairs whose name looks secret: query strings
+//!     (`?user=app&password=…`), key-value DSNs (`host=db password=…`), `-Dapp.password=…`;
+//!   * `Name: value` headers whose name looks secret (`X-Api-Key: …`), and the credentials
+//!     after `Bearer ` and `Basic `.
 //!
 //! Masking errs on the side of hiding: an innocent value named like a secret is hidden too.
 
@@ -69,13 +75,53 @@ impl Masker {
     }
 
     /// The value as it may be shown under `key`: [`MASK`] for a secret key, otherwise the value
-    /// with URL credentials masked.
+    /// with the secrets inside it masked ([`Masker::mask_text`]).
     pub fn mask_value(&self, key: &str, value: &str) -> String {
         if self.is_secret_key(key) {
             MASK.to_owned()
         } else {
-            mask_url_credentials(value)
+            self.mask_text(value)
         }
+    }
+
+    /// Masks the secrets inside a free-form value: URL credentials, `name=value` pairs and
+    /// `Name: value` headers whose name looks secret, and `Bearer`/`Basic` credentials.
+    pub fn mask_text(&self, text: &str) -> String {
+        let text = mask_url_credentials(text);
+        let text = mask_auth_schemes(&text);
+        let text = self.mask_pairs(&text, "=", |c| {
+            matches!(c, '&' | ';' | ',' | '"' | '\'' | ')') || c.is_whitespace()
+        });
+        self.mask_pairs(&text, ": ", |c| matches!(c, '\n' | '\r' | ',' | ';'))
+    }
+
+    /// Masks the value after every `name<sep>` whose name looks secret, up to `ends_value`.
+    fn mask_pairs(&self, text: &str, sep: &str, ends_value: impl Fn(char) -> bool) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(pos) = rest.find(sep) {
+            let (before, after_sep) = (&rest[..pos], &rest[pos + sep.len()..]);
+            let name_start = before
+                .char_indices()
+                .rev()
+                .take_while(|(_, c)| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                .last()
+                .map_or(before.len(), |(i, _)| i);
+            let name = &before[name_start..];
+            out.push_str(before);
+            out.push_str(sep);
+            if !name.is_empty() && self.is_secret_key(name) {
+                let end = after_sep.find(&ends_value).unwrap_or(after_sep.len());
+                if end > 0 && &after_sep[..end] != MASK {
+                    out.push_str(MASK);
+                    rest = &after_sep[end..];
+                    continue;
+                }
+            }
+            rest = after_sep;
+        }
+        out.push_str(rest);
+        out
     }
 
     /// Masks a command line: values of flags named like secrets (`--password=x`,
@@ -108,7 +154,7 @@ impl Masker {
                     continue;
                 }
             }
-            out.push(mask_url_credentials(arg));
+            out.push(self.mask_text(arg));
         }
         out
     }
@@ -140,22 +186,30 @@ fn split_words(key: &str) -> Vec<String> {
 }
 
 /// Masks the credentials of every URL in `text`: `scheme://user:pass@host` becomes
-/// `scheme://user:***@host`, and `scheme://token@host` becomes `scheme://***@host`.
+/// `scheme://user:***@host`, and `scheme://token@host` becomes `scheme://***@host`. A password
+/// holding `/`, `?` or `#` (not percent-encoded, as some tools accept) is masked too: when the
+/// text after `://` has a `:` and later an `@` before any whitespace, everything between them
+/// is taken for the password (which may hide a little more than needed, never less).
 pub fn mask_url_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
         let (before, after) = rest.split_at(pos + 3);
         out.push_str(before);
-        // The authority ends at the first '/', '?', '#' or whitespace.
-        let end = after
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
+        let segment_end = after.find(char::is_whitespace).unwrap_or(after.len());
+        let segment = &after[..segment_end];
+        // The authority ends at the first '/', '?' or '#'.
+        let authority_end = segment.find(['/', '?', '#']).unwrap_or(segment.len());
+        let userinfo_end = match segment[..authority_end].rfind('@') {
+            Some(at) => Some(at),
+            // `user:pa/ss@host`: a ':' in the authority and an '@' further on.
+            None => segment
+                .rfind('@')
+                .filter(|at| segment[..(*at).min(authority_end)].contains(':')),
+        };
+        match userinfo_end {
             Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.split_once(':') {
+                match segment[..at].split_once(':') {
                     Some((user, _password)) => {
                         out.push_str(user);
                         out.push(':');
@@ -163,13 +217,54 @@ pub fn mask_url_credentials(text: &str) -> String {
                     }
                     None => out.push_str(MASK),
                 }
-                out.push_str(&authority[at..]);
+                out.push_str(&segment[at..authority_end.max(at)]);
+                let tail_start = authority_end.max(at);
+                rest = &after[tail_start..];
             }
-            None => out.push_str(authority),
+            None => {
+                out.push_str(&segment[..authority_end]);
+                rest = &after[authority_end..];
+            }
         }
-        rest = &after[end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// Masks what follows `Bearer ` or `Basic ` (any case): the credentials of an
+/// `Authorization` value wherever it appears.
+fn mask_auth_schemes(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = ["bearer ", "basic "]
+        .iter()
+        .filter_map(|scheme| {
+            lower[search..]
+                .find(scheme)
+                .map(|i| (search + i, scheme.len()))
+        })
+        .min()
+    {
+        let (start, len) = found;
+        let value_start = start + len;
+        let value_end = text[value_start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';'))
+            .map_or(text.len(), |i| value_start + i);
+        let is_word_start = start == 0
+            || !text[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        if is_word_start && value_end > value_start && &text[value_start..value_end] != MASK {
+            out.push_str(&text[copied..value_start]);
+            out.push_str(MASK);
+            copied = value_end;
+        }
+        search = value_end.max(value_start);
+    }
+    out.push_str(&text[copied..]);
     out
 }
 
@@ -247,6 +342,58 @@ mod tests {
     }
 
     #[test]
+    fn url_passwords_with_reserved_characters() {
+        for (raw, masked) in [
+            ("postgres://app:pa/ss@db/x", "postgres://app:***@db/x"),
+            ("postgres://app:pa?ss@db/x", "postgres://app:***@db/x"),
+            ("postgres://app:pa#ss@db/x", "postgres://app:***@db/x"),
+            ("redis://:p@ss@r1:6379", "redis://:***@r1:6379"),
+        ] {
+            assert_eq!(mask_url_credentials(raw), masked, "{raw}");
+        }
+    }
+
+    #[test]
+    fn secrets_inside_values() {
+        let m = Masker::default();
+        let cases = [
+            (
+                "postgres://db/x?user=app&password=hunter2&sslmode=require",
+                "postgres://db/x?user=app&password=***&sslmode=require",
+            ),
+            (
+                "host=db user=app password=hunter2 dbname=x",
+                "host=db user=app password=*** dbname=x",
+            ),
+            (
+                "-Xmx1g -Dapp.db.password=hunter2 -Dapp.name=x",
+                "-Xmx1g -Dapp.db.password=*** -Dapp.name=x",
+            ),
+            ("Authorization: Bearer abc.def.ghi", "Authorization: ***"),
+            (
+                "curl -H 'Authorization: Basic dXNlcjpwdw=='",
+                "curl -H 'Authorization: ***",
+            ),
+            ("X-Api-Key: k-123, other", "X-Api-Key: ***, other"),
+            ("token=abc;path=/", "token=***;path=/"),
+        ];
+        for (raw, masked) in cases {
+            assert_eq!(m.mask_text(raw), masked, "{raw}");
+        }
+        for secret in ["hunter2", "abc.def", "dXNlcjpwdw", "k-123", "abc;"] {
+            for (raw, _) in cases {
+                assert!(!m.mask_text(raw).contains(secret), "{secret} in {raw}");
+            }
+        }
+        // Innocent text is left alone.
+        assert_eq!(
+            m.mask_text("host=db port=5432 a: b"),
+            "host=db port=5432 a: b"
+        );
+        assert_eq!(m.mask_text("the basics of it"), "the basics of it");
+    }
+
+    #[test]
     fn mask_value_uses_key_then_url() {
         let m = Masker::default();
         assert_eq!(m.mask_value("password", "hunter2"), MASK);
@@ -269,6 +416,7 @@ mod tests {
             "127.0.0.1:80",
             "--database-url=postgres://u:pw@db/x",
             "DB_PASSWORD=s3cr3t",
+            "--header=Authorization: Bearer hdr-secret",
             "-v",
         ]
         .iter()
@@ -278,9 +426,9 @@ mod tests {
         assert_eq!(
             masked,
             "/usr/bin/app --db-password=*** --api-token *** --listen 127.0.0.1:80 \
-             --database-url=postgres://u:***@db/x DB_PASSWORD=*** -v"
+             --database-url=postgres://u:***@db/x DB_PASSWORD=*** --header=Authorization: *** -v"
         );
-        for secret in ["hunter2", "tok123", "pw@", "s3cr3t"] {
+        for secret in ["hunter2", "tok123", "pw@", "s3cr3t", "hdr-secret"] {
             assert!(!masked.contains(secret), "{secret} leaked: {masked}");
         }
     }

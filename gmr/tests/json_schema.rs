@@ -1,8 +1,12 @@
 //! The JSON report against its documented schema, `docs/report.schema.json`.
 //!
 //! Real reports of this process (every built-in section, registered sections, a failing one, a
-//! configuration from a file and from the environment) are checked against the schema with a
-//! small validator of the JSON Schema subset the schema uses. The schema must also document
+//! configuration from a file and from the environment, a registered tokio runtime when the
+//! `tokio` feature is on) are checked against the schema with a small validator of the JSON
+//! Schema subset the schema uses, and so is a report of `axum-demo` kept in
+//! `docs/examples/axum-demo-report.json` (in-flight requests and a runtime, which only the
+//! adapters produce). The `data` of gmr's own `Green Threads` sources is checked against its
+//! documented definition. The schema must also document
 //! exactly the top-level keys a report has, and `docs/report-format.md` must name every field
 //! the schema describes, so neither document can drift from the code unnoticed.
 
@@ -14,6 +18,17 @@ use serde_json::{Map, Value};
 
 const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/report.schema.json");
 const FORMAT_DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/report-format.md");
+const DEMO_REPORT_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../docs/examples/axum-demo-report.json"
+);
+
+/// The `Green Threads` sources gmr itself registers: title (or title prefix) and the definition
+/// of their `data` in the schema.
+const KNOWN_SOURCES: [(&str, &str); 2] = [
+    ("tokio runtimes", "tokio_runtimes"),
+    ("in-flight requests (", "in_flight_requests"),
+];
 
 /// The header fields of every report, in document order.
 const HEADER_KEYS: [&str; 8] = [
@@ -369,6 +384,31 @@ fn assert_conforms(report: &Value, schema: &Value) {
         .filter_map(|entry| entry["key"].as_str())
         .collect();
 
+    // gmr's own green-threads sources have documented data.
+    let sources = doc
+        .get("green_threads")
+        .and_then(|g| g.get("sources"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, source) in sources.iter().enumerate() {
+        let title = source["title"].as_str().unwrap_or_default();
+        let Some(data) = source.get("data") else {
+            continue;
+        };
+        for (known, def) in KNOWN_SOURCES {
+            if title == known || (known.ends_with('(') && title.starts_with(known)) {
+                let definition = &schema["$defs"][def];
+                assert!(definition.is_object(), "the schema defines $defs/{def}");
+                errors.extend(validator.errors(
+                    definition,
+                    data,
+                    &format!("/green_threads/sources/{i}/data"),
+                ));
+            }
+        }
+    }
+
     // Every top-level key is documented, or is a registered section listed in the index.
     for key in doc.keys() {
         if !documented.contains_key(key) && !registered_keys.contains(key.as_str()) {
@@ -690,6 +730,86 @@ fn report_with_configuration_and_registered_sections_matches_schema() {
         "{configuration}"
     );
     assert!(report["processes"]["environment"].is_object());
+}
+
+/// The titles of the report's `Green Threads` sources.
+fn source_titles(report: &Value) -> Vec<String> {
+    report["green_threads"]["sources"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s["title"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn axum_demo_report_matches_schema() {
+    // A real report of `axum-demo` (admin endpoint, `?format=json`) taken while `/block` and
+    // `/slow` were in flight: runtimes and in-flight requests come from the adapters only.
+    let report = load_json(DEMO_REPORT_PATH);
+    assert_conforms(&report, &schema());
+    let titles = source_titles(&report);
+    assert!(
+        titles.iter().any(|t| t == "tokio runtimes")
+            && titles.iter().any(|t| t == "in-flight requests (axum)"),
+        "the example holds both kinds of source: {titles:?}"
+    );
+    let requests = &report["green_threads"]["sources"][1]["data"]["requests"];
+    let blocked = requests
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["path"] == "/block")
+        .expect("the /block request");
+    let tid = blocked["polled_by_tid"].as_i64().expect("a polling thread");
+    let thread = report["threads"]["threads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t["tid"].as_i64() == Some(tid))
+        .expect("the polling thread is listed in `threads`");
+    let stack = thread["stack"].as_u64().expect("with a stack") as usize;
+    let frames = report["threads"]["stacks"][stack]["frames"].to_string();
+    assert!(
+        frames.contains("demo_block_handler"),
+        "the operator's walk from request to stack works on the example"
+    );
+}
+
+/// A registered tokio runtime: its block matches `$defs/tokio_runtimes`. Runs when gmr's
+/// `tokio` feature is on (`cargo test --workspace`, or `-p gmr --features tokio`).
+#[cfg(feature = "tokio")]
+#[test]
+fn report_with_a_tokio_runtime_matches_schema() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let registered = gmr::register_tokio_runtime(runtime.handle(), "schema-test");
+    let gmr = Gmr::builder()
+        .package(gmr::package!())
+        .build()
+        .expect("default engine");
+    let report = gmr.report(Trigger::Api).to_json();
+    drop(registered);
+    assert_conforms(&report, &schema());
+    let data = report["green_threads"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["title"] == "tokio runtimes")
+        .map(|s| &s["data"])
+        .expect("the runtime is listed");
+    assert!(
+        data["runtime"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["name"] == "schema-test" && r["workers"] == 1),
+        "{data}"
+    );
 }
 
 #[test]

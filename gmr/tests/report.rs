@@ -218,6 +218,51 @@ fn failing_and_panicking_sections_leave_the_rest_intact() {
     assert_eq!(json["isolation_healthy"]["status"], "fine");
 }
 
+/// A body whose rendering panics (not its generator).
+#[derive(Debug)]
+struct PanickingBody;
+
+impl gmr::SectionBody for PanickingBody {
+    fn write_text(&self, out: &mut gmr::report::TextWriter) {
+        out.line("half a line before the panic");
+        out.indented(|_| panic!("write_text exploded"));
+    }
+
+    fn to_json(&self) -> Value {
+        panic!("to_json exploded")
+    }
+}
+
+#[test]
+fn a_body_that_panics_while_rendering_leaves_the_rest_intact() {
+    let gmr = engine_with("[gmr]\nservice_name = \"render-panic\"\n");
+    let bad = gmr::register_section("Render Panic", || Ok::<_, String>(PanickingBody));
+    let after = gmr::register_section("After Render Panic", || {
+        Ok::<_, String>(Content::new().field("still", "here"))
+    });
+    let report = gmr.report(Trigger::Api);
+    bad.unregister();
+    after.unregister();
+    let text = report.to_text();
+    assert!(
+        text.contains("(section unavailable: rendering panicked: write_text exploded)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("half a line before the panic"),
+        "partial output rolled back"
+    );
+    assert!(text.contains("still = here"));
+    // Indentation is restored: the next section's lines start at column 0.
+    assert!(text.lines().any(|l| l == "still = here"));
+    let json: Value = serde_json::from_str(&report.to_json_string()).expect("json");
+    assert_eq!(
+        json["render_panic"]["error"],
+        "rendering panicked: to_json exploded"
+    );
+    assert_eq!(json["after_render_panic"]["still"], "here");
+}
+
 #[test]
 fn sections_registered_after_build_appear_and_unregister() {
     let gmr = engine_with("");

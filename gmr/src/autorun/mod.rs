@@ -1,7 +1,7 @@
 //! The autorun hook: oslo's `setup_autorun`, without its flaws.
 //!
 //! [`GmrBuilder::install`](crate::GmrBuilder::install) validates the configuration, starts the
-//! reporter thread (which also polls the trigger file) and the signal trigger, and returns a
+//! reporter thread and the triggers (signal, trigger file), and returns a
 //! [`GmrGuard`]. Dropping the last guard stops the triggers and joins the reporter within a
 //! second.
 //!
@@ -22,7 +22,7 @@ pub use self::reporter::{ReportError, ReportHandle};
 use crate::config::{SignalChoice, signal_name};
 use crate::engine::Gmr;
 use crate::error::ConfigError;
-use crate::triggers::file::FileWatch;
+use crate::triggers::file::{FileTrigger, FileWatch};
 use crate::triggers::signal::{self, SignalTrigger};
 
 /// Why the hook could not be installed.
@@ -112,6 +112,7 @@ struct Installation {
 
 struct Parts {
     signal: Option<SignalTrigger>,
+    file: Option<FileTrigger>,
     reporter: Option<ReporterThread>,
 }
 
@@ -120,6 +121,9 @@ impl Drop for Installation {
         let parts = self.parts.get_mut().unwrap_or_else(PoisonError::into_inner);
         if let Some(mut signal) = parts.signal.take() {
             signal.stop();
+        }
+        if let Some(mut file) = parts.file.take() {
+            file.stop();
         }
         if let Some(mut reporter) = parts.reporter.take() {
             reporter.stop(Duration::from_secs(1));
@@ -155,12 +159,20 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
         ),
         None => None,
     };
-    let reporter =
-        ReporterThread::start(gmr.clone(), file_watch).map_err(|source| InstallError::Spawn {
-            thread: "reporter",
-            source,
-        })?;
+    let reporter = ReporterThread::start(gmr.clone()).map_err(|source| InstallError::Spawn {
+        thread: "reporter",
+        source,
+    })?;
     let reports = reporter.handle();
+    let file_trigger = match file_watch {
+        Some(watch) => Some(
+            FileTrigger::start(watch, reports.clone()).map_err(|source| InstallError::Spawn {
+                thread: "file trigger",
+                source,
+            })?,
+        ),
+        None => None,
+    };
     let signal = match settings.signal {
         SignalChoice::None => None,
         SignalChoice::Signal(number) => {
@@ -187,6 +199,7 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
         signal_active,
         parts: Mutex::new(Parts {
             signal,
+            file: file_trigger,
             reporter: Some(reporter),
         }),
     });

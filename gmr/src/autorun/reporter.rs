@@ -25,7 +25,6 @@ use super::oneshot;
 use crate::engine::{Gmr, panic_message};
 use crate::report::{Report, Trigger};
 use crate::sink::Delivery;
-use crate::triggers::file::FileWatch;
 
 /// Why a report could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,7 +114,7 @@ impl ReportHandle {
     pub async fn report(&self, trigger: Trigger) -> Result<Arc<Report>, ReportError> {
         self.ask_value(trigger, None)
             .await
-            .unwrap_or(Err(ReportError::Stopped))
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Asks for a report as a value and blocks the calling thread until it is made.
@@ -126,7 +125,7 @@ impl ReportHandle {
     pub fn report_blocking(&self, trigger: Trigger) -> Result<Arc<Report>, ReportError> {
         self.ask_value(trigger, None)
             .recv()
-            .unwrap_or(Err(ReportError::Stopped))
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Like [`ReportHandle::report`], but returns the last report if it was made less than
@@ -143,7 +142,7 @@ impl ReportHandle {
     ) -> Result<Arc<Report>, ReportError> {
         self.ask_value(trigger, Some(max_age))
             .await
-            .unwrap_or(Err(ReportError::Stopped))
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// The blocking form of [`ReportHandle::shared_report`].
@@ -158,7 +157,7 @@ impl ReportHandle {
     ) -> Result<Arc<Report>, ReportError> {
         self.ask_value(trigger, Some(max_age))
             .recv()
-            .unwrap_or(Err(ReportError::Stopped))
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Asks for a report written to the configured sink and waits (without blocking the async
@@ -171,7 +170,7 @@ impl ReportHandle {
     pub async fn write(&self, trigger: Trigger) -> Result<Delivery, ReportError> {
         self.ask_write(trigger)
             .await
-            .unwrap_or(Err(ReportError::Stopped))
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// The blocking form of [`ReportHandle::write`].
@@ -182,7 +181,7 @@ impl ReportHandle {
     pub fn write_blocking(&self, trigger: Trigger) -> Result<Delivery, ReportError> {
         self.ask_write(trigger)
             .recv()
-            .unwrap_or(Err(ReportError::Stopped))
+            .unwrap_or_else(|| Err(self.lost()))
     }
 
     /// Asks for a report written to the sink and returns at once. Used by the signal and file
@@ -192,6 +191,17 @@ impl ReportHandle {
             trigger,
             want: Want::Fire,
         })
+    }
+
+    /// The error for a request whose answer was dropped: the reporter stopped, or the report
+    /// failed (the reporter logged why and goes on).
+    fn lost(&self) -> ReportError {
+        let state = self.shared.lock();
+        if state.exited || state.stopping {
+            ReportError::Stopped
+        } else {
+            ReportError::Failed("the report failed; the log says why".to_owned())
+        }
     }
 
     /// How many reports the reporter thread has made.
@@ -253,8 +263,8 @@ pub(crate) struct ReporterThread {
 }
 
 impl ReporterThread {
-    /// Starts the thread `gmr-reporter`, which also polls the trigger file if there is one.
-    pub(crate) fn start(gmr: Gmr, file_watch: Option<FileWatch>) -> std::io::Result<Self> {
+    /// Starts the thread `gmr-reporter`.
+    pub(crate) fn start(gmr: Gmr) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -262,7 +272,7 @@ impl ReporterThread {
         let thread_shared = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("gmr-reporter".to_owned())
-            .spawn(move || run(&thread_shared, &gmr, file_watch))?;
+            .spawn(move || run(&thread_shared, &gmr))?;
         Ok(ReporterThread {
             shared,
             thread: Some(thread),
@@ -312,44 +322,52 @@ impl Drop for ReporterThread {
     }
 }
 
-/// The thread's body: wait for work or the next poll of the trigger file, make reports.
-fn run(shared: &Shared, gmr: &Gmr, mut file_watch: Option<FileWatch>) {
+/// Marks the reporter as gone however its thread ends (return or panic), answering every
+/// request still waiting (their reply senders are dropped) so nobody waits forever.
+struct ExitGuard<'a>(&'a Shared);
+
+impl Drop for ExitGuard<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.exited = true;
+        state.queue.clear();
+        state.joined = None;
+        drop(state);
+        self.0.wake.notify_all();
+    }
+}
+
+/// The thread's body: wait for requests, make reports, until asked to stop.
+fn run(shared: &Shared, gmr: &Gmr) {
+    let _exit = ExitGuard(shared);
     loop {
-        if let Some(watch) = file_watch.as_mut()
-            && watch.due(Instant::now())
-            && watch.poll()
-        {
-            shared.lock().queue.push(Request {
-                trigger: Trigger::File,
-                want: Want::Fire,
-            });
-        }
         let batch = {
             let mut state = shared.lock();
-            if state.stopping {
-                state.exited = true;
-                // Dropping the queued requests' reply senders answers them `Stopped`.
-                state.queue.clear();
-                drop(state);
-                shared.wake.notify_all();
-                return;
-            }
-            if state.queue.is_empty() {
-                let timeout = file_watch.as_ref().map_or(Duration::from_secs(3600), |w| {
-                    w.next_poll().saturating_duration_since(Instant::now())
-                });
-                if !timeout.is_zero() {
-                    let _ = shared
-                        .wake
-                        .wait_timeout(state, timeout)
-                        .unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if state.stopping {
+                    return;
                 }
-                continue;
+                if !state.queue.is_empty() {
+                    break;
+                }
+                state = shared
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
             }
             state.joined = Some(Vec::new());
             std::mem::take(&mut state.queue)
         };
-        make_report(shared, gmr, batch);
+        // make_report isolates sections and their rendering; this catches anything else, so
+        // one bad report never takes the reporter (and every later request) down with it.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| make_report(shared, gmr, batch))) {
+            tracing::error!(
+                panic = %panic_message(&panic),
+                "gmr report failed; the reporter goes on"
+            );
+            // Requests that joined the failed report are answered (their senders dropped).
+            shared.lock().joined = None;
+        }
     }
 }
 

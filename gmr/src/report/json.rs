@@ -54,7 +54,15 @@ pub(super) fn render(report: &Report) -> Value {
         }
         index.push(json!({ "title": section.title, "key": key }));
         let body = match &section.body {
-            Ok(body) => body.to_json(),
+            Ok(body) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.to_json()))
+                .unwrap_or_else(|panic| {
+                    json!({
+                        "error": format!(
+                            "rendering panicked: {}",
+                            crate::engine::panic_message(&panic)
+                        )
+                    })
+                }),
             Err(error) => json!({ "error": error.to_string() }),
         };
         bodies.push((key, body));

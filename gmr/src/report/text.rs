@@ -127,7 +127,23 @@ pub(super) fn render(report: &Report) -> String {
             write_header_fields(&mut out, &report.header);
         }
         match &section.body {
-            Ok(body) => body.write_text(&mut out),
+            Ok(body) => {
+                // A body that panics while rendering loses only what it wrote: its lines are
+                // rolled back and the panic is shown in its place.
+                let mark = out.buf.len();
+                let indent = out.indent;
+                let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    body.write_text(&mut out);
+                }));
+                if let Err(panic) = rendered {
+                    out.buf.truncate(mark);
+                    out.indent = indent;
+                    out.line(format_args!(
+                        "(section unavailable: rendering panicked: {})",
+                        crate::engine::panic_message(&panic)
+                    ));
+                }
+            }
             Err(error) => out.line(format_args!("(section unavailable: {error})")),
         }
     }

@@ -104,7 +104,7 @@ fn convert(path: &str, value: &ConfigValue, masker: &Masker, masked: bool) -> No
             origin,
         },
         ValueKind::String(s) => Node::Leaf {
-            value: json!(crate::secrets::mask_url_credentials(s)),
+            value: json!(masker.mask_text(s)),
             origin,
         },
     }
@@ -247,8 +247,11 @@ mod tests {
             [[upstreams]]
             name = "b"
             token = "tok-2"
+            [billing]
+            account_number = "ACCT-123456"
+            dsn_hint = "host=db password=in-a-dsn"
             [gmr.secrets]
-            extra_keys = ["pool"]
+            extra_keys = ["pool", "billing.account_number"]
             [gmr.admin]
             token = "admin-token-0123456789"
             "#,

@@ -102,11 +102,24 @@ fn publish(temp_path: &Path, final_path: &Path) -> Result<(), FileError> {
     }
 }
 
+/// How old another process's report must be before this process may remove it for
+/// `max_reports`: replicas that answer one touch of a shared trigger file at the same moment
+/// must not delete each other's fresh reports.
+const OTHERS_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Removes the oldest report files of `service` in `dir` beyond `max_reports`. Files of other
-/// services, temporary files and anything that is not a regular file are left alone. Oldest
-/// is by modification time, then by name.
-pub(super) fn enforce_retention(dir: &Path, service: &str, max_reports: usize) {
+/// services, temporary files and anything that is not a regular file are left alone; so are
+/// reports of other processes (other host or pid) younger than [`OTHERS_GRACE`]. Oldest is by
+/// modification time, then by name.
+pub(super) fn enforce_retention(
+    dir: &Path,
+    header: &ReportHeader,
+    service: &str,
+    max_reports: usize,
+) {
     let prefix = format!("{}{INFIX}", sanitize_name(service));
+    let own = format!("_{}_{}_", sanitize_name(&header.host), header.pid);
+    let now = std::time::SystemTime::now();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
@@ -133,7 +146,13 @@ pub(super) fn enforce_retention(dir: &Path, service: &str, max_reports: usize) {
     }
     reports.sort();
     let excess = reports.len() - max_reports;
-    for (_, name) in reports.into_iter().take(excess) {
+    let removable = reports.into_iter().take(excess).filter(|(modified, name)| {
+        name.contains(&own)
+            || now
+                .duration_since(*modified)
+                .is_ok_and(|age| age >= OTHERS_GRACE)
+    });
+    for (_, name) in removable {
         let path = dir.join(&name);
         match fs::remove_file(&path) {
             Ok(()) => {
@@ -233,7 +252,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = std::time::SystemTime::now() - std::time::Duration::from_secs(1000);
         for i in 0..6u64 {
-            let name = format!("svc_gurumeditation_2026_h_1_{i}.txt");
+            let name = format!("svc_gurumeditation_2026_web-1.example_4242_{i}.txt");
             let path = dir.path().join(&name);
             fs::write(&path, b"r").expect("write");
             let file = fs::File::options().write(true).open(&path).expect("open");
@@ -242,7 +261,7 @@ mod tests {
         }
         fs::write(dir.path().join("other_gurumeditation_x.txt"), b"o").expect("other");
         fs::write(dir.path().join("svc_gurumeditation_notes.md"), b"n").expect("notes");
-        enforce_retention(dir.path(), "svc", 2);
+        enforce_retention(dir.path(), &header(), "svc", 2);
         let mut names: Vec<String> = fs::read_dir(dir.path())
             .expect("list")
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -252,9 +271,54 @@ mod tests {
             names,
             vec![
                 "other_gurumeditation_x.txt",
-                "svc_gurumeditation_2026_h_1_4.txt",
-                "svc_gurumeditation_2026_h_1_5.txt",
+                "svc_gurumeditation_2026_web-1.example_4242_4.txt",
+                "svc_gurumeditation_2026_web-1.example_4242_5.txt",
                 "svc_gurumeditation_notes.md",
+            ]
+        );
+    }
+
+    #[test]
+    fn retention_spares_fresh_reports_of_other_replicas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let write = |name: &str, modified: std::time::SystemTime| {
+            let path = dir.path().join(name);
+            fs::write(&path, b"r").expect("write");
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open")
+                .set_modified(modified)
+                .expect("mtime");
+        };
+        // An old report of another replica, fresh ones of two others, and ours.
+        write("svc_gurumeditation_1_web-9_77_1.txt", old);
+        write(
+            "svc_gurumeditation_2_web-2_88_1.txt",
+            std::time::SystemTime::now(),
+        );
+        write(
+            "svc_gurumeditation_2_web-3_99_1.txt",
+            std::time::SystemTime::now(),
+        );
+        write(
+            "svc_gurumeditation_2_web-1.example_4242_1.txt",
+            std::time::SystemTime::now(),
+        );
+        enforce_retention(dir.path(), &header(), "svc", 1);
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        // The old one goes; the other replicas' fresh reports stay even beyond max_reports.
+        assert_eq!(
+            names,
+            vec![
+                "svc_gurumeditation_2_web-1.example_4242_1.txt",
+                "svc_gurumeditation_2_web-2_88_1.txt",
+                "svc_gurumeditation_2_web-3_99_1.txt",
             ]
         );
     }

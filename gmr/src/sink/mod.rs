@@ -6,7 +6,8 @@
 //! A file is written under a temporary name, with mode 0600, and then linked to its final name
 //! without ever replacing or following what is there, so readers never see half a report and a
 //! planted symlink is refused. After each file, the oldest files of the service beyond
-//! `max_reports` are removed.
+//! `max_reports` are removed; another process's reports only once they are a minute old, so
+//! replicas answering one touch of a shared trigger file never delete each other's reports.
 //!
 //! When `log_dir` cannot be written (missing, not a directory, no permission, disk full), the
 //! report goes to stderr after a line saying why, and a warning is logged.
@@ -106,7 +107,7 @@ pub(crate) fn deliver(
     let name = report_file_name(report.header(), service, seq, settings.format);
     match dir::write_report_file(log_dir, &name, rendered.as_bytes()) {
         Ok(path) => {
-            dir::enforce_retention(log_dir, service, settings.max_reports);
+            dir::enforce_retention(log_dir, report.header(), service, settings.max_reports);
             Ok((Delivery::File(path), bytes))
         }
         Err(error) => {

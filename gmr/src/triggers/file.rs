@@ -1,7 +1,8 @@
 //! The file trigger: a change of `file_event_handler` asks for a report.
 //!
-//! The file is polled with `stat` every `file_event_handler_interval` (on the reporter thread),
-//! not watched with inotify: `stat` works on network filesystems shared by replicas behind a
+//! The file is polled with `stat` every `file_event_handler_interval` on a thread of its own
+//! (`gmr-file-trigger`: a `stat` that hangs on a dead network mount stalls only this trigger,
+//! never the reporter or the other triggers), not watched with inotify: `stat` works on network filesystems shared by replicas behind a
 //! load balancer, where inotify sees no change made by another host. A change is any
 //! difference in device, inode, size, modification or status-change time, so `touch`, an
 //! append, and a replacement by rename all count; several changes within one interval give
@@ -16,7 +17,12 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::autorun::ReportHandle;
+use crate::report::Trigger;
 
 /// What identifies one state of the trigger file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,11 +86,6 @@ impl FileWatch {
         self.next_poll
     }
 
-    /// Whether a poll is due at `now`.
-    pub(crate) fn due(&self, now: Instant) -> bool {
-        now >= self.next_poll
-    }
-
     /// Examines the file once; `true` if it changed since the last poll.
     pub(crate) fn poll(&mut self) -> bool {
         self.next_poll = Instant::now() + self.interval;
@@ -109,6 +110,81 @@ impl FileWatch {
                 false
             }
         }
+    }
+}
+
+/// The running file trigger: a thread polling a [`FileWatch`] and asking for reports.
+pub(crate) struct FileTrigger {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FileTrigger {
+    /// Starts polling `watch` on the thread `gmr-file-trigger`.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of starting the thread.
+    pub(crate) fn start(mut watch: FileWatch, reports: ReportHandle) -> io::Result<Self> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("gmr-file-trigger".to_owned())
+            .spawn(move || {
+                let (stopped, wake) = &*thread_stop;
+                loop {
+                    let mut stopped_now = stopped.lock().unwrap_or_else(PoisonError::into_inner);
+                    loop {
+                        if *stopped_now {
+                            return;
+                        }
+                        let left = watch.next_poll().saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        stopped_now = wake
+                            .wait_timeout(stopped_now, left)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    }
+                    drop(stopped_now);
+                    if watch.poll() {
+                        tracing::debug!(path = %watch.path.display(), "gmr trigger file changed");
+                        if !reports.request(Trigger::File) {
+                            return;
+                        }
+                    }
+                }
+            })?;
+        Ok(FileTrigger {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops polling and joins the thread (at once, unless a `stat` is hanging: then the
+    /// thread is left to end by itself).
+    pub(crate) fn stop(&mut self) {
+        let (stopped, wake) = &*self.stop;
+        *stopped.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while !thread.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else {
+                tracing::warn!("gmr file trigger is stuck in stat(); leaving it behind");
+            }
+        }
+    }
+}
+
+impl Drop for FileTrigger {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
