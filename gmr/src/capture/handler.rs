@@ -21,9 +21,10 @@
 //! 3. checks that it runs on the thread the slot was armed for;
 //! 4. copies the registers the unwinder needs from the `ucontext` (x86_64: RIP, RSP, RBP;
 //!    aarch64: PC, SP, X29, X30);
-//! 5. copies a bounded window of its own stack, from the stack pointer up, with
-//!    `process_vm_readv` on its own pid, one iovec per 4 KiB chunk: an unmapped page ends the
-//!    copy with a short count instead of a fault;
+//! 5. copies a bounded window of its own stack, from the stack pointer up, with one `pread` on
+//!    the pre-opened `/proc/self/mem`: an unmapped page ends the copy with a short count (or
+//!    `EIO`) instead of a fault. (Not `process_vm_readv`: common seccomp profiles, systemd's
+//!    `@system-service` among them, filter it, and a filtered call kills the process.)
 //! 6. publishes the slot with a release store of `DONE(gen)`, bumps the answer counter and wakes
 //!    the reporter with `FUTEX_WAKE`.
 //!
@@ -62,11 +63,6 @@ pub(crate) const SLOT_COUNT: usize = 32;
 
 /// Bytes of stack copied per thread, from the stack pointer up.
 pub(crate) const STACK_WINDOW: usize = 128 * 1024;
-
-/// Copy granularity: `process_vm_readv` transfers whole iovecs only, so a chunk never straddles a
-/// page boundary (4 KiB divides every Linux page size).
-const CHUNK: u64 = 4096;
-const MAX_CHUNKS: usize = STACK_WINDOW / CHUNK as usize + 1;
 
 const FREE: u64 = 0;
 const ARMED: u64 = 1;
@@ -121,7 +117,7 @@ pub(crate) struct Slot {
     copy_errno: AtomicI32,
     /// `STACK_WINDOW` bytes (a leaked, zeroed allocation: never freed, untouched pages cost no
     /// memory), written only by the handler that owns the slot in `BUSY` (through the kernel, by
-    /// `process_vm_readv`) and read only by the reporter once the slot is `DONE`.
+    /// `pread` of `/proc/self/mem`) and read only by the reporter once the slot is `DONE`.
     stack: *mut u8,
 }
 
@@ -228,9 +224,24 @@ impl Slots {
         }
     }
 
-    /// Records our pid for the handler's sender check.
+    /// Records our pid for the handler's sender check, and frees slots left `ARMED` by an
+    /// earlier capture (one whose handler found a thread-id mismatch after its request was
+    /// abandoned): no request of this reporter is outstanding between captures, so a late
+    /// handler for such a slot now finds a stale generation and writes nothing.
     pub(crate) fn set_pid(&mut self, pid: i32) {
         OUR_PID.store(pid, Ordering::Release);
+        for slot in &self.pool.slots {
+            let state = slot.state.load(Ordering::Acquire);
+            if state & PHASE_MASK == ARMED {
+                let generation = state >> 2;
+                let _ = slot.state.compare_exchange(
+                    state,
+                    pack(generation, FREE),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
     }
 
     /// Indexes of slots that can be armed now (free, or answered earlier). A slot whose handler
@@ -397,7 +408,7 @@ fn answer(info: *mut libc::siginfo_t, context: *mut c_void) {
         return;
     }
     let regs = registers(context);
-    let (len, err) = copy_stack(info.pid, regs.sp, slot.stack);
+    let (len, err) = copy_stack(regs.sp, slot.stack);
     slot.pc.store(regs.pc, Ordering::Relaxed);
     slot.sp.store(regs.sp, Ordering::Relaxed);
     slot.fp.store(regs.fp, Ordering::Relaxed);
@@ -451,40 +462,25 @@ fn registers(context: *mut c_void) -> Regs {
     }
 }
 
-/// Copies up to [`STACK_WINDOW`] bytes from `sp` up into `dst` (a slot buffer of that size) with
-/// `process_vm_readv` on our own pid. Returns the bytes copied (a contiguous prefix) and errno
-/// when nothing could be copied.
+/// Copies up to [`STACK_WINDOW`] bytes from `sp` up into `dst` (a slot buffer of that size) by
+/// `pread` on the pre-opened `/proc/self/mem` ([`super::sys::MEM_FD`]): the kernel copies the
+/// readable prefix and stops at the first unmapped page (or answers `EIO`), never faulting.
+/// Returns the bytes copied and errno when nothing could be copied.
 #[inline(always)]
-fn copy_stack(pid: i32, sp: u64, dst: *mut u8) -> (usize, i32) {
-    let mut remote = [libc::iovec {
-        iov_base: std::ptr::null_mut(),
-        iov_len: 0,
-    }; MAX_CHUNKS];
-    let end = sp.saturating_add(STACK_WINDOW as u64);
-    let mut at = sp;
-    let mut count: usize = 0;
-    for iov in remote.iter_mut() {
-        if at >= end {
-            break;
-        }
-        let next = ((at / CHUNK).saturating_add(1))
-            .saturating_mul(CHUNK)
-            .min(end);
-        iov.iov_base = at as *mut c_void;
-        iov.iov_len = next.wrapping_sub(at) as usize;
-        count = count.wrapping_add(1);
-        at = next;
+fn copy_stack(sp: u64, dst: *mut u8) -> (usize, i32) {
+    let fd = super::sys::MEM_FD.load(Ordering::Acquire);
+    if fd < 0 {
+        return (0, libc::EBADF);
     }
-    let local = libc::iovec {
-        iov_base: dst.cast(),
-        iov_len: at.wrapping_sub(sp) as usize,
+    let offset = if sp > i64::MAX as u64 {
+        return (0, libc::EFAULT);
+    } else {
+        sp as libc::off_t
     };
-    // SAFETY: `local` describes (a prefix of) the slot buffer of STACK_WINDOW bytes, owned by
-    // this handler while the slot is BUSY; `remote` holds `count` plain address ranges of our
-    // own process, which the kernel validates (EFAULT or a short count, never a fault).
-    let got = unsafe {
-        libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), count as libc::c_ulong, 0)
-    };
+    // SAFETY: `dst` is the slot buffer of STACK_WINDOW bytes, owned by this handler while the
+    // slot is BUSY; pread writes at most STACK_WINDOW bytes into it. The kernel validates the
+    // source range of /proc/self/mem (a short count or EIO, never a fault).
+    let got = unsafe { libc::pread(fd, dst.cast::<c_void>(), STACK_WINDOW, offset) };
     if got < 0 {
         // SAFETY: reading this thread's errno, see capture_handler.
         (0, unsafe { libc::__errno_location().read() })

@@ -106,6 +106,9 @@ pub(crate) enum Truncation {
     /// tables nor frame pointers).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Unwinder(String),
+    /// The stack is deeper than the copied window (bytes): the outer frames are not shown.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Window(usize),
     /// The stack window could not be read (`errno`); only the interrupted frame is shown.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     NoStackCopy(i32),
@@ -116,6 +119,11 @@ impl std::fmt::Display for Truncation {
         match self {
             Truncation::MaxFrames(n) => write!(f, "truncated at {n} frames (threads.max_frames)"),
             Truncation::Unwinder(e) => write!(f, "unwinding stopped early: {e}"),
+            Truncation::Window(bytes) => write!(
+                f,
+                "truncated at the {} KiB stack window: outer frames not shown",
+                bytes / 1024
+            ),
             Truncation::NoStackCopy(errno) => write!(
                 f,
                 "the stack could not be copied ({}); only the interrupted frame is shown",
@@ -522,7 +530,9 @@ mod linux {
         let mut guard = REPORTER.lock().unwrap_or_else(PoisonError::into_inner);
         let rep = guard.get_or_insert_with(Reporter::new);
         rep.slots.set_pid(pid);
-        let signal = rep.ensure_signal(opts.signal_offset);
+        let signal = self::sys::ensure_mem_fd()
+            .map_err(|e| format!("cannot open /proc/self/mem to copy stacks: {e}"))
+            .and_then(|_| rep.ensure_signal(opts.signal_offset));
         if let Err(why) = &signal {
             tracing::warn!(reason = %why, "thread stacks not captured");
             notes.push(format!("thread stacks not captured: {why}"));

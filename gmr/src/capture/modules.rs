@@ -2,7 +2,7 @@
 //! bias and unwind tables, built on the reporting thread.
 //!
 //! The table comes from `/proc/self/maps` and the ELF program headers as they are mapped in our
-//! own memory, read with `process_vm_readv` (see [`super::sys::read_own_memory`]). It does not
+//! own memory, read through `/proc/self/mem` (see [`super::sys::read_own_memory`]). It does not
 //! use `dl_iterate_phdr`, which takes the dynamic loader's lock: a thread stuck inside `dlopen`
 //! (a hung library constructor) would otherwise hang the report too. It does not read the files
 //! on disk either, which may have been replaced by a deployment since they were loaded.

@@ -1,6 +1,7 @@
 //! The system calls of the capture machinery that run on the reporting thread, each wrapped
 //! safely: signal disposition, sending the capture signal to one thread, checking that a thread
-//! still exists, waiting on the answer counter, and reading our own memory without faulting.
+//! still exists, waiting on the answer counter, and reading our own memory without faulting
+//! (through `/proc/self/mem`, whose descriptor the handler uses too).
 //!
 //! Nothing here runs inside the signal handler; the handler's own calls are in
 //! [`super::handler`].
@@ -195,58 +196,71 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     }
 }
 
-/// Copies `buf.len()` bytes of our own memory at `addr` into `buf` with `process_vm_readv`,
-/// which returns a short count (or an error) instead of faulting on unmapped memory. Returns
-/// how many bytes were copied from the start.
-pub(crate) fn read_own_memory(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
-    const CHUNK: u64 = 4096;
-    const IOVS: usize = 256;
+/// An open `/proc/self/mem` of this process, read by the signal handler with `pread`, or -1.
+///
+/// `pread` on `/proc/self/mem` returns the readable prefix of a range (or `EIO`) instead of
+/// faulting, like `process_vm_readv`; unlike it, it is allowed by the common seccomp profiles
+/// (systemd's `@system-service` leaves `process_vm_readv` out, and a filtered call kills the
+/// process with SIGSYS by default: a diagnostic tool must never do that).
+pub(crate) static MEM_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The pid `MEM_FD` was opened for (a forked child must open its own).
+static MEM_FD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Makes sure [`MEM_FD`] is an open `/proc/self/mem` of this process: opens it the first time,
+/// after a fork, or when the application closed or replaced the descriptor. Call on the
+/// reporting thread before signalling any thread.
+///
+/// # Errors
+///
+/// The I/O error of opening `/proc/self/mem`.
+pub(crate) fn ensure_mem_fd() -> io::Result<i32> {
+    use std::os::fd::IntoRawFd;
+    use std::sync::atomic::Ordering;
     let pid = getpid();
+    let fd = MEM_FD.load(Ordering::Acquire);
+    if fd >= 0 && MEM_FD_PID.load(Ordering::Acquire) == pid {
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}"));
+        if target.is_ok_and(|t| t == std::path::Path::new(&format!("/proc/{pid}/mem"))) {
+            return Ok(fd);
+        }
+    }
+    let file = std::fs::File::open("/proc/self/mem")?;
+    let new_fd = file.into_raw_fd();
+    MEM_FD_PID.store(pid, Ordering::Release);
+    // An earlier descriptor was closed or replaced by the application (or belongs to the parent
+    // of a fork): it is not ours any more, so it is left alone rather than closed.
+    MEM_FD.store(new_fd, Ordering::Release);
+    Ok(new_fd)
+}
+
+/// Copies our own memory at `addr` into `buf` with `pread` on [`MEM_FD`], which stops at the
+/// first unreadable page instead of faulting. Returns how many bytes were copied from the start.
+pub(crate) fn read_own_memory(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let fd = ensure_mem_fd()?;
+    let Ok(offset) = libc::off_t::try_from(addr) else {
+        return Ok(0);
+    };
     let mut done = 0usize;
     while done < buf.len() {
-        // One iovec per 4 KiB-aligned chunk: a partial transfer stops at the first chunk that
-        // cannot be read, so `done` always counts a contiguous readable prefix.
-        let mut remote = [libc::iovec {
-            iov_base: std::ptr::null_mut(),
-            iov_len: 0,
-        }; IOVS];
-        let mut n = 0;
-        let start = addr.wrapping_add(done as u64);
-        let mut at = start;
-        let end = addr.saturating_add(buf.len() as u64);
-        while n < IOVS && at < end {
-            let next = ((at / CHUNK).saturating_add(1))
-                .saturating_mul(CHUNK)
-                .min(end);
-            remote[n] = libc::iovec {
-                iov_base: at as *mut c_void,
-                iov_len: (next - at) as usize,
-            };
-            n += 1;
-            at = next;
-        }
-        let want = (at - start) as usize;
-        let dst = &mut buf[done..done + want];
-        let local = libc::iovec {
-            iov_base: dst.as_mut_ptr().cast(),
-            iov_len: dst.len(),
-        };
-        // SAFETY: `local` describes `dst`, writable and alive for the call; `remote` are plain
-        // addresses of our own process that the kernel checks (EFAULT, never a fault).
+        let rest = &mut buf[done..];
+        // SAFETY: `rest` is writable for `rest.len()` bytes and outlives the call.
         let got = unsafe {
-            libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), n as libc::c_ulong, 0)
+            libc::pread(
+                fd,
+                rest.as_mut_ptr().cast::<c_void>(),
+                rest.len(),
+                offset.saturating_add(done as libc::off_t),
+            )
         };
-        if got < 0 {
+        if got <= 0 {
             let err = io::Error::last_os_error();
-            if done == 0 && err.raw_os_error() != Some(libc::EFAULT) {
+            if got < 0 && done == 0 && err.raw_os_error() != Some(libc::EIO) {
                 return Err(err);
             }
             break;
         }
         done += got as usize;
-        if (got as usize) < want {
-            break;
-        }
     }
     Ok(done)
 }

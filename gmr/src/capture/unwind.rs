@@ -21,9 +21,17 @@ pub(crate) fn unwind(
     max_frames: usize,
 ) -> (Vec<RawFrame>, Option<Truncation>) {
     let base = regs.sp;
+    // Set when the unwinder asks for a word above a full copy: the stack goes on past the
+    // window, so an unwinding error there means "cut at the window", not "bad unwind info".
+    let past_window = std::cell::Cell::new(false);
+    let window_full = stack.len() >= super::handler::STACK_WINDOW;
     let mut read_stack = |addr: u64| -> Result<u64, ()> {
         let off = usize::try_from(addr.checked_sub(base).ok_or(())?).map_err(|_| ())?;
-        let bytes = stack.get(off..off.checked_add(8).ok_or(())?).ok_or(())?;
+        let end = off.checked_add(8).ok_or(())?;
+        if window_full && end > stack.len() {
+            past_window.set(true);
+        }
+        let bytes = stack.get(off..end).ok_or(())?;
         Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
     };
     let unwinder = modules.unwinder();
@@ -55,7 +63,9 @@ pub(crate) fn unwind(
                 // framehop also ends "normally" with an error on many well-formed stacks (e.g.
                 // at a thread's start routine without CFI): only flag it when the stack ends
                 // outside the usual roots.
-                if frames.len() <= 1 {
+                if past_window.get() {
+                    truncation = Some(Truncation::Window(super::handler::STACK_WINDOW));
+                } else if frames.len() <= 1 {
                     truncation = Some(Truncation::Unwinder(e.to_string()));
                 }
                 break;
