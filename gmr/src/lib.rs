@@ -64,7 +64,7 @@ pub mod sink;
 mod sys;
 mod triggers;
 
-pub use crate::autorun::{GmrGuard, InstallError, ReportError, ReportHandle};
+pub use crate::autorun::{GmrGuard, InstallError, RenderedReport, ReportError, ReportHandle};
 pub use crate::capture::names::{name_current_thread, register_current_thread, thread_name};
 pub use crate::config::{AdminConfig, GmrConfig, OutputFormat, SignalChoice, ThreadsConfig};
 pub use crate::engine::{Gmr, GmrBuilder};

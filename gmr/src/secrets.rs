@@ -88,6 +88,7 @@ impl Masker {
     /// `Name: value` headers whose name looks secret, and `Bearer`/`Basic` credentials.
     pub fn mask_text(&self, text: &str) -> String {
         let text = mask_url_credentials(text);
+        let text = mask_bare_userinfo(&text);
         let text = mask_auth_schemes(&text);
         let text = self.mask_pairs(&text, "=", |c| {
             matches!(c, '&' | ';' | ',' | '"' | '\'' | ')') || c.is_whitespace()
@@ -228,6 +229,34 @@ pub fn mask_url_credentials(text: &str) -> String {
         }
     }
     out.push_str(rest);
+    out
+}
+
+/// Masks `user:password@host` where it stands without a scheme (a path such as
+/// `/etc/s3:/u:pw@h/app.toml`, where `//` was folded, or `user:pw@host:5432`): in every piece
+/// between whitespace, `/`, `,` and `;` that has a `:` before its last `@`, what lies between
+/// them.
+fn mask_bare_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut piece_start = 0;
+    let is_separator = |c: char| c.is_whitespace() || matches!(c, '/' | ',' | ';');
+    let flush = |out: &mut String, piece: &str| {
+        let masked = piece.rfind('@').and_then(|at| {
+            let colon = piece[..at].find(':')?;
+            let secret = &piece[colon + 1..at];
+            (!secret.is_empty() && secret != MASK)
+                .then(|| format!("{}:{MASK}{}", &piece[..colon], &piece[at..]))
+        });
+        out.push_str(masked.as_deref().unwrap_or(piece));
+    };
+    for (i, c) in text.char_indices() {
+        if is_separator(c) {
+            flush(&mut out, &text[piece_start..i]);
+            out.push(c);
+            piece_start = i + c.len_utf8();
+        }
+    }
+    flush(&mut out, &text[piece_start..]);
     out
 }
 
@@ -376,11 +405,24 @@ mod tests {
             ),
             ("X-Api-Key: k-123, other", "X-Api-Key: ***, other"),
             ("token=abc;path=/", "token=***;path=/"),
+            (
+                "/tmp/s3:/u:pw-in-path@h/demo.toml",
+                "/tmp/s3:/u:***@h/demo.toml",
+            ),
+            ("app:pw-bare@db.internal:5432", "app:***@db.internal:5432"),
         ];
         for (raw, masked) in cases {
             assert_eq!(m.mask_text(raw), masked, "{raw}");
         }
-        for secret in ["hunter2", "abc.def", "dXNlcjpwdw", "k-123", "abc;"] {
+        for secret in [
+            "hunter2",
+            "abc.def",
+            "dXNlcjpwdw",
+            "k-123",
+            "abc;",
+            "pw-in-path",
+            "pw-bare",
+        ] {
             for (raw, _) in cases {
                 assert!(!m.mask_text(raw).contains(secret), "{secret} in {raw}");
             }
@@ -391,6 +433,11 @@ mod tests {
             "host=db port=5432 a: b"
         );
         assert_eq!(m.mask_text("the basics of it"), "the basics of it");
+        assert_eq!(
+            m.mask_text("admin@example.com at 10:30"),
+            "admin@example.com at 10:30"
+        );
+        assert_eq!(m.mask_text("db@host:5432"), "db@host:5432");
     }
 
     #[test]

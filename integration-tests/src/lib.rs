@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The path of a demo binary of `gmr-examples`, building it if `cargo test` has not.
+/// The path of a demo binary of `gmr-examples`, brought up to date with `cargo build` once per
+/// test process (a no-op taking a fraction of a second when nothing changed), so a test never
+/// runs a binary older than the code under test. Set `GMR_IT_NO_BUILD=1` to use the binaries
+/// next to the test binary as they are.
 ///
 /// # Panics
 ///
 /// If the binary cannot be found or built: the test cannot run without it.
 pub fn demo_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let profile_dir = exe
@@ -21,14 +25,27 @@ pub fn demo_binary(name: &str) -> PathBuf {
         .and_then(Path::parent)
         .expect("target profile directory");
     let binary = profile_dir.join(name);
-    if !binary.exists() {
+    let skip_build = std::env::var_os("GMR_IT_NO_BUILD").is_some_and(|v| v != "0");
+    // One build at a time, and one per binary per process.
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !built.iter().any(|b| b == name) && (!skip_build || !binary.exists()) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "gmr-examples", "--bin", name])
-            .status()
-            .expect("run cargo build");
+        let mut command = Command::new(cargo);
+        command.args(["build", "-p", "gmr-examples", "--bin", name]);
+        // Into the target directory this test binary lives in, however it was chosen.
+        if let Some(target_dir) = profile_dir.parent() {
+            command.arg("--target-dir").arg(target_dir);
+        }
+        if profile_dir.file_name().is_some_and(|p| p == "release") {
+            command.arg("--release");
+        }
+        let status = command.status().expect("run cargo build");
         assert!(status.success(), "cargo build of {name} failed");
+        built.push(name.to_owned());
     }
+    drop(built);
     assert!(binary.exists(), "{} not found", binary.display());
     binary
 }
@@ -43,7 +60,17 @@ pub struct Demo {
     pub banner: Vec<String>,
     /// Where the demo's stderr goes.
     pub stderr_path: PathBuf,
+    /// The stdout lines printed after the banner, fed by the reader thread (kept open so the
+    /// demo can go on printing: dropping it would close the pipe under the demo).
+    stdout: std::sync::Mutex<StdoutLines>,
     _dir: tempfile::TempDir,
+}
+
+/// Stdout lines received after the banner, and the channel they arrive on.
+#[derive(Debug)]
+struct StdoutLines {
+    rx: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
 }
 
 impl Demo {
@@ -118,6 +145,10 @@ impl Demo {
             addr,
             banner,
             stderr_path,
+            stdout: std::sync::Mutex::new(StdoutLines {
+                rx,
+                seen: Vec::new(),
+            }),
             _dir: dir,
         }
     }
@@ -151,6 +182,41 @@ impl Demo {
     /// Waits until stderr contains `needle` `count` times.
     pub fn wait_stderr(&self, needle: &str, count: usize, timeout: Duration) -> bool {
         wait_until(timeout, || self.stderr().matches(needle).count() >= count)
+    }
+
+    /// The stdout lines printed after the banner so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        let mut lines = self
+            .stdout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Ok(line) = lines.rx.try_recv() {
+            lines.seen.push(line);
+        }
+        lines.seen.clone()
+    }
+
+    /// Waits until `count` stdout lines printed after the banner contain `needle`.
+    pub fn wait_stdout(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        wait_until(timeout, || {
+            self.stdout_lines()
+                .iter()
+                .filter(|line| line.contains(needle))
+                .count()
+                >= count
+        })
+    }
+
+    /// How many times `needle` occurs in stderr so far.
+    pub fn stderr_count(&self, needle: &str) -> usize {
+        self.stderr().matches(needle).count()
+    }
+
+    /// The trigger file from the banner's `report: touch <path>` line, if any.
+    pub fn trigger_file(&self) -> Option<PathBuf> {
+        self.banner
+            .iter()
+            .find_map(|line| line.strip_prefix("report: touch ").map(PathBuf::from))
     }
 
     /// Whether the process is still running.
@@ -282,4 +348,248 @@ impl RawResponse {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
+}
+
+/// The five built-in section titles, in report order (DESIGN §3.4).
+pub const SECTIONS: [&str; 5] = [
+    "Package",
+    "Threads",
+    "Green Threads",
+    "Processes",
+    "Configuration",
+];
+
+/// The middle line of a section header: `====` + `title` centred in 64 + `====`.
+pub fn section_header(title: &str) -> String {
+    format!("===={title:^64}====")
+}
+
+/// The body of section `title` in a text report: from its header to the next section header
+/// (or the end). `None` if the section is missing.
+pub fn section<'a>(report: &'a str, title: &str) -> Option<&'a str> {
+    let header = section_header(title);
+    let start = report.find(&header)? + header.len();
+    let rest = &report[start..];
+    // Skip the closing `=` line of this header, then stop at the next header's first line.
+    let body_start = rest.find('\n').map_or(rest.len(), |i| i + 1);
+    let body_start = body_start + rest[body_start..].find('\n').map_or(0, |i| i + 1);
+    let body = &rest[body_start..];
+    let end = body.find(&"=".repeat(72)).unwrap_or(body.len());
+    Some(&body[..end])
+}
+
+/// Checks that `report` holds the `Guru Meditation` header and the five section headers in
+/// order, and that `Threads` shows the demo's parked workers; the problem found, if any.
+///
+/// # Errors
+///
+/// A description of the first thing missing.
+pub fn check_full_report(report: &str) -> Result<(), String> {
+    let mut from = report
+        .find(&section_header("Guru Meditation"))
+        .ok_or("no `Guru Meditation` header")?;
+    for title in SECTIONS {
+        let header = section_header(title);
+        let at = report[from..]
+            .find(&header)
+            .ok_or_else(|| format!("section {title} missing or out of order"))?;
+        from += at + header.len();
+    }
+    let threads = section(report, "Threads").ok_or("no Threads section")?;
+    if !threads.contains("demo_parked_worker") {
+        return Err("no demo_parked_worker frame in Threads".to_owned());
+    }
+    Ok(())
+}
+
+/// Writes `contents` to `dir/name` and returns the path (a `--config FILE` for a demo).
+///
+/// # Panics
+///
+/// If the file cannot be written.
+pub fn write_file(dir: &Path, name: &str, contents: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write file");
+    path
+}
+
+/// Changes a trigger file so that its size and mtime change: appends one byte (creating the
+/// file if it is missing).
+///
+/// # Panics
+///
+/// If the file cannot be written.
+pub fn touch(path: &Path) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("open trigger file");
+    file.write_all(b"x").expect("append to trigger file");
+}
+
+/// The report files in `dir` (final names only: `*_gurumeditation_*.txt|json`, not the
+/// `.name.tmp` temporaries), sorted by name.
+pub fn report_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| ReportName::parse(n).is_some())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// Waits until `dir` holds at least `count` report files; the files then, or `None` on timeout.
+pub fn wait_report_files(dir: &Path, count: usize, timeout: Duration) -> Option<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    wait_until(timeout, || {
+        files = report_files(dir);
+        files.len() >= count
+    })
+    .then_some(files)
+}
+
+/// A report file name of DESIGN §3.3, taken apart:
+/// `{service}_gurumeditation_{YYYYMMDDTHHMMSS}_{host}_{pid}_{seq}.{txt|json}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportName {
+    /// The service name.
+    pub service: String,
+    /// The UTC time as written, `YYYYMMDDTHHMMSS`.
+    pub timestamp: String,
+    /// The same time in seconds since the Unix epoch.
+    pub unix_seconds: i64,
+    /// The host name (sanitised).
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+    /// The per-process sequence number.
+    pub seq: u64,
+    /// `txt` or `json`.
+    pub extension: String,
+}
+
+impl ReportName {
+    /// Parses a file name; `None` unless every part is well formed.
+    pub fn parse(name: &str) -> Option<ReportName> {
+        let (stem, extension) = name.rsplit_once('.')?;
+        if extension != "txt" && extension != "json" {
+            return None;
+        }
+        let (service, rest) = stem.split_once("_gurumeditation_")?;
+        if service.is_empty() || service.starts_with('.') || !service.chars().all(name_char) {
+            return None;
+        }
+        let (rest, seq) = rest.rsplit_once('_')?;
+        let (rest, pid) = rest.rsplit_once('_')?;
+        let (timestamp, host) = rest.split_once('_')?;
+        if host.is_empty() || !host.chars().all(name_char) {
+            return None;
+        }
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(seq) || !digits(pid) {
+            return None;
+        }
+        let unix_seconds = parse_compact_utc(timestamp)?;
+        Some(ReportName {
+            service: service.to_owned(),
+            timestamp: timestamp.to_owned(),
+            unix_seconds,
+            host: host.to_owned(),
+            pid: pid.parse().ok()?,
+            seq: seq.parse().ok()?,
+            extension: extension.to_owned(),
+        })
+    }
+}
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// `YYYYMMDDTHHMMSS` (UTC) to seconds since the Unix epoch, checking every field's range.
+fn parse_compact_utc(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 15 || bytes[8] != b'T' {
+        return None;
+    }
+    if !bytes[..8].iter().chain(&bytes[9..]).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| text[range].parse::<i64>().ok();
+    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let month_len = *month_days.get(usize::try_from(month - 1).ok()?)?;
+    if !(1..=month_len).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// This machine's host name as gmr puts it in file names (`gethostname`, characters outside
+/// `A-Z a-z 0-9 - _ .` replaced by `-`).
+pub fn sanitized_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    assert_eq!(rc, 0, "gethostname failed");
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end])
+        .chars()
+        .map(|c| if name_char(c) { c } else { '-' })
+        .collect()
+}
+
+/// Sends `request` as it is and reads whatever comes back within `timeout` (the server may
+/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors.
+pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec<u8> {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(10)) else {
+        return Vec::new();
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let _ = stream.write_all(request);
+    let mut out = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 8192];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
 }

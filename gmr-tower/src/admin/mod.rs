@@ -17,8 +17,9 @@
 //! * The token is checked in constant time on SHA-256 digests; a missing or wrong token is
 //!   `401` with `WWW-Authenticate: Bearer`. The token never appears in a log or a report.
 //! * Every answer carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
-//! * Requests within `admin.min_interval` of a report share it; the report is made on gmr's
-//!   reporter thread and awaited, so no async worker is ever blocked making it.
+//! * Requests within `admin.min_interval` of a report share it; the report is made and
+//!   rendered on gmr's reporter thread and awaited, so no async worker is ever blocked making
+//!   or rendering it.
 //! * Bad input (a junk query, an unknown format, a malformed header) is a `4xx` with a short
 //!   plain message, never a `500` and never a panic.
 
@@ -27,12 +28,12 @@ mod auth;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gmr::{GmrGuard, Report, ReportHandle, Trigger};
+use gmr::{GmrGuard, RenderedReport, ReportHandle, Trigger};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -111,20 +112,11 @@ impl AdminAnswer {
     }
 }
 
-/// The last report rendered, so a burst of requests sharing one report renders it once.
-#[derive(Default)]
-struct RenderCache {
-    report: Option<Arc<Report>>,
-    text: Option<Bytes>,
-    json: Option<Bytes>,
-}
-
 struct Inner {
     reports: ReportHandle,
     digest: TokenDigest,
     path: String,
     min_interval: Duration,
-    cache: Mutex<RenderCache>,
 }
 
 /// The admin endpoint: a tower [`Service`] answering with the report. Cheap to clone.
@@ -174,7 +166,6 @@ impl AdminEndpoint {
                 digest: TokenDigest::of(token.expose()),
                 path: admin.path.clone(),
                 min_interval: admin.min_interval,
-                cache: Mutex::new(RenderCache::default()),
             }),
         })
     }
@@ -223,13 +214,13 @@ impl AdminEndpoint {
             Ok(None) => negotiate(accept),
             Err(message) => return AdminAnswer::plain(StatusCode::BAD_REQUEST, message),
         };
-        let report = match self
+        let rendered = match self
             .inner
             .reports
-            .shared_report(Trigger::Http, self.inner.min_interval)
+            .shared_rendered(Trigger::Http, self.inner.min_interval)
             .await
         {
-            Ok(report) => report,
+            Ok(rendered) => rendered,
             Err(error) => {
                 tracing::warn!(%error, "gmr admin endpoint could not get a report");
                 return AdminAnswer::plain(
@@ -238,10 +229,13 @@ impl AdminEndpoint {
                 );
             }
         };
-        let body = self.render(&report, format);
+        // Rendered on the reporter thread; the body shares its bytes, no copy per request.
         let (content_type, body) = match format {
-            Format::Text => ("text/plain; charset=utf-8", body),
-            Format::Json => ("application/json", body),
+            Format::Text => (
+                "text/plain; charset=utf-8",
+                Bytes::from_owner(View::Text(rendered)),
+            ),
+            Format::Json => ("application/json", Bytes::from_owner(View::Json(rendered))),
         };
         let mut answer = AdminAnswer::new(StatusCode::OK, content_type, body);
         if head {
@@ -249,36 +243,20 @@ impl AdminEndpoint {
         }
         answer
     }
+}
 
-    /// The report rendered in `format`, rendered once per report.
-    fn render(&self, report: &Arc<Report>, format: Format) -> Bytes {
-        let mut cache = self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !cache
-            .report
-            .as_ref()
-            .is_some_and(|r| Arc::ptr_eq(r, report))
-        {
-            *cache = RenderCache {
-                report: Some(Arc::clone(report)),
-                text: None,
-                json: None,
-            };
+/// One view of a rendered report, as the bytes of a response body.
+enum View {
+    Text(Arc<RenderedReport>),
+    Json(Arc<RenderedReport>),
+}
+
+impl AsRef<[u8]> for View {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            View::Text(r) => r.text.as_bytes(),
+            View::Json(r) => r.json.as_bytes(),
         }
-        let slot = match format {
-            Format::Text => &mut cache.text,
-            Format::Json => &mut cache.json,
-        };
-        slot.get_or_insert_with(|| {
-            Bytes::from(match format {
-                Format::Text => report.to_text(),
-                Format::Json => report.to_json_string(),
-            })
-        })
-        .clone()
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use self::reporter::ReporterThread;
-pub use self::reporter::{ReportError, ReportHandle};
+pub use self::reporter::{RenderedReport, ReportError, ReportHandle};
 use crate::config::{SignalChoice, signal_name};
 use crate::engine::Gmr;
 use crate::error::ConfigError;

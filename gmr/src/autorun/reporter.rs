@@ -43,6 +43,19 @@ pub enum ReportError {
 
 type ValueReply = oneshot::Sender<Result<Arc<Report>, ReportError>>;
 type WriteReply = oneshot::Sender<Result<Delivery, ReportError>>;
+type RenderedReply = oneshot::Sender<Result<Arc<RenderedReport>, ReportError>>;
+
+/// A report with both of its views, rendered on the reporter thread (so a web worker that
+/// serves it never spends its time rendering a large report).
+#[derive(Debug)]
+pub struct RenderedReport {
+    /// The report.
+    pub report: Arc<Report>,
+    /// Its text view.
+    pub text: String,
+    /// Its JSON view (pretty-printed, with a final newline).
+    pub json: String,
+}
 
 /// What a request wants back.
 enum Want {
@@ -50,6 +63,8 @@ enum Want {
     Value(ValueReply),
     /// The report written to the sink, and where it went.
     Write(WriteReply),
+    /// The report and its two views, rendered.
+    Rendered(RenderedReply),
     /// The report written to the sink; nobody waits (signal and file triggers).
     Fire,
 }
@@ -61,8 +76,19 @@ struct Request {
 
 impl Request {
     fn wants_sink(&self) -> bool {
-        !matches!(self.want, Want::Value(_))
+        matches!(self.want, Want::Write(_) | Want::Fire)
     }
+
+    fn wants_rendering(&self) -> bool {
+        matches!(self.want, Want::Rendered(_))
+    }
+}
+
+/// The last report made, with its views once some request wanted them.
+struct Last {
+    at: Instant,
+    report: Arc<Report>,
+    rendered: Option<Arc<RenderedReport>>,
 }
 
 #[derive(Default)]
@@ -72,7 +98,7 @@ struct State {
     joined: Option<Vec<Request>>,
     stopping: bool,
     exited: bool,
-    last: Option<(Instant, Arc<Report>)>,
+    last: Option<Last>,
     reports_made: u64,
 }
 
@@ -160,6 +186,48 @@ impl ReportHandle {
             .unwrap_or_else(|| Err(self.lost()))
     }
 
+    /// Like [`ReportHandle::shared_report`], with both views rendered on the reporter thread:
+    /// what an HTTP endpoint serves. The last report's views are reused while it is younger than
+    /// `max_age`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::report`].
+    pub async fn shared_rendered(
+        &self,
+        trigger: Trigger,
+        max_age: Duration,
+    ) -> Result<Arc<RenderedReport>, ReportError> {
+        self.ask_rendered(trigger, max_age)
+            .await
+            .unwrap_or_else(|| Err(self.lost()))
+    }
+
+    fn ask_rendered(
+        &self,
+        trigger: Trigger,
+        max_age: Duration,
+    ) -> oneshot::Receiver<Result<Arc<RenderedReport>, ReportError>> {
+        let (tx, rx) = oneshot::channel();
+        let state = self.shared.lock();
+        if let Some(Last {
+            at,
+            rendered: Some(rendered),
+            ..
+        }) = &state.last
+            && at.elapsed() <= max_age
+        {
+            tx.send(Ok(Arc::clone(rendered)));
+            return rx;
+        }
+        drop(state);
+        self.enqueue(Request {
+            trigger,
+            want: Want::Rendered(tx),
+        });
+        rx
+    }
+
     /// Asks for a report written to the configured sink and waits (without blocking the async
     /// worker) for where it went.
     ///
@@ -216,10 +284,10 @@ impl ReportHandle {
     ) -> oneshot::Receiver<Result<Arc<Report>, ReportError>> {
         let (tx, rx) = oneshot::channel();
         let state = self.shared.lock();
-        if let (Some(max_age), Some((at, report))) = (max_age, &state.last)
-            && at.elapsed() <= max_age
+        if let (Some(max_age), Some(last)) = (max_age, &state.last)
+            && last.at.elapsed() <= max_age
         {
-            tx.send(Ok(Arc::clone(report)));
+            tx.send(Ok(Arc::clone(&last.report)));
             return rx;
         }
         drop(state);
@@ -405,10 +473,31 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
     let joined = {
         let mut state = shared.lock();
         if let Ok(report) = &made {
-            state.last = Some((Instant::now(), Arc::clone(report)));
+            state.last = Some(Last {
+                at: Instant::now(),
+                report: Arc::clone(report),
+                rendered: None,
+            });
             state.reports_made += 1;
         }
         state.joined.take().unwrap_or_default()
+    };
+    // Requests that join from here on wait for the next report; these are all answered below.
+    let rendered = match &made {
+        Ok(report) if batch.iter().chain(&joined).any(Request::wants_rendering) => {
+            let rendered = Arc::new(RenderedReport {
+                report: Arc::clone(report),
+                text: report.to_text(),
+                json: report.to_json_string(),
+            });
+            if let Some(last) = shared.lock().last.as_mut()
+                && Arc::ptr_eq(&last.report, report)
+            {
+                last.rendered = Some(Arc::clone(&rendered));
+            }
+            Some(rendered)
+        }
+        _ => None,
     };
     if let Ok(report) = &made {
         if delivery.is_none() && joined.iter().any(Request::wants_sink) {
@@ -437,6 +526,11 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
                 (Err(e), _) => Err(e.clone()),
                 (Ok(_), Some(result)) => result.clone(),
                 (Ok(_), None) => Err(ReportError::Failed("report was not written".to_owned())),
+            }),
+            Want::Rendered(reply) => reply.send(match (&made, &rendered) {
+                (Err(e), _) => Err(e.clone()),
+                (Ok(_), Some(rendered)) => Ok(Arc::clone(rendered)),
+                (Ok(_), None) => Err(ReportError::Failed("report was not rendered".to_owned())),
             }),
             Want::Fire => {}
         }

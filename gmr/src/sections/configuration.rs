@@ -50,7 +50,8 @@ const NOT_SECRET: &[&str] = &[
 ];
 
 fn convert(path: &str, value: &ConfigValue, masker: &Masker, masked: bool) -> Node {
-    let origin = value.origin().map(str::to_owned);
+    // Origins are file paths: a path can hold credentials too (`…/s3:/u:pw@h/app.toml`).
+    let origin = value.origin().map(|o| masker.mask_text(o));
     match &value.kind {
         ValueKind::Table(table) => Node::Table(
             table
