@@ -109,13 +109,34 @@ impl GmrAxum {
         })
     }
 
-    /// The in-flight layer: add it with `Router::layer` (it then sees `MatchedPath`).
+    /// The in-flight layer: add it with `Router::layer` after the routes (it then sees
+    /// `MatchedPath`, and requests are listed with their route). Its requests are listed as
+    /// `in-flight requests (axum)`.
     pub fn layer(&self) -> InFlightLayer {
         self.in_flight.clone()
     }
 
     /// A router serving the report at `admin.path`, for any app state, to `merge` or `nest`.
     /// Empty when no token is configured.
+    ///
+    /// ```no_run
+    /// use axum::extract::State;
+    /// use axum::routing::get;
+    ///
+    /// #[derive(Clone)]
+    /// struct AppState {
+    ///     greeting: &'static str,
+    /// }
+    ///
+    /// # async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    /// let gmr = gmr_axum::install(&config, gmr::package!())?;
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route("/", get(|State(state): State<AppState>| async move { state.greeting }))
+    ///     .merge(gmr.router()) // a `Router<AppState>`: the state type is inferred
+    ///     .layer(gmr.layer())
+    ///     .with_state(AppState { greeting: "hello" });
+    /// # drop(app); Ok(()) }
+    /// ```
     pub fn router<S>(&self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,

@@ -8,24 +8,42 @@
 //!   per `admin.min_interval`, made on gmr's reporter thread so the server keeps serving.
 //!
 //! ```no_run
-//! use tower::ServiceBuilder;
+//! use std::convert::Infallible;
 //!
-//! # fn app() -> impl tower::Service<http::Request<String>, Response = http::Response<String>, Error = std::convert::Infallible, Future = std::future::Ready<Result<http::Response<String>, std::convert::Infallible>>> + Clone { tower::service_fn(|_| std::future::ready(Ok(http::Response::new(String::new())))) }
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::{ServiceBuilder, ServiceExt as _};
+//!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = config::Config::builder()
 //!     .set_default("gmr.admin.token", "change-me-to-a-long-random-token")?
 //!     .build()?;
+//! // SIGUSR2, the trigger file, log_dir: keep the guard until the server has shut down.
 //! let guard = gmr::Gmr::builder().config(&config).package(gmr::package!()).install()?;
-//!
-//! let mut stack = ServiceBuilder::new().layer(gmr_tower::InFlightLayer::new());
+//! // `None` when no token is configured: no token, no endpoint.
 //! let admin = gmr_tower::AdminEndpoint::from_guard(&guard)?;
-//! let service = match &admin {
-//!     Some(admin) => stack.layer(admin.route_layer()).service(app()),
-//!     # None => unreachable!(),
-//! };
-//! // … serve `service` with hyper; keep `guard` alive until shutdown.
+//!
+//! let app = tower::service_fn(move |request: http::Request<String>| {
+//!     let admin = admin.clone();
+//!     async move {
+//!         match admin {
+//!             // The endpoint answers every request it is given: send it only its path.
+//!             Some(admin) if request.uri().path() == admin.path() => admin.oneshot(request).await,
+//!             _ => Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from("hello\n")))),
+//!         }
+//!     }
+//! });
+//! let service = ServiceBuilder::new()
+//!     .layer(gmr_tower::InFlightLayer::new()) // in-flight requests and their threads
+//!     .service(app);
+//! // … serve `service` with hyper (`hyper_util::service::TowerToHyperService`).
 //! # drop(service); Ok(()) }
 //! ```
+//!
+//! [`AdminEndpoint::route_layer`] is the other way to mount the endpoint: a layer that sends
+//! its exact path to it and every other request to the wrapped service (responses then have a
+//! boxed body). For an HTTP library not built on `http` 1, record requests with
+//! [`InFlightLayer::record`] and answer the admin path with [`AdminEndpoint::answer`].
 //!
 //! [tower]: https://docs.rs/tower
 #![forbid(unsafe_code)]
