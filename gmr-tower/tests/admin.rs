@@ -136,6 +136,14 @@ async fn other_methods_are_405_with_allow() {
 }
 
 #[tokio::test]
+async fn an_unauthenticated_request_learns_nothing_about_methods() {
+    let request = Request::post("/admin/gmr").body(()).expect("request");
+    let (status, headers, _) = send(request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get(header::ALLOW).is_none());
+}
+
+#[tokio::test]
 async fn bad_authorization_is_401_with_a_bearer_challenge() {
     let huge = format!("Bearer {}", "a".repeat(64 * 1024));
     let cases: Vec<Option<Vec<u8>>> = vec![

@@ -93,6 +93,10 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
                 .install()?,
         )
     };
+    // List this runtime (its metrics, stuck workers) in Green Threads.
+    let _runtime = guard
+        .as_ref()
+        .map(|_| gmr::register_tokio_runtime(&tokio::runtime::Handle::current(), "tower-demo"));
     gmr_examples::spawn_parked_workers()?;
     let in_flight = gmr_tower::InFlightLayer::named("tower-demo");
     let admin = match &guard {

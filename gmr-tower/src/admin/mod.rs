@@ -11,6 +11,8 @@
 //! # Ok(()) }
 //! ```
 //!
+//! * The token is checked first, so an unauthenticated request learns nothing else (not even
+//!   which methods exist).
 //! * `GET` answers the report as `text/plain`, or as JSON for `Accept: application/json` or
 //!   `?format=json` (`?format=text` forces text); `HEAD` answers the same without a body;
 //!   any other method is `405` with `Allow: GET, HEAD`.
@@ -193,6 +195,11 @@ impl AdminEndpoint {
         authorization: impl Iterator<Item = &'a [u8]>,
         accept: Option<&[u8]>,
     ) -> AdminAnswer {
+        if let Err(denied) = self.inner.digest.check_values(authorization) {
+            tracing::debug!(reason = ?denied, "gmr admin request denied");
+            return AdminAnswer::plain(StatusCode::UNAUTHORIZED, denied.message())
+                .with_header(header::WWW_AUTHENTICATE, denied.challenge());
+        }
         let head = match *method {
             Method::GET => false,
             Method::HEAD => true,
@@ -204,11 +211,6 @@ impl AdminEndpoint {
                 .with_header(header::ALLOW, "GET, HEAD");
             }
         };
-        if let Err(denied) = self.inner.digest.check_values(authorization) {
-            tracing::debug!(reason = ?denied, "gmr admin request denied");
-            return AdminAnswer::plain(StatusCode::UNAUTHORIZED, denied.message())
-                .with_header(header::WWW_AUTHENTICATE, denied.challenge());
-        }
         let format = match parse_query(query) {
             Ok(Some(format)) => format,
             Ok(None) => negotiate(accept),

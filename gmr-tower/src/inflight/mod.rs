@@ -154,7 +154,11 @@ impl InFlightLayer {
     pub fn record(&self, method: &str, path: &str, route: Option<&str>) -> InFlightRecord {
         let path = path.split('?').next().unwrap_or_default();
         let entry = Entry {
-            method: http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET),
+            // Any token is a valid (extension) method; only bytes no HTTP library would accept
+            // end up as `INVALID`.
+            method: http::Method::from_bytes(method.as_bytes())
+                .or_else(|_| http::Method::from_bytes(b"INVALID"))
+                .unwrap_or_default(),
             target: Target::Path(path.into()),
             route: route.map(str::to_owned),
             started: gmr::coarse_monotonic(),

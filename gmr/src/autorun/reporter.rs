@@ -504,9 +504,13 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
             delivery = Some(write(report));
         }
         if delivery.is_none() {
-            tracing::debug!(
+            // Returned to the caller (the admin endpoint, the API): still one event per report,
+            // at info, so reports served over HTTP leave a trace.
+            tracing::info!(
                 trigger = %trigger,
+                destination = "returned to the caller",
                 duration_ms = started.elapsed().as_millis() as u64,
+                requests = batch.len() + joined.len(),
                 "gmr report made"
             );
         }
