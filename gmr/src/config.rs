@@ -673,6 +673,7 @@ const NAMED_SIGNALS: &[(&str, i32)] = &[
     ("SIGTERM", libc::SIGTERM),
     ("SIGWINCH", libc::SIGWINCH),
     ("SIGURG", libc::SIGURG),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     ("SIGPWR", libc::SIGPWR),
     ("SIGTTIN", libc::SIGTTIN),
     ("SIGTTOU", libc::SIGTTOU),
