@@ -317,23 +317,34 @@ pub(crate) fn capture_threads(opts: &CaptureOptions) -> Result<ProcessCapture, C
     }
 }
 
-/// Symbolizes `raw` with `module` naming the module of an address.
+/// The module of an address: its name, the offset in it, and its path.
+type ModuleOf<'a> = dyn Fn(u64) -> Option<(Arc<str>, u64, Arc<str>)> + 'a;
+
+/// Symbolizes `raw` with `module` naming the module of an address. Frames in system libraries
+/// are named from their symbol tables (see [`symbolize`]).
 fn symbolize_frames(
     raw: &[RawFrame],
     symbolizer: &mut Symbolizer,
-    module: &dyn Fn(u64) -> Option<(Arc<str>, u64)>,
+    module: &ModuleOf<'_>,
 ) -> Vec<Frame> {
     raw.iter()
         .map(|r| {
-            let (module, offset) = match module(r.lookup) {
-                Some((name, off)) => (Some(name), Some(off)),
+            let found = module(r.lookup);
+            let symbols = match &found {
+                Some((_, offset, path)) if symbolize::is_system_library(path) => {
+                    symbolizer.resolve_system(r.lookup, path, *offset)
+                }
+                _ => symbolizer.resolve(r.lookup),
+            };
+            let (module, offset) = match found {
+                Some((name, off, _)) => (Some(name), Some(off)),
                 None => (None, None),
             };
             Frame {
                 address: r.lookup,
                 module,
                 offset,
-                symbols: symbolizer.resolve(r.lookup),
+                symbols,
             }
         })
         .collect()
@@ -592,7 +603,7 @@ mod linux {
         let module_of = |addr: u64| {
             modules
                 .find(addr)
-                .map(|m| (m.name.clone(), addr.wrapping_sub(m.bias)))
+                .map(|m| (m.name.clone(), addr.wrapping_sub(m.bias), m.path.clone()))
         };
         let mut threads = Vec::with_capacity(procs.len());
         for p in procs {
