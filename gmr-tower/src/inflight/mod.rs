@@ -26,7 +26,7 @@ mod registry;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
@@ -67,9 +67,14 @@ impl GreenThreadsSource for Source {
     }
 }
 
+/// A poll longer than this is flagged: an async task should return from a poll in
+/// microseconds, so seconds inside one poll mean its thread is blocked.
+pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The section content for a list of entries (oldest first).
 fn describe(entries: &[Arc<Entry>]) -> Content {
     let now = gmr::coarse_monotonic();
+    let now_ms = now.as_millis() as u64;
     let requests: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| {
@@ -83,7 +88,9 @@ fn describe(entries: &[Arc<Entry>]) -> Content {
                     None => format!("Thread #{tid} (exited)"),
                 }
             };
-            serde_json::json!({
+            let in_poll_ms = (tid != 0)
+                .then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
+            let mut request = serde_json::json!({
                 "method": e.method.as_str(),
                 "path": e.target.path(),
                 "route": e.route,
@@ -91,11 +98,21 @@ fn describe(entries: &[Arc<Entry>]) -> Content {
                 "age_ms": age.as_millis() as u64,
                 "polled_by": thread,
                 "polled_by_tid": (tid != 0).then_some(tid),
-            })
+                "in_poll_ms": in_poll_ms,
+            });
+            if let Some(ms) = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64) {
+                request["stuck"] = serde_json::json!(format!(
+                    "STUCK: inside one poll for {:.1} s, blocking thread #{tid}: see its stack in Threads",
+                    ms as f64 / 1000.0
+                ));
+            }
+            request
         })
         .collect();
+    let stuck = requests.iter().filter(|r| r.get("stuck").is_some()).count();
     Content::new()
         .field("in_flight", entries.len())
+        .field("stuck_in_poll", stuck)
         .field("requests", requests)
 }
 
@@ -163,6 +180,7 @@ impl InFlightLayer {
             route: route.map(str::to_owned),
             started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
+            poll_started_ms: AtomicU64::new(0),
         };
         InFlightRecord {
             recorded: Recorded::new(self.tracker.registry, entry),
@@ -248,6 +266,7 @@ where
             route: matched_route(&request),
             started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
+            poll_started_ms: AtomicU64::new(0),
         };
         let recorded = Recorded::new(self.tracker.registry, entry);
         let inner = {
@@ -537,6 +556,26 @@ mod tests {
         let response = task.await.expect("join").expect("response");
         let _ = response.into_body().collect().await;
         assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_request_blocking_its_thread_is_flagged_stuck() {
+        let layer = InFlightLayer::named("unit-stuck");
+        let record = layer.record("GET", "/block", Some("/block"));
+        let _polling = record.polling();
+        // Inside one poll for longer than STUCK_POLL (the coarse clock ticks every few ms).
+        let until = std::time::Instant::now() + STUCK_POLL + std::time::Duration::from_millis(50);
+        while std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let json = layer.snapshot().to_json();
+        assert_eq!(json["stuck_in_poll"], 1, "{json}");
+        let flag = json["requests"][0]["stuck"].as_str().unwrap_or_default();
+        assert!(flag.starts_with("STUCK: inside one poll"), "{json}");
+        assert!(
+            flag.contains(&format!("#{}", gmr::current_thread_id())),
+            "{json}"
+        );
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@
 //! allocation (the entry) and two uncontended lock/unlock pairs.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -44,6 +44,9 @@ pub(crate) struct Entry {
     pub(crate) started: Duration,
     /// The kernel TID of the thread polling the request right now, or 0.
     pub(crate) polled_by: AtomicI32,
+    /// When the current poll started ([`gmr::coarse_monotonic`] in ms; meaningful while
+    /// `polled_by` is set). A poll that lasts seconds means a blocked thread.
+    pub(crate) poll_started_ms: AtomicU64,
 }
 
 #[derive(Default)]
@@ -192,6 +195,10 @@ impl Recorded {
 
     /// Marks the request as polled by this thread until the returned guard drops.
     pub(crate) fn polling(&self) -> PollGuard<'_> {
+        self.entry.poll_started_ms.store(
+            gmr::coarse_monotonic().as_millis() as u64,
+            Ordering::Relaxed,
+        );
         self.entry.polled_by.store(current_tid(), Ordering::Relaxed);
         PollGuard { entry: &self.entry }
     }
@@ -226,6 +233,7 @@ mod tests {
             route: None,
             started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
+            poll_started_ms: AtomicU64::new(0),
         }
     }
 
