@@ -55,7 +55,7 @@ mod inflight;
 pub use gmr;
 
 pub use crate::admin::{
-    AdminAnswer, AdminEndpoint, AdminError, AdminRoute, AdminRouteLayer, BoxError,
+    AdminAnswer, AdminEndpoint, AdminError, AdminRoute, AdminRouteLayer, BoxError, REPORT_TIMEOUT,
 };
 pub use crate::inflight::{
     InFlight, InFlightBody, InFlightLayer, InFlightPolling, InFlightRecord, ResponseFuture,

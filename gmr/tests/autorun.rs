@@ -57,6 +57,10 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("burst_of_signals_coalesces", burst_of_signals_coalesces),
     (
+        "a_caller_stops_waiting_for_a_stuck_reporter",
+        a_caller_stops_waiting_for_a_stuck_reporter,
+    ),
+    (
         "concurrent_requests_share_reports",
         concurrent_requests_share_reports,
     ),
@@ -645,6 +649,50 @@ fn burst_of_signals_coalesces() {
     assert!((1..=5).contains(&made), "100 signals gave {made} reports");
     assert_eq!(reports_in(dir.path()).len() as u64, made);
     // Still alive and answering.
+    assert!(reports.report_blocking(Trigger::Api).is_ok());
+}
+
+fn a_caller_stops_waiting_for_a_stuck_reporter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "signal = \"none\""));
+    let reports = guard.reports();
+    // A section that blocks the reporter until released, as a hung filesystem or a full
+    // stderr pipe would.
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let entered_tx = Mutex::new(entered_tx);
+    let release_rx = Mutex::new(release_rx);
+    let stuck = gmr::register_section("Stuck Section", move || {
+        let _ = entered_tx.lock().map(|tx| tx.send(()));
+        let _ = release_rx.lock().map(|rx| rx.recv());
+        Ok::<_, String>(gmr::Content::new().field("released", true))
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let blocked = {
+        let reports = reports.clone();
+        std::thread::spawn(move || reports.report_blocking(Trigger::Api))
+    };
+    entered_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the reporter entered the stuck section");
+    let started = Instant::now();
+    let answer = runtime.block_on(reports.shared_rendered_within(
+        Trigger::Http,
+        Duration::from_millis(1),
+        Duration::from_millis(200),
+    ));
+    assert_eq!(
+        answer.err(),
+        Some(ReportError::TimedOut(Duration::from_millis(200)))
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    release_tx.send(()).expect("release");
+    assert!(blocked.join().expect("thread").is_ok());
+    stuck.unregister();
+    // The reporter goes on afterwards.
     assert!(reports.report_blocking(Trigger::Api).is_ok());
 }
 

@@ -44,6 +44,10 @@ use tower_service::Service;
 
 use self::auth::TokenDigest;
 
+/// How long a request waits for its report before a `503`: far more than a report takes
+/// (`threads.deadline` bounds the capture, 5 s by default), so only a stuck reporter hits it.
+pub const REPORT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The admin endpoint could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -219,7 +223,7 @@ impl AdminEndpoint {
         let rendered = match self
             .inner
             .reports
-            .shared_rendered(Trigger::Http, self.inner.min_interval)
+            .shared_rendered_within(Trigger::Http, self.inner.min_interval, REPORT_TIMEOUT)
             .await
         {
             Ok(rendered) => rendered,
@@ -227,7 +231,12 @@ impl AdminEndpoint {
                 tracing::warn!(%error, "gmr admin endpoint could not get a report");
                 return AdminAnswer::plain(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "report unavailable: the gmr reporter is not running",
+                    match error {
+                        gmr::ReportError::TimedOut(_) => {
+                            "report unavailable: the gmr reporter did not answer in time"
+                        }
+                        _ => "report unavailable: the gmr reporter is not running",
+                    },
                 );
             }
         };

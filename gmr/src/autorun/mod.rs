@@ -10,6 +10,7 @@
 //! install safely); with different settings it is an [`InstallError::AlreadyInstalled`], never a
 //! second reporter.
 
+mod deadlines;
 mod oneshot;
 mod reporter;
 

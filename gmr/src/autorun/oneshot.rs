@@ -8,6 +8,8 @@ use std::task::{Context, Poll, Waker};
 
 struct Slot<T> {
     value: Option<T>,
+    /// A value was delivered (by the sender or by a deadline): later ones are dropped.
+    completed: bool,
     /// The sender was dropped without sending.
     closed: bool,
     waker: Option<Waker>,
@@ -33,6 +35,7 @@ pub(crate) fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let shared = Arc::new(Shared {
         slot: Mutex::new(Slot {
             value: None,
+            completed: false,
             closed: false,
             waker: None,
         }),
@@ -60,8 +63,14 @@ impl<T> Sender<T> {
                 .slot
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
+            if slot.completed {
+                return;
+            }
             match value {
-                Some(v) => slot.value = Some(v),
+                Some(v) => {
+                    slot.value = Some(v);
+                    slot.completed = true;
+                }
                 None => slot.closed = true,
             }
             slot.waker.take()
@@ -78,6 +87,33 @@ impl<T> Drop for Sender<T> {
         if !self.sent {
             self.finish(None);
         }
+    }
+}
+
+impl<T: Send + 'static> Receiver<T> {
+    /// Arranges for `value` to be delivered at `deadline` unless the sender has answered by
+    /// then (the deadline thread holds the channel weakly: nothing is kept alive for it).
+    pub(crate) fn deliver_at(&self, deadline: std::time::Instant, value: T) {
+        let weak = Arc::downgrade(&self.shared);
+        super::deadlines::at(
+            deadline,
+            Box::new(move || {
+                let Some(shared) = weak.upgrade() else { return };
+                let waker = {
+                    let mut slot = shared.slot.lock().unwrap_or_else(PoisonError::into_inner);
+                    if slot.completed || slot.closed {
+                        return;
+                    }
+                    slot.value = Some(value);
+                    slot.completed = true;
+                    slot.waker.take()
+                };
+                shared.ready.notify_all();
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }),
+        );
     }
 }
 
@@ -135,6 +171,24 @@ mod tests {
         let t = std::thread::spawn(move || tx.send(7));
         assert_eq!(rx.recv(), Some(7));
         t.join().expect("sender thread");
+    }
+
+    #[test]
+    fn a_deadline_answers_first_and_a_late_sender_is_ignored() {
+        let (tx, rx) = channel();
+        rx.deliver_at(
+            std::time::Instant::now() + std::time::Duration::from_millis(20),
+            "late",
+        );
+        assert_eq!(rx.recv(), Some("late"));
+        tx.send("on time"); // too late: dropped
+        let (tx, rx) = channel();
+        rx.deliver_at(
+            std::time::Instant::now() + std::time::Duration::from_secs(60),
+            "late",
+        );
+        tx.send("on time");
+        assert_eq!(rx.recv(), Some("on time"));
     }
 
     #[test]

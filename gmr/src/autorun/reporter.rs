@@ -39,6 +39,9 @@ pub enum ReportError {
     /// The report was made but could not be written anywhere; the sink's message.
     #[error("{0}")]
     Sink(String),
+    /// No report came within the time the caller allowed.
+    #[error("no report within {0:?}: the reporter is busy or blocked (the log says why)")]
+    TimedOut(Duration),
 }
 
 type ValueReply = oneshot::Sender<Result<Arc<Report>, ReportError>>;
@@ -201,6 +204,27 @@ impl ReportHandle {
         self.ask_rendered(trigger, max_age)
             .await
             .unwrap_or_else(|| Err(self.lost()))
+    }
+
+    /// [`ReportHandle::shared_rendered`], giving up with [`ReportError::TimedOut`] after
+    /// `timeout`: what a server answering HTTP uses, so a stuck reporter never leaves its
+    /// requests hanging.
+    ///
+    /// # Errors
+    ///
+    /// As [`ReportHandle::report`], and [`ReportError::TimedOut`].
+    pub async fn shared_rendered_within(
+        &self,
+        trigger: Trigger,
+        max_age: Duration,
+        timeout: Duration,
+    ) -> Result<Arc<RenderedReport>, ReportError> {
+        let answer = self.ask_rendered(trigger, max_age);
+        answer.deliver_at(
+            Instant::now() + timeout,
+            Err(ReportError::TimedOut(timeout)),
+        );
+        answer.await.unwrap_or_else(|| Err(self.lost()))
     }
 
     fn ask_rendered(
