@@ -63,7 +63,7 @@ impl GreenThreadsSource for Source {
     }
 
     fn snapshot(&self) -> Result<Content, SectionError> {
-        Ok(describe(&self.registry.snapshot()))
+        Ok(describe(self.registry))
     }
 }
 
@@ -71,8 +71,10 @@ impl GreenThreadsSource for Source {
 /// microseconds, so seconds inside one poll mean its thread is blocked.
 pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The section content for a list of entries (oldest first).
-fn describe(entries: &[Arc<Entry>]) -> Content {
+/// The section content for the entries of `registry` (oldest first).
+fn describe(registry: &Registry) -> Content {
+    let entries = registry.snapshot();
+    let hide_paths = registry.hide_paths.load(Ordering::Relaxed);
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
     let requests: Vec<serde_json::Value> = entries
@@ -92,7 +94,11 @@ fn describe(entries: &[Arc<Entry>]) -> Content {
                 .then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
             let mut request = serde_json::json!({
                 "method": e.method.as_str(),
-                "path": e.target.path(),
+                "path": if hide_paths {
+                    e.route.as_deref().unwrap_or("(hidden)")
+                } else {
+                    e.target.path()
+                },
                 "route": e.route,
                 "age": format!("{:.3}s", age.as_secs_f64()),
                 "age_ms": age.as_millis() as u64,
@@ -155,6 +161,18 @@ impl InFlightLayer {
         }
     }
 
+    /// Lists requests by their matched route instead of their path (`(hidden)` where the
+    /// framework gives no route): for services whose paths carry tokens or personal data
+    /// (`/reset/<token>`, signed download links). Applies to every clone of the layer.
+    #[must_use]
+    pub fn hide_paths(self) -> Self {
+        self.tracker
+            .registry
+            .hide_paths
+            .store(true, Ordering::Relaxed);
+        self
+    }
+
     /// How many requests are in flight now.
     pub fn in_flight(&self) -> usize {
         self.tracker.registry.len()
@@ -162,7 +180,7 @@ impl InFlightLayer {
 
     /// The `Green Threads` content for this layer's requests now (what the report shows).
     pub fn snapshot(&self) -> Content {
-        describe(&self.tracker.registry.snapshot())
+        describe(self.tracker.registry)
     }
 
     /// Records a request by hand, for adapters of HTTP libraries other than `http` 1 (the
@@ -556,6 +574,19 @@ mod tests {
         let response = task.await.expect("join").expect("response");
         let _ = response.into_body().collect().await;
         assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[test]
+    fn hidden_paths_show_the_route_or_nothing() {
+        let layer = InFlightLayer::named("unit-hidden").hide_paths();
+        let routed = layer.record("GET", "/reset/secret-token-123", Some("/reset/{token}"));
+        let bare = layer.record("GET", "/download/signed-abc", None);
+        let json = layer.snapshot().to_json();
+        assert!(!json.to_string().contains("secret-token-123"), "{json}");
+        assert!(!json.to_string().contains("signed-abc"), "{json}");
+        assert_eq!(json["requests"][0]["path"], "/reset/{token}");
+        assert_eq!(json["requests"][1]["path"], "(hidden)");
+        drop((routed, bare));
     }
 
     #[test]
