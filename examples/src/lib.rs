@@ -303,6 +303,44 @@ pub mod axum_routes {
     }
 }
 
+/// Serves the demo routes with axum on `args.listen` until Ctrl-C or SIGTERM: gmr's router and
+/// in-flight layer when `gmr` is given, the banner (plus `extra_banner` lines) on stdout, and
+/// gmr's triggers stopped once the server has shut down.
+///
+/// # Errors
+///
+/// The I/O error of binding or serving.
+pub async fn serve_axum_demo(
+    args: &DemoArgs,
+    gmr: Option<gmr_axum::GmrAxum>,
+    generated_token: Option<&str>,
+    greeting: &'static str,
+    extra_banner: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Write as _;
+    spawn_parked_workers()?;
+    let mut app = axum_routes::routes::<()>(greeting);
+    if let Some(gmr) = &gmr {
+        app = app.merge(gmr.router()).layer(gmr.layer());
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    print_banner(
+        listener.local_addr()?,
+        gmr.as_ref().map(gmr_axum::GmrAxum::guard),
+        generated_token,
+    );
+    for line in extra_banner {
+        println!("{line}");
+    }
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // The server has shut down: stop gmr's triggers.
+    drop(gmr);
+    Ok(())
+}
+
 /// A multi-thread runtime with `workers` workers whose threads register their full names with
 /// gmr.
 ///

@@ -402,6 +402,32 @@ pub fn check_full_report(report: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Sends SIGUSR2 to `demo`, waits for its report on stderr, and checks it the way every demo's
+/// test does: complete ([`check_full_report`]), made by the signal, for this pid, and without
+/// the demo's built-in database password. Returns stderr.
+///
+/// # Panics
+///
+/// If no report comes within two minutes or the report fails a check.
+pub fn signal_report(demo: &Demo) -> String {
+    demo.signal(libc::SIGUSR2);
+    assert!(
+        demo.wait_stderr("gmr report written", 1, Duration::from_secs(120)),
+        "no report on stderr:\n{}",
+        demo.stderr()
+    );
+    let stderr = demo.stderr();
+    check_full_report(&stderr).unwrap_or_else(|e| panic!("{e}:\n{stderr}"));
+    let package = section(&stderr, "Package").expect("Package");
+    assert!(package.contains("trigger = signal"), "{package}");
+    assert!(
+        package.contains(&format!("pid = {}", demo.pid())),
+        "{package}"
+    );
+    assert!(!stderr.contains("demo-db-password"), "config secret leaked");
+    stderr
+}
+
 /// Writes `contents` to `dir/name` and returns the path (a `--config FILE` for a demo).
 ///
 /// # Panics

@@ -5,14 +5,6 @@ use std::time::{Duration, Instant};
 
 use gmr_integration_tests::{Demo, RawResponse, http};
 
-const SECTIONS: [&str; 5] = [
-    "Package",
-    "Threads",
-    "Green Threads",
-    "Processes",
-    "Configuration",
-];
-
 /// A JSON report from the admin endpoint.
 fn json_report(demo: &Demo, token: &str) -> serde_json::Value {
     let auth = format!("Authorization: Bearer {token}");
@@ -62,31 +54,12 @@ fn thread_names(pid: i32) -> Vec<String> {
 fn sigusr2_writes_a_full_report_and_the_server_keeps_serving() {
     let demo = Demo::start("actix-demo", &[]);
     assert_eq!(http(demo.addr, "GET", "/", &[]).status, 200);
-    demo.signal(libc::SIGUSR2);
-    assert!(
-        demo.wait_stderr("gmr report written", 1, Duration::from_secs(120)),
-        "no report on stderr:\n{}",
-        demo.stderr()
-    );
-    let stderr = demo.stderr();
-    for title in SECTIONS {
-        let header = format!("===={:^64}====", title);
-        assert!(
-            stderr.contains(&header),
-            "section {title} missing:\n{stderr}"
-        );
-    }
-    assert!(
-        stderr.contains("demo_parked_worker"),
-        "parked worker frames missing:\n{stderr}"
-    );
-    assert!(stderr.contains("trigger = signal"));
+    let stderr = gmr_integration_tests::signal_report(&demo);
     assert!(stderr.contains("in-flight requests (actix)"));
     assert!(
         stderr.contains("actix-web worker"),
         "worker runtimes missing"
     );
-    assert!(!stderr.contains("demo-db-password"), "config secret leaked");
     let response = http(demo.addr, "GET", "/", &[]);
     assert_eq!(response.status, 200);
     assert!(response.text().contains("hello from actix-demo"));

@@ -8,10 +8,9 @@
 //! thread: the report shows a stuck worker), and the admin endpoint. `--no-gmr` runs the same
 //! server without gmr. Ctrl-C or SIGTERM shuts it down gracefully.
 
-use std::io::Write as _;
 use std::process::ExitCode;
 
-use gmr_examples::{DemoArgs, axum_routes, print_banner, shutdown_signal, spawn_parked_workers};
+use gmr_examples::DemoArgs;
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (config, generated_token) = gmr_examples::load_config(&args, "axum-demo")?;
@@ -20,26 +19,14 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Some(gmr_axum::install(&config, gmr::package!())?)
     };
-    spawn_parked_workers()?;
-
-    let mut app = axum_routes::routes::<()>("hello from axum-demo");
-    if let Some(gmr) = &gmr {
-        app = app.merge(gmr.router()).layer(gmr.layer());
-    }
-
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    print_banner(
-        listener.local_addr()?,
-        gmr.as_ref().map(gmr_axum::GmrAxum::guard),
+    gmr_examples::serve_axum_demo(
+        &args,
+        gmr,
         generated_token.as_deref(),
-    );
-    let _ = std::io::stdout().flush();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    // The server has shut down: stop gmr's triggers.
-    drop(gmr);
-    Ok(())
+        "hello from axum-demo",
+        &[],
+    )
+    .await
 }
 
 fn main() -> ExitCode {

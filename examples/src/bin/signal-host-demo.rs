@@ -13,7 +13,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use gmr_examples::{DemoArgs, axum_routes, print_banner, shutdown_signal, spawn_parked_workers};
+use gmr_examples::DemoArgs;
 use tokio::signal::unix::{SignalKind, signal};
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -46,28 +46,18 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         Some(gmr_axum::install(&builder.build()?, gmr::package!())?)
     };
-    spawn_parked_workers()?;
-
-    let mut app = axum_routes::routes::<()>("hello from signal-host-demo");
-    if let Some(gmr) = &gmr {
-        app = app.merge(gmr.router()).layer(gmr.layer());
-    }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    print_banner(
-        listener.local_addr()?,
-        gmr.as_ref().map(gmr_axum::GmrAxum::guard),
-        generated_token.as_deref(),
-    );
-    println!(
+    let host_line = format!(
         "SIGUSR2 belongs to the host here: kill -USR2 {} prints a host line",
         std::process::id()
     );
-    let _ = std::io::stdout().flush();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    drop(gmr);
-    Ok(())
+    gmr_examples::serve_axum_demo(
+        &args,
+        gmr,
+        generated_token.as_deref(),
+        "hello from signal-host-demo",
+        &[host_line],
+    )
+    .await
 }
 
 fn main() -> ExitCode {
