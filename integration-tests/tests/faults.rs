@@ -52,21 +52,40 @@ fn unwritable_log_dir_falls_back_to_stderr_with_the_reason() {
 fn json_files_config(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let log_dir = dir.join("reports");
     std::fs::create_dir(&log_dir).expect("log_dir");
+    let trigger = dir.join("gmr_trigger");
     let config = write_file(
         dir,
         "demo.toml",
         &format!(
-            "[gmr]\nlog_dir = {:?}\nformat = \"json\"\n",
-            log_dir.display().to_string()
+            "[gmr]\nlog_dir = {:?}\nformat = \"json\"\nfile_event_handler = {:?}\n\
+             file_event_handler_interval = 0.05\n",
+            log_dir.display().to_string(),
+            trigger.display().to_string()
         ),
     );
     (config, log_dir)
 }
 
-/// Takes report number `n` of the process by SIGUSR2 (on gmr's reporter thread: no async
-/// worker is needed, and one of them is blocked) and returns it.
-fn signal_report(demo: &Demo, log_dir: &std::path::Path, n: usize) -> serde_json::Value {
-    demo.signal(libc::SIGUSR2);
+/// How a test asks a demo for a report: SIGUSR2, or the trigger file where the host owns the
+/// signal (`signal-host-demo`).
+#[derive(Clone, Copy)]
+enum Ask {
+    Signal,
+    TriggerFile,
+}
+
+/// Takes report number `n` as `ask` says (on gmr's reporter thread: no async worker is needed,
+/// and one of them may be blocked) and returns it.
+fn take_report(demo: &Demo, log_dir: &std::path::Path, n: usize, ask: Ask) -> serde_json::Value {
+    match ask {
+        Ask::Signal => demo.signal(libc::SIGUSR2),
+        Ask::TriggerFile => gmr_integration_tests::touch(
+            &log_dir
+                .parent()
+                .expect("log_dir has a parent")
+                .join("gmr_trigger"),
+        ),
+    }
     assert!(
         demo.wait_stderr("gmr report written", n, WAIT),
         "report {n}:\n{}",
@@ -121,12 +140,16 @@ fn stack_of(report: &serde_json::Value, tid: i64) -> Vec<String> {
 }
 
 fn blocked_request_is_listed_with_its_thread(name: &str, route: Option<&str>) {
+    blocked_request_is_listed_with_its_thread_asking(name, route, Ask::Signal);
+}
+
+fn blocked_request_is_listed_with_its_thread_asking(name: &str, route: Option<&str>, ask: Ask) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (config, log_dir) = json_files_config(dir.path());
     let demo = Demo::start(name, &["--config", config.to_str().expect("utf-8 path")]);
     let addr = demo.addr;
     // A first report warms the symbolizer, so the ones taken while the request blocks are quick.
-    let _ = signal_report(&demo, &log_dir, 1);
+    let _ = take_report(&demo, &log_dir, 1, ask);
     let mut taken = 1;
     let blocker = std::thread::spawn(move || http(addr, "GET", "/block?ms=6000", &[]));
     // Readiness: ask for reports until one lists the request as polled by a thread whose stack
@@ -140,7 +163,7 @@ fn blocked_request_is_listed_with_its_thread(name: &str, route: Option<&str>) {
     let mut last = serde_json::Value::Null;
     for _ in 0..40 {
         taken += 1;
-        let report = signal_report(&demo, &log_dir, taken);
+        let report = take_report(&demo, &log_dir, taken, ask);
         if let Some(request) = blocked_request(&report) {
             let tid = request["polled_by_tid"].as_i64().expect("tid");
             if stack_of(&report, tid)
@@ -203,6 +226,15 @@ fn axum_blocked_request_is_listed_with_route_and_thread() {
 #[test]
 fn tower_blocked_request_is_listed_with_its_thread() {
     blocked_request_is_listed_with_its_thread("tower-demo", None);
+}
+
+#[test]
+fn signal_host_blocked_request_is_listed_through_the_trigger_file() {
+    blocked_request_is_listed_with_its_thread_asking(
+        "signal-host-demo",
+        Some("/block"),
+        Ask::TriggerFile,
+    );
 }
 
 #[test]
