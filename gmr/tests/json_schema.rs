@@ -812,6 +812,37 @@ fn report_with_a_tokio_runtime_matches_schema() {
     );
 }
 
+/// A live in-flight listing (a polled request past the stuck threshold, and a waiting one)
+/// conforms to the schema: the fixture cannot drift from the code unnoticed.
+#[test]
+fn live_in_flight_requests_match_schema() {
+    let layer = gmr_tower::InFlightLayer::named("schema-live");
+    let waiting = layer.record("GET", "/slow?ms=100", Some("/slow"));
+    let stuck = layer.record("GET", "/block", Some("/block"));
+    let polling = stuck.polling();
+    // Inside one poll for more than a second: the listing flags it.
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(1100);
+    while std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let gmr = Gmr::builder()
+        .package(gmr::package!())
+        .build()
+        .expect("default engine");
+    let report = gmr.report(Trigger::Api).to_json();
+    drop(polling);
+    drop((stuck, waiting));
+    assert_conforms(&report, &schema());
+    let data = report["green_threads"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["title"] == "in-flight requests (schema-live)")
+        .map(|s| &s["data"])
+        .expect("the layer is listed");
+    assert_eq!(data["stuck_in_poll"], 1, "{data}");
+}
+
 #[test]
 fn report_format_doc_names_every_schema_field() {
     let schema = schema();
