@@ -81,9 +81,6 @@ pub enum Error {
     /// cannot be created, a hook already installed with other settings…).
     #[error(transparent)]
     Install(#[from] gmr::InstallError),
-    /// The admin endpoint could not be built.
-    #[error(transparent)]
-    Admin(#[from] gmr_tower::AdminError),
 }
 
 /// Installs gmr's autorun hook with the `[gmr]` table of `config` (the whole configuration is
@@ -100,7 +97,7 @@ pub fn install(config: &config::Config, package: gmr::PackageInfo) -> Result<Gmr
         .config(config)
         .package(package)
         .install()?;
-    GmrActix::from_guard(guard)
+    Ok(GmrActix::from_guard(guard))
 }
 
 /// gmr for one actix-web server: the installed hook, the in-flight request table and the admin
@@ -117,17 +114,13 @@ pub struct GmrActix {
 impl GmrActix {
     /// Wraps a hook installed with [`gmr::Gmr::builder`] (for settings built in code, or extra
     /// sections). The admin endpoint exists when the hook's settings have a token.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Admin`] if the endpoint cannot be built from the hook's settings.
-    pub fn from_guard(guard: gmr::GmrGuard) -> Result<Self, Error> {
-        let admin = gmr_tower::AdminEndpoint::from_guard(&guard)?;
-        Ok(GmrActix {
+    pub fn from_guard(guard: gmr::GmrGuard) -> Self {
+        let admin = gmr_tower::AdminEndpoint::from_guard(&guard);
+        GmrActix {
             guard,
             in_flight: gmr_tower::InFlightLayer::named(IN_FLIGHT_NAME),
             admin,
-        })
+        }
     }
 
     /// The middleware recording in-flight requests and registering each worker's runtime.

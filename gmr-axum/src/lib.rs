@@ -55,9 +55,6 @@ pub enum Error {
     /// The hook could not be installed (an invalid `[gmr]` value, an unusable trigger file, …).
     #[error(transparent)]
     Install(#[from] gmr::InstallError),
-    /// The admin endpoint could not be built.
-    #[error(transparent)]
-    Admin(#[from] gmr_tower::AdminError),
 }
 
 /// gmr installed in an axum server. Cheap to clone; the triggers stop when the last clone
@@ -84,29 +81,25 @@ pub fn install(config: &config::Config, package: PackageInfo) -> Result<GmrAxum,
         .config(config)
         .package(package)
         .install()?;
-    GmrAxum::from_guard(guard)
+    Ok(GmrAxum::from_guard(guard))
 }
 
 impl GmrAxum {
     /// Wraps an already installed hook.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Admin`] if the admin endpoint cannot be built.
-    pub fn from_guard(guard: GmrGuard) -> Result<Self, Error> {
-        let admin = AdminEndpoint::from_guard(&guard)?;
+    pub fn from_guard(guard: GmrGuard) -> Self {
+        let admin = AdminEndpoint::from_guard(&guard);
         let runtime = tokio::runtime::Handle::try_current()
             .ok()
             .map(|handle| std::sync::Arc::new(gmr::register_tokio_runtime(&handle, "axum")));
         if runtime.is_none() {
             tracing::debug!("gmr-axum installed outside a tokio runtime: no runtime is listed");
         }
-        Ok(GmrAxum {
+        GmrAxum {
             guard,
             in_flight: InFlightLayer::named("axum"),
             admin,
             _runtime: runtime,
-        })
+        }
     }
 
     /// The in-flight layer: add it with `Router::layer` after the routes (it then sees

@@ -21,7 +21,7 @@
 //! // SIGUSR2, the trigger file, log_dir: keep the guard until the server has shut down.
 //! let guard = gmr::Gmr::builder().config(&config).package(gmr::package!()).install()?;
 //! // `None` when no token is configured: no token, no endpoint.
-//! let admin = gmr_tower::AdminEndpoint::from_guard(&guard)?;
+//! let admin = gmr_tower::AdminEndpoint::from_guard(&guard);
 //!
 //! let app = tower::service_fn(move |request: http::Request<String>| {
 //!     let admin = admin.clone();

@@ -33,9 +33,7 @@ fn guard() -> &'static GmrGuard {
 }
 
 fn endpoint() -> AdminEndpoint {
-    AdminEndpoint::from_guard(guard())
-        .expect("endpoint")
-        .expect("token configured")
+    AdminEndpoint::from_guard(guard()).expect("token configured")
 }
 
 async fn send(request: Request<()>) -> (StatusCode, http::HeaderMap, Bytes) {

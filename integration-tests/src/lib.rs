@@ -428,6 +428,76 @@ pub fn signal_report(demo: &Demo) -> String {
     stderr
 }
 
+/// Checks a demo's admin endpoint over raw HTTP with the token from its banner: text and JSON
+/// (by query and by `Accept`) with the security headers and the token absent from the report;
+/// 401 with a `Bearer` challenge without the token or with a wrong one; 405 with `Allow` for
+/// POST; 404 for paths around it. Returns the JSON report.
+///
+/// # Panics
+///
+/// If any answer differs.
+pub fn check_admin_endpoint(demo: &Demo, service: &str) -> serde_json::Value {
+    let token = demo.token().expect("generated token in the banner");
+    let auth = format!("Authorization: Bearer {token}");
+    let ok = http(demo.addr, "GET", "/admin/gmr", &[&auth]);
+    assert_eq!(ok.status, 200);
+    assert!(ok.text().contains("Guru Meditation"));
+    assert!(
+        !ok.text().contains(&token),
+        "the token never appears in a report"
+    );
+    assert_eq!(ok.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        ok.header("x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert!(
+        ok.header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain"))
+    );
+
+    let json = http(demo.addr, "GET", "/admin/gmr?format=json", &[&auth]);
+    assert_eq!(json.status, 200);
+    assert_eq!(
+        json.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&json.body).expect("json report");
+    assert_eq!(doc["trigger"], "http");
+    assert_eq!(doc["service"], service);
+    let by_accept = http(
+        demo.addr,
+        "GET",
+        "/admin/gmr",
+        &[&auth, "Accept: application/json"],
+    );
+    assert_eq!(by_accept.status, 200);
+    serde_json::from_slice::<serde_json::Value>(&by_accept.body).expect("json by Accept");
+
+    for headers in [&[][..], &["Authorization: Bearer wrong"][..]] {
+        let denied = http(demo.addr, "GET", "/admin/gmr", headers);
+        assert_eq!(denied.status, 401, "{headers:?}");
+        assert!(
+            denied
+                .header("www-authenticate")
+                .is_some_and(|v| v.starts_with("Bearer")),
+            "{headers:?}"
+        );
+        assert!(!denied.text().contains("Guru Meditation"));
+    }
+    let post = http(
+        demo.addr,
+        "POST",
+        "/admin/gmr",
+        &[&auth, "Content-Length: 0"],
+    );
+    assert_eq!(post.status, 405);
+    assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
+    assert_eq!(http(demo.addr, "GET", "/nope", &[&auth]).status, 404);
+    assert_eq!(http(demo.addr, "GET", "/admin/gmr/x", &[&auth]).status, 404);
+    doc
+}
+
 /// Writes `contents` to `dir/name` and returns the path (a `--config FILE` for a demo).
 ///
 /// # Panics

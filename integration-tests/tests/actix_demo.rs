@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gmr_integration_tests::{Demo, RawResponse, http};
+use gmr_integration_tests::{Demo, http};
 
 /// A JSON report from the admin endpoint.
 fn json_report(demo: &Demo, token: &str) -> serde_json::Value {
@@ -69,69 +69,7 @@ fn sigusr2_writes_a_full_report_and_the_server_keeps_serving() {
 #[test]
 fn admin_endpoint_auth_and_methods() {
     let demo = Demo::start("actix-demo", &[]);
-    let token = demo.token().expect("generated token in the banner");
-    let auth = format!("Authorization: Bearer {token}");
-    let ok = http(demo.addr, "GET", "/admin/gmr", &[&auth]);
-    assert_eq!(ok.status, 200);
-    assert!(ok.text().contains("Guru Meditation"));
-    assert!(
-        !ok.text().contains(&token),
-        "the token never appears in a report"
-    );
-    assert_eq!(ok.header("cache-control").as_deref(), Some("no-store"));
-    assert!(
-        ok.header("content-type")
-            .is_some_and(|t| t.starts_with("text/plain"))
-    );
-
-    let json = http(demo.addr, "GET", "/admin/gmr?format=json", &[&auth]);
-    assert_eq!(json.status, 200);
-    assert_eq!(
-        json.header("content-type").as_deref(),
-        Some("application/json")
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&json.body).expect("json report");
-    assert_eq!(doc["trigger"], "http");
-    assert_eq!(doc["service"], "actix-demo");
-    let by_accept = http(
-        demo.addr,
-        "GET",
-        "/admin/gmr",
-        &[&auth, "Accept: application/json"],
-    );
-    assert_eq!(by_accept.status, 200);
-    serde_json::from_slice::<serde_json::Value>(&by_accept.body).expect("json by Accept");
-
-    let denied: RawResponse = http(demo.addr, "GET", "/admin/gmr", &[]);
-    assert_eq!(denied.status, 401);
-    assert!(
-        denied
-            .header("www-authenticate")
-            .is_some_and(|v| v.starts_with("Bearer"))
-    );
-    assert!(!denied.text().contains("Guru Meditation"));
-    let wrong = http(
-        demo.addr,
-        "GET",
-        "/admin/gmr",
-        &["Authorization: Bearer wrong"],
-    );
-    assert_eq!(wrong.status, 401);
-    assert!(
-        wrong
-            .header("www-authenticate")
-            .is_some_and(|v| v.starts_with("Bearer"))
-    );
-    let post = http(
-        demo.addr,
-        "POST",
-        "/admin/gmr",
-        &[&auth, "Content-Length: 0"],
-    );
-    assert_eq!(post.status, 405);
-    assert_eq!(post.header("allow").as_deref(), Some("GET, HEAD"));
-    assert_eq!(http(demo.addr, "GET", "/nope", &[&auth]).status, 404);
-    assert_eq!(http(demo.addr, "GET", "/admin/gmr/x", &[&auth]).status, 404);
+    gmr_integration_tests::check_admin_endpoint(&demo, "actix-demo");
     assert_eq!(http(demo.addr, "GET", "/", &[]).status, 200);
 }
 

@@ -100,7 +100,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     gmr_examples::spawn_parked_workers()?;
     let in_flight = gmr_tower::InFlightLayer::named("tower-demo");
     let admin = match &guard {
-        Some(guard) => gmr_tower::AdminEndpoint::from_guard(guard)?,
+        Some(guard) => gmr_tower::AdminEndpoint::from_guard(guard),
         None => None,
     };
     let service = app(guard.as_ref().map(|_| (&in_flight, admin.as_ref())));

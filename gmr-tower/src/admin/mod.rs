@@ -4,7 +4,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let guard = gmr::Gmr::builder().package(gmr::package!()).install()?;
 //! // `None` when no token is configured: no token, no endpoint.
-//! if let Some(admin) = gmr_tower::AdminEndpoint::from_guard(&guard)? {
+//! if let Some(admin) = gmr_tower::AdminEndpoint::from_guard(&guard) {
 //!     // Mount `admin` at `admin.path()`, or wrap an app with `admin.route_layer()`.
 //!     # let _ = admin;
 //! }
@@ -145,17 +145,10 @@ impl std::fmt::Debug for AdminEndpoint {
 }
 
 impl AdminEndpoint {
-    /// The endpoint of an installed hook with its `[gmr.admin]` settings; `Ok(None)` when no
+    /// The endpoint of an installed hook with its `[gmr.admin]` settings; `None` when no
     /// token is configured (no token, no endpoint).
-    ///
-    /// # Errors
-    ///
-    /// None today; the `Result` leaves room for settings that become invalid.
-    pub fn from_guard(guard: &GmrGuard) -> Result<Option<Self>, AdminError> {
-        match AdminEndpoint::new(guard.reports(), &guard.gmr().settings().admin) {
-            Ok(endpoint) => Ok(Some(endpoint)),
-            Err(AdminError::NoToken) => Ok(None),
-        }
+    pub fn from_guard(guard: &GmrGuard) -> Option<Self> {
+        AdminEndpoint::new(guard.reports(), &guard.gmr().settings().admin).ok()
     }
 
     /// An endpoint answering with reports of `reports`, with `admin`'s path, token and

@@ -237,7 +237,12 @@ pub(crate) fn ensure_mem_fd() -> io::Result<i32> {
 /// Copies our own memory at `addr` into `buf` with `pread` on [`MEM_FD`], which stops at the
 /// first unreadable page instead of faulting. Returns how many bytes were copied from the start.
 pub(crate) fn read_own_memory(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
-    let fd = ensure_mem_fd()?;
+    // The capture checks the descriptor once before it reads modules and stacks; open it here
+    // only if nothing has yet.
+    let fd = match MEM_FD.load(std::sync::atomic::Ordering::Acquire) {
+        fd if fd >= 0 => fd,
+        _ => ensure_mem_fd()?,
+    };
     let Ok(offset) = libc::off_t::try_from(addr) else {
         return Ok(0);
     };
