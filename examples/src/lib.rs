@@ -174,7 +174,7 @@ pub fn print_banner(
         if let gmr::SignalChoice::Signal(n) = settings.signal {
             println!(
                 "report: kill -{} {pid}",
-                gmr::config::signal_name(n).trim_start_matches("SIG")
+                gmr::signal_name(n).trim_start_matches("SIG")
             );
         }
     } else {

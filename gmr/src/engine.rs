@@ -1,146 +1,38 @@
-//! The report engine: [`Gmr`] gathers every section into a [`Report`] and hands reports to the
-//! sink.
+//! The report engine: [`Gmr`] gathers every section into a [`Report`] and delivers reports to
+//! its sinks.
 //!
 //! Each section generator runs isolated: an error or a panic becomes that section's error text
-//! and the other sections are unaffected (oslo.reports lost the whole report instead).
+//! and the other sections are unaffected (oslo.reports lost the whole report instead). Each
+//! report is rendered once per format its sinks ask for.
+#![forbid(unsafe_code)]
 
-use std::any::Any;
 use std::fmt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
-
 use crate::config::GmrConfig;
-use crate::error::{ConfigError, SectionError};
+use crate::error::SectionError;
 use crate::package::PackageInfo;
-use crate::registry::{self, Entry, boxed_generator, new_entry};
+use crate::registry::{self, Entry};
 use crate::report::{
-    REPORT_VERSION, Report, ReportContext, ReportHeader, Section, SectionBody, Trigger,
+    OutputFormat, REPORT_VERSION, RenderedReport, Report, ReportHeader, Section, SectionBody,
+    Trigger, isolate, time,
 };
-use crate::sections;
-use crate::sink::{self, Delivery, SinkError};
+use crate::sections::{self, ReportContext};
+use crate::sink::{Delivery, OutgoingReport, Sink, SinkError, report_file_name};
 
-/// Builds a [`Gmr`] engine: the configuration, the application's package, and optional
-/// sections of this engine only.
-#[derive(Default)]
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct GmrBuilder {
-    app_config: Option<::config::Config>,
-    settings: Option<GmrConfig>,
-    package: Option<PackageInfo>,
-    sections: Vec<Arc<Entry>>,
-}
-
-impl fmt::Debug for GmrBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GmrBuilder")
-            .field("has_app_config", &self.app_config.is_some())
-            .field("settings", &self.settings)
-            .field("package", &self.package)
-            .field("sections", &self.sections)
-            .finish()
-    }
-}
-
-impl GmrBuilder {
-    /// The application's whole configuration: gmr reads its `[gmr]` table, and the
-    /// `Configuration` section shows every key of it, masked.
-    pub fn config(mut self, config: &::config::Config) -> Self {
-        self.app_config = Some(config.clone());
-        self
-    }
-
-    /// Settings built in code. They take precedence over the `[gmr]` table of
-    /// [`GmrBuilder::config`], whose keys are still shown in the `Configuration` section.
-    pub fn settings(mut self, settings: GmrConfig) -> Self {
-        self.settings = Some(settings);
-        self
-    }
-
-    /// The application's package, usually `gmr::package!()`.
-    pub fn package(mut self, package: PackageInfo) -> Self {
-        self.package = Some(package);
-        self
-    }
-
-    /// A section of this engine only (process-wide sections use
-    /// [`crate::register_section`]). Shown after the registered sections.
-    pub fn section<F, B, E>(mut self, title: impl Into<String>, generator: F) -> Self
-    where
-        F: Fn() -> Result<B, E> + Send + Sync + 'static,
-        B: SectionBody + 'static,
-        E: fmt::Display,
-    {
-        self.sections
-            .push(new_entry(title.into(), boxed_generator(generator)));
-        self
-    }
-
-    /// Validates the configuration, builds the engine and installs the autorun hook: the
-    /// reporter thread, the signal trigger and the file trigger. Keep the returned guard alive
-    /// while the server runs.
-    ///
-    /// ```no_run
-    /// let guard = gmr::Gmr::builder().package(gmr::package!()).install()?;
-    /// // … run the server; `kill -USR2 <pid>` now writes a report to stderr …
-    /// drop(guard); // stops the triggers
-    /// # Ok::<(), gmr::InstallError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// An [`InstallError`](crate::InstallError) naming what to fix: an invalid `[gmr]` value,
-    /// a trigger file that cannot be created, a signal that cannot be handled, or a hook
-    /// already installed with other settings.
-    pub fn install(self) -> Result<crate::GmrGuard, crate::InstallError> {
-        crate::autorun::install(self.build()?)
-    }
-
-    /// Validates the configuration and builds the engine.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] naming the invalid `[gmr]` key and its value.
-    pub fn build(self) -> Result<Gmr, ConfigError> {
-        let settings = match self.settings {
-            Some(settings) => {
-                settings.validate()?;
-                settings
-            }
-            None => match &self.app_config {
-                Some(config) => GmrConfig::from_config(config)?,
-                None => GmrConfig::default(),
-            },
-        };
-        let package = self.package.unwrap_or_else(PackageInfo::gmr);
-        let service = settings
-            .service_name
-            .clone()
-            .unwrap_or_else(|| default_service_name(&package));
-        let host = crate::sys::hostname().unwrap_or_else(|| "unknown-host".to_owned());
-        Ok(Gmr {
-            inner: Arc::new(Inner {
-                settings,
-                app_config: self.app_config,
-                package,
-                service,
-                host,
-                sections: self.sections,
-            }),
-        })
-    }
-}
-
-struct Inner {
-    settings: GmrConfig,
-    app_config: Option<::config::Config>,
-    package: PackageInfo,
-    service: String,
-    host: String,
-    sections: Vec<Arc<Entry>>,
+/// What an engine is made of; assembled by [`crate::GmrBuilder`].
+pub(crate) struct EngineParts {
+    pub(crate) settings: GmrConfig,
+    pub(crate) app_config: Option<::config::Config>,
+    pub(crate) package: PackageInfo,
+    pub(crate) service: String,
+    pub(crate) host: String,
+    /// Sections of this engine only, after the registered ones.
+    pub(crate) sections: Vec<Arc<Entry>>,
+    /// Where reports go, the configured destination (stderr or `log_dir`) first.
+    pub(crate) sinks: Vec<Arc<dyn Sink>>,
 }
 
 /// The report engine. Cheap to clone; every clone shares the same configuration.
@@ -149,7 +41,7 @@ struct Inner {
 /// reporter thread, so an application normally never blocks on it.
 #[derive(Clone)]
 pub struct Gmr {
-    inner: Arc<Inner>,
+    inner: Arc<EngineParts>,
 }
 
 impl fmt::Debug for Gmr {
@@ -157,14 +49,19 @@ impl fmt::Debug for Gmr {
         f.debug_struct("Gmr")
             .field("service", &self.inner.service)
             .field("settings", &self.inner.settings)
+            .field("sinks", &self.inner.sinks)
             .finish_non_exhaustive()
     }
 }
 
+/// Sequence number of the reports of this process, part of every file name.
+static SEQUENCE: AtomicU64 = AtomicU64::new(1);
+
 impl Gmr {
-    /// A builder for the engine.
-    pub fn builder() -> GmrBuilder {
-        GmrBuilder::default()
+    pub(crate) fn from_parts(parts: EngineParts) -> Self {
+        Gmr {
+            inner: Arc::new(parts),
+        }
     }
 
     /// The validated settings.
@@ -190,35 +87,20 @@ impl Gmr {
             version: inner.package.version.to_owned(),
             host: inner.host.clone(),
             pid: std::process::id(),
-            generated_at: rfc3339(now),
-            generated_at_compact: compact_timestamp(now),
+            generated_at: time::rfc3339(now),
+            generated_at_compact: time::compact_timestamp(now),
             trigger,
             report_version: REPORT_VERSION,
         };
         let ctx = ReportContext {
             settings: &inner.settings,
             app_config: inner.app_config.as_ref(),
-            trigger,
+            package: &inner.package,
         };
-        let [package, threads, green, processes, configuration] = sections::BUILT_IN_TITLES;
-        let mut out = Vec::new();
-        out.push(isolated(package, || {
-            Ok(boxed(sections::package::PackageSection::new(
-                inner.package.clone(),
-            )))
-        }));
-        out.push(isolated(threads, || {
-            sections::threads::generate(&ctx).map(boxed)
-        }));
-        out.push(isolated(green, || {
-            Ok(boxed(sections::green_threads::generate()))
-        }));
-        out.push(isolated(processes, || {
-            sections::processes::generate(&ctx).map(boxed)
-        }));
-        out.push(isolated(configuration, || {
-            Ok(boxed(sections::configuration::generate(&ctx)))
-        }));
+        let mut out: Vec<Section> = sections::BUILT_IN
+            .iter()
+            .map(|(title, generate)| isolated(title, || generate(&ctx)))
+            .collect();
         for entry in registry::registered_sections()
             .iter()
             .chain(inner.sections.iter())
@@ -228,38 +110,71 @@ impl Gmr {
         Report::new(header, out)
     }
 
-    /// Writes `report` to the configured sink: a file in `log_dir`, or stderr. An unwritable
-    /// `log_dir` falls back to stderr with a line saying why.
+    /// Writes `report` to every sink: the configured destination (a file in `log_dir`, or
+    /// stderr; an unwritable `log_dir` falls back to stderr with a line saying why) and the
+    /// sinks added with [`GmrBuilder::sink`](crate::GmrBuilder::sink). Returns where the
+    /// configured destination put it.
     ///
     /// # Errors
     ///
-    /// [`SinkError`] when even stderr cannot be written.
+    /// [`SinkError`] when the configured destination, stderr included, could not be written.
     pub fn write_report(&self, report: &Report) -> Result<Delivery, SinkError> {
-        self.write_report_sized(report)
+        let mut rendered: Vec<Arc<RenderedReport>> = Vec::new();
+        let mut view = |format: OutputFormat| {
+            if let Some(found) = rendered.iter().find(|r| r.format() == format) {
+                return Arc::clone(found);
+            }
+            let new = Arc::new(RenderedReport::render(report, format));
+            rendered.push(Arc::clone(&new));
+            new
+        };
+        self.deliver(report.header(), &mut view)
             .map(|(delivery, _)| delivery)
     }
 
-    /// [`Gmr::write_report`], also returning the size of the rendered report in bytes.
-    pub(crate) fn write_report_sized(
+    /// Delivers one report to every sink, each in its format, asking `view` for the report
+    /// rendered in that format. Returns where the first sink (the configured destination) put
+    /// it and the size of what it wrote; the other sinks' outcomes are logged.
+    pub(crate) fn deliver(
         &self,
-        report: &Report,
+        header: &ReportHeader,
+        view: &mut dyn FnMut(OutputFormat) -> Arc<RenderedReport>,
     ) -> Result<(Delivery, usize), SinkError> {
-        sink::deliver(report, &self.inner.settings, &self.inner.service)
+        let seq = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let mut first = None;
+        for sink in &self.inner.sinks {
+            let format = sink.format().unwrap_or(self.inner.settings.format);
+            let rendered = view(format);
+            let name = report_file_name(header, &self.inner.service, seq, format);
+            let outcome = isolate::catch(|| sink.deliver(&OutgoingReport::new(&rendered, &name)))
+                .unwrap_or_else(|panic| {
+                    Err(SinkError::failed(sink.name(), format!("panicked: {panic}")))
+                });
+            if first.is_none() {
+                first = Some(outcome.map(|delivery| (delivery, rendered.len())));
+                continue;
+            }
+            match outcome {
+                Ok(delivery) => {
+                    tracing::debug!(sink = sink.name(), destination = %delivery, "gmr report delivered");
+                }
+                Err(error) => {
+                    tracing::warn!(sink = sink.name(), %error, "gmr report could not be delivered to a sink");
+                }
+            }
+        }
+        first.unwrap_or_else(|| Err(SinkError::failed("gmr", "no sink is configured")))
     }
 
-    /// Builds a report on the calling thread and writes it to the configured sink.
+    /// Builds a report on the calling thread and writes it to every sink.
     ///
     /// # Errors
     ///
-    /// [`SinkError`] when even stderr cannot be written.
+    /// [`SinkError`] when the configured destination, stderr included, could not be written.
     pub fn report_and_write(&self, trigger: Trigger) -> Result<Delivery, SinkError> {
         let report = self.report(trigger);
         self.write_report(&report)
     }
-}
-
-fn boxed<B: SectionBody + 'static>(body: B) -> Box<dyn SectionBody> {
-    Box::new(body)
 }
 
 /// Runs one generator, turning an error or a panic into a section that shows it.
@@ -267,97 +182,15 @@ fn isolated(
     title: &str,
     generate: impl FnOnce() -> Result<Box<dyn SectionBody>, SectionError>,
 ) -> Section {
-    match catch_unwind(AssertUnwindSafe(generate)) {
+    match isolate::catch(generate) {
         Ok(Ok(body)) => Section::new(title, body),
         Ok(Err(error)) => {
             tracing::warn!(section = title, %error, "gmr section generator failed");
             Section::failed(title, error)
         }
-        Err(panic) => {
-            let message = panic_message(&panic);
+        Err(message) => {
             tracing::warn!(section = title, panic = %message, "gmr section generator panicked");
             Section::failed(title, SectionError::Panicked(message))
         }
-    }
-}
-
-/// The message of a caught panic payload.
-pub(crate) fn panic_message(payload: &Box<dyn Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(panic payload is not a string)".to_owned()
-    }
-}
-
-/// The default service name: the running binary's file name, else the package's name.
-fn default_service_name(package: &PackageInfo) -> String {
-    let from_exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
-    let raw = from_exe
-        .or_else(|| package.bin_name.map(str::to_owned))
-        .unwrap_or_else(|| package.name.to_owned());
-    sanitize_name(&raw)
-}
-
-/// Keeps `A-Z a-z 0-9 - _ .` and replaces anything else with `-`, so the name is safe in a file
-/// name; never empty, never starting with a dot.
-pub(crate) fn sanitize_name(raw: &str) -> String {
-    let mut name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    while name.starts_with('.') {
-        name.remove(0);
-    }
-    name.truncate(128);
-    if name.is_empty() {
-        name.push_str("service");
-    }
-    name
-}
-
-/// RFC 3339 in UTC with seconds precision, e.g. `2026-11-26T03:14:15Z`.
-pub(crate) fn rfc3339(at: SystemTime) -> String {
-    let at = OffsetDateTime::from(at);
-    let at = at.replace_nanosecond(0).unwrap_or(at);
-    at.format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
-}
-
-/// `YYYYMMDDTHHMMSS` in UTC, for file names.
-pub(crate) fn compact_timestamp(at: SystemTime) -> String {
-    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]");
-    OffsetDateTime::from(at)
-        .format(&format)
-        .unwrap_or_else(|_| "19700101T000000".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    #[test]
-    fn timestamps() {
-        let at = UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
-        assert_eq!(rfc3339(at), "2026-11-18T11:06:40Z");
-        assert_eq!(compact_timestamp(at), "20261118T110640");
-    }
-
-    #[test]
-    fn names_are_file_safe() {
-        assert_eq!(sanitize_name("my app/v2"), "my-app-v2");
-        assert_eq!(sanitize_name("..hidden"), "hidden");
-        assert_eq!(sanitize_name(""), "service");
     }
 }

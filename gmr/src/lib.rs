@@ -39,15 +39,19 @@
 //!
 //! # Layout
 //!
-//! * [`report`]: the report model ([`Report`], its header and sections) and its two views, text
-//!   (oslo's 72-column layout) and JSON.
+//! * [`report`]: the report model ([`Report`], its header and sections), its views (text in
+//!   oslo's 72-column layout, JSON) and [`OutputFormat`], the one format type.
 //! * [`config`]: [`GmrConfig`], read from the `[gmr]` table of a `config::Config` or built in code.
 //! * [`register_section`]: add a section of your own, from any crate, at any time.
-//! * [`sink`]: where a report goes: stderr, or a file in `log_dir`.
-//! * the built-in sections: `Package`, `Threads`, `Green Threads`, `Processes`, `Configuration`.
+//! * [`sink`]: where a report goes: the [`Sink`] trait, stderr, a file in `log_dir`.
+//! * [`GmrBuilder`] and [`Gmr`]: the engine; [`GmrBuilder::install`] adds the autorun hook
+//!   (reporter thread, signal and file triggers) and [`ReportHandle`] asks it for reports.
+//!
+//! `docs/architecture.md` draws the layers and the path of a report from trigger to sink.
 #![deny(missing_docs)]
 
 mod autorun;
+mod builder;
 mod capture;
 pub mod config;
 mod engine;
@@ -56,41 +60,46 @@ mod package;
 mod procfs;
 mod registry;
 pub mod report;
+mod reporter;
 #[cfg(feature = "tokio")]
 mod runtimes;
 pub mod secrets;
 mod sections;
 pub mod sink;
-mod sys;
 mod triggers;
 
-pub use crate::autorun::{GmrGuard, InstallError, RenderedReport, ReportError, ReportHandle};
+pub use crate::autorun::{GmrGuard, InstallError};
+pub use crate::builder::GmrBuilder;
 pub use crate::capture::names::{name_current_thread, register_current_thread, thread_name};
-pub use crate::config::{AdminConfig, GmrConfig, OutputFormat, SignalChoice, ThreadsConfig};
-pub use crate::engine::{Gmr, GmrBuilder};
+pub use crate::config::{AdminConfig, GmrConfig, SignalChoice, ThreadsConfig};
+pub use crate::engine::Gmr;
 pub use crate::error::{ConfigError, SectionError};
 pub use crate::package::PackageInfo;
 pub use crate::registry::{
     GreenThreadsHandle, GreenThreadsSource, RegisteredSection, register_green_threads_source,
     register_section,
 };
-pub use crate::report::{Content, Report, ReportHeader, Section, SectionBody, Trigger};
+pub use crate::report::{
+    Content, OutputFormat, RenderedReport, Report, ReportHeader, Section, SectionBody, Trigger,
+};
+pub use crate::reporter::{ReportError, ReportHandle};
 #[cfg(feature = "tokio")]
 pub use crate::runtimes::{
     SAMPLE_WINDOW, TASK_DUMP_TIMEOUT, TokioRuntimeGuard, register_tokio_runtime,
 };
-pub use crate::sink::{Delivery, SinkError};
+pub use crate::sink::{Delivery, OutgoingReport, Sink, SinkError};
+pub use crate::triggers::signal::signal_name;
 
 /// A cheap monotonic timestamp (time since boot) with a resolution of one scheduler tick
 /// (1 to 10 ms): what the adapters record as a request's start, costing a few nanoseconds
 /// where `Instant::now()` may cost tens. Subtract two of them for an age.
 pub fn coarse_monotonic() -> std::time::Duration {
-    sys::coarse_monotonic()
+    capture::sys::coarse_monotonic()
 }
 
 /// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an
 /// adapter records to say which OS thread is polling a request. `0` where the platform has no
 /// such id.
 pub fn current_thread_id() -> i32 {
-    sys::current_tid()
+    capture::sys::current_tid()
 }

@@ -681,6 +681,7 @@ fn a_caller_stops_waiting_for_a_stuck_reporter() {
     let started = Instant::now();
     let answer = runtime.block_on(reports.shared_rendered_within(
         Trigger::Http,
+        gmr::OutputFormat::Text,
         Duration::from_millis(1),
         Duration::from_millis(200),
     ));

@@ -7,6 +7,16 @@ use std::os::unix::fs::PermissionsExt;
 use gmr::{Content, Delivery, Gmr, Trigger};
 use serde_json::Value;
 
+/// Sections registered with `gmr::register_section` are process-wide: the tests that register
+/// sections, or check the exact list of sections, take turns.
+static REGISTRY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn registry_turn() -> std::sync::MutexGuard<'static, ()> {
+    REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn engine_with(toml: &str) -> Gmr {
     let config = config::Config::builder()
         .add_source(config::File::from_str(toml, config::FileFormat::Toml))
@@ -23,6 +33,7 @@ const RULE: &str = "============================================================
 
 #[test]
 fn text_opens_with_oslo_block_and_sections_in_order() {
+    let _turn = registry_turn();
     let gmr = engine_with("[gmr]\nservice_name = \"layout-test\"\n[app]\nport = 8080\n");
     let title = "Layout Test Custom Section";
     let handle = gmr::register_section(title, || {
@@ -97,6 +108,7 @@ fn leaves(value: &Value, out: &mut BTreeSet<String>) {
 
 #[test]
 fn json_parses_and_holds_the_same_data_as_the_text() {
+    let _turn = registry_turn();
     let gmr = engine_with(
         "[gmr]\nservice_name = \"json-test\"\n\
          [database]\nurl = \"postgres://app:hunter2@db/x\"\npassword = \"pw-123\"\nhosts = [\"b\", \"a\"]\n",
@@ -184,6 +196,7 @@ fn json_parses_and_holds_the_same_data_as_the_text() {
 
 #[test]
 fn failing_and_panicking_sections_leave_the_rest_intact() {
+    let _turn = registry_turn();
     let gmr = engine_with("[gmr]\nservice_name = \"isolation\"\n");
     let failing = gmr::register_section("Isolation Failing", || {
         Err::<Content, _>("the pool is gone")
@@ -235,6 +248,7 @@ impl gmr::SectionBody for PanickingBody {
 
 #[test]
 fn a_body_that_panics_while_rendering_leaves_the_rest_intact() {
+    let _turn = registry_turn();
     let gmr = engine_with("[gmr]\nservice_name = \"render-panic\"\n");
     let bad = gmr::register_section("Render Panic", || Ok::<_, String>(PanickingBody));
     let after = gmr::register_section("After Render Panic", || {
@@ -265,6 +279,7 @@ fn a_body_that_panics_while_rendering_leaves_the_rest_intact() {
 
 #[test]
 fn sections_registered_after_build_appear_and_unregister() {
+    let _turn = registry_turn();
     let gmr = engine_with("");
     let before = gmr.report(Trigger::Api);
     assert!(before.section("Late Registration").is_none());
@@ -287,6 +302,7 @@ fn sections_registered_after_build_appear_and_unregister() {
 
 #[test]
 fn engine_local_sections_follow_registered_ones() {
+    let _turn = registry_turn();
     let gmr = Gmr::builder()
         .section("Engine Local", || {
             Ok::<_, String>(Content::new().field("x", 1))

@@ -52,7 +52,7 @@ fn thread_blocking_all_signals_is_listed_without_stack() {
         let me = gettid();
         assert!(thread(&json, me).expect("reporter listed")["stack"].is_u64());
         assert!(
-            took < gmr.settings().threads.thread_timeout * 5 + Duration::from_secs(5),
+            took < gmr.settings().threads.timeout * 5 + Duration::from_secs(5),
             "report took {took:?}"
         );
 

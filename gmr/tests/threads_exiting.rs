@@ -41,7 +41,7 @@ fn threads_exiting_during_capture_cause_no_error() {
             spawned.load(Ordering::Relaxed) > 100
         });
         let gmr = engine();
-        let timeout = gmr.settings().threads.thread_timeout;
+        let timeout = gmr.settings().threads.timeout;
         let mut exited = 0;
         for _ in 0..40 {
             let t0 = Instant::now();

@@ -35,7 +35,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gmr::{GmrGuard, RenderedReport, ReportHandle, Trigger};
+use gmr::{GmrGuard, OutputFormat, RenderedReport, ReportHandle, Trigger};
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -57,13 +57,6 @@ pub enum AdminError {
         "the gmr admin endpoint needs a token: set `gmr.admin.token` or `gmr.admin.token_file`"
     )]
     NoToken,
-}
-
-/// The format of a report answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Text,
-    Json,
 }
 
 /// One answer of the endpoint, independent of the HTTP library (the actix adapter converts it
@@ -216,7 +209,12 @@ impl AdminEndpoint {
         let rendered = match self
             .inner
             .reports
-            .shared_rendered_within(Trigger::Http, self.inner.min_interval, REPORT_TIMEOUT)
+            .shared_rendered_within(
+                Trigger::Http,
+                format,
+                self.inner.min_interval,
+                REPORT_TIMEOUT,
+            )
             .await
         {
             Ok(rendered) => rendered,
@@ -234,14 +232,12 @@ impl AdminEndpoint {
             }
         };
         // Rendered on the reporter thread; the body shares its bytes, no copy per request.
-        let (content_type, body) = match format {
-            Format::Text => (
-                "text/plain; charset=utf-8",
-                Bytes::from_owner(View::Text(rendered)),
-            ),
-            Format::Json => ("application/json", Bytes::from_owner(View::Json(rendered))),
-        };
-        let mut answer = AdminAnswer::new(StatusCode::OK, content_type, body);
+        let content_type = rendered.format().content_type();
+        let mut answer = AdminAnswer::new(
+            StatusCode::OK,
+            content_type,
+            Bytes::from_owner(Body(rendered)),
+        );
         if head {
             answer.body = Bytes::new();
         }
@@ -249,53 +245,46 @@ impl AdminEndpoint {
     }
 }
 
-/// One view of a rendered report, as the bytes of a response body.
-enum View {
-    Text(Arc<RenderedReport>),
-    Json(Arc<RenderedReport>),
-}
+/// A rendered report as the bytes of a response body (shared, not copied).
+struct Body(Arc<RenderedReport>);
 
-impl AsRef<[u8]> for View {
+impl AsRef<[u8]> for Body {
     fn as_ref(&self) -> &[u8] {
-        match self {
-            View::Text(r) => r.text.as_bytes(),
-            View::Json(r) => r.json.as_bytes(),
-        }
+        self.0.as_bytes()
     }
 }
 
 /// The `format` query parameter: `Ok(None)` when absent. Any other parameter, a repeated or
 /// malformed one, or an unknown format is an error message for a `400`.
-fn parse_query(query: Option<&str>) -> Result<Option<Format>, &'static str> {
+fn parse_query(query: Option<&str>) -> Result<Option<OutputFormat>, &'static str> {
     let Some(query) = query else { return Ok(None) };
     if query.len() > 256 {
-        return Err("query string too long; the only parameter is format=text|json");
+        return Err("query string too long; the only parameter is format=<format>");
     }
     let mut format = None;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key != "format" {
-            return Err("unknown query parameter; the only parameter is format=text|json");
+            return Err("unknown query parameter; the only parameter is format=<format>");
         }
         if format.is_some() {
-            return Err("format given twice; use format=text or format=json once");
+            return Err("format given twice; give format=<format> once");
         }
-        format = Some(match value.to_ascii_lowercase().as_str() {
-            "text" | "txt" | "plain" => Format::Text,
-            "json" => Format::Json,
-            _ => return Err("unknown format; use format=text or format=json"),
-        });
+        format = Some(OutputFormat::from_name(value).ok_or(
+            "unknown format; use format=text or format=json (see gmr::OutputFormat::ALL)",
+        )?);
     }
     Ok(format)
 }
 
-/// Text unless `Accept` prefers `application/json` (by q-value) over `text/plain`.
-fn negotiate(accept: Option<&[u8]>) -> Format {
+/// The format `Accept` prefers (by q-value), the default format (text) on a tie, for `*/*`,
+/// `text/*`, and when nothing listed is a format gmr has.
+fn negotiate(accept: Option<&[u8]>) -> OutputFormat {
+    let default = OutputFormat::default();
     let Some(accept) = accept.and_then(|a| std::str::from_utf8(a).ok()) else {
-        return Format::Text;
+        return default;
     };
-    let mut json_q = 0.0f32;
-    let mut text_q = 0.0f32;
+    let mut best = (default, 0.0f32);
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
@@ -304,17 +293,20 @@ fn negotiate(accept: Option<&[u8]>) -> Format {
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0)
             .clamp(0.0, 1.0);
-        match media.as_str() {
-            "application/json" => json_q = json_q.max(q),
-            "text/plain" | "text/*" | "*/*" => text_q = text_q.max(q),
-            _ => {}
+        let format = match media.as_str() {
+            "*/*" | "text/*" => Some(default),
+            media => OutputFormat::ALL
+                .iter()
+                .copied()
+                .find(|f| f.media_type() == media),
+        };
+        if let Some(format) = format
+            && (q > best.1 || (q == best.1 && q > 0.0 && format == default))
+        {
+            best = (format, q);
         }
     }
-    if json_q > text_q {
-        Format::Json
-    } else {
-        Format::Text
-    }
+    best.0
 }
 
 impl<B> Service<Request<B>> for AdminEndpoint {
@@ -420,9 +412,18 @@ mod tests {
     fn query_parsing() {
         assert_eq!(parse_query(None), Ok(None));
         assert_eq!(parse_query(Some("")), Ok(None));
-        assert_eq!(parse_query(Some("format=json")), Ok(Some(Format::Json)));
-        assert_eq!(parse_query(Some("format=TEXT")), Ok(Some(Format::Text)));
-        assert_eq!(parse_query(Some("&format=json&")), Ok(Some(Format::Json)));
+        assert_eq!(
+            parse_query(Some("format=json")),
+            Ok(Some(OutputFormat::Json))
+        );
+        assert_eq!(
+            parse_query(Some("format=TEXT")),
+            Ok(Some(OutputFormat::Text))
+        );
+        assert_eq!(
+            parse_query(Some("&format=json&")),
+            Ok(Some(OutputFormat::Json))
+        );
         for junk in [
             "format=xml",
             "format",
@@ -441,19 +442,19 @@ mod tests {
 
     #[test]
     fn accept_negotiation() {
-        assert_eq!(negotiate(None), Format::Text);
-        assert_eq!(negotiate(Some(b"application/json")), Format::Json);
+        assert_eq!(negotiate(None), OutputFormat::Text);
+        assert_eq!(negotiate(Some(b"application/json")), OutputFormat::Json);
         assert_eq!(
             negotiate(Some(b"text/plain, application/json")),
-            Format::Text
+            OutputFormat::Text
         );
         assert_eq!(
             negotiate(Some(b"text/plain;q=0.5, application/json")),
-            Format::Json
+            OutputFormat::Json
         );
-        assert_eq!(negotiate(Some(b"*/*")), Format::Text);
-        assert_eq!(negotiate(Some(b"application/json;q=0")), Format::Text);
-        assert_eq!(negotiate(Some(b"\xff\xfe")), Format::Text);
-        assert_eq!(negotiate(Some(b";;;,,,q=")), Format::Text);
+        assert_eq!(negotiate(Some(b"*/*")), OutputFormat::Text);
+        assert_eq!(negotiate(Some(b"application/json;q=0")), OutputFormat::Text);
+        assert_eq!(negotiate(Some(b"\xff\xfe")), OutputFormat::Text);
+        assert_eq!(negotiate(Some(b";;;,,,q=")), OutputFormat::Text);
     }
 }

@@ -10,21 +10,18 @@
 //! install safely); with different settings it is an [`InstallError::AlreadyInstalled`], never a
 //! second reporter.
 
-mod deadlines;
-mod oneshot;
-mod reporter;
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use self::reporter::ReporterThread;
-pub use self::reporter::{RenderedReport, ReportError, ReportHandle};
-use crate::config::{SignalChoice, signal_name};
+use crate::config::SignalChoice;
 use crate::engine::Gmr;
 use crate::error::ConfigError;
+use crate::reporter::{ReportHandle, ReporterThread};
 use crate::triggers::file::{FileTrigger, FileWatch};
-use crate::triggers::signal::{self, SignalTrigger};
+use crate::triggers::signal::{self, SignalTrigger, signal_name};
 
 /// Why the hook could not be installed.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,5 @@
-//! Capture of the stack of every OS thread of the process (DESIGN §4).
+//! Capture of the stack of every OS thread of the process (`docs/architecture.md`, "The
+//! capture").
 //!
 //! # How a capture runs
 //!
@@ -68,11 +69,7 @@ mod handler;
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 mod modules;
-#[cfg(all(
-    target_os = "linux",
-    any(target_arch = "x86_64", target_arch = "aarch64")
-))]
-mod sys;
+pub(crate) mod sys;
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
@@ -359,7 +356,7 @@ fn own_thread_only(opts: &CaptureOptions) -> ProcessCapture {
     frames.truncate(opts.max_frames);
     ProcessCapture {
         threads: vec![CapturedThread {
-            tid: crate::sys::current_tid(),
+            tid: self::sys::current_tid(),
             name: std::thread::current().name().unwrap_or("").to_owned(),
             reporting: true,
             stack: Ok(Stack {
@@ -388,8 +385,8 @@ mod linux_proc_only {
 
     pub(super) fn capture(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
         let started = Instant::now();
-        let me = crate::sys::current_tid();
-        let ticks = crate::sys::clock_ticks_per_second();
+        let me = self::sys::current_tid();
+        let ticks = self::sys::clock_ticks_per_second();
         let tids = threads_proc::list_tids().map_err(CaptureError::ListThreads)?;
         names::retain(&tids);
         let mut symbolizer = Symbolizer::default();
@@ -528,7 +525,7 @@ mod linux {
         let deadline = started + opts.deadline;
         let me = super::sys::gettid();
         let pid = super::sys::getpid();
-        let ticks = crate::sys::clock_ticks_per_second();
+        let ticks = self::sys::clock_ticks_per_second();
         let mut notes = Vec::new();
 
         let tids = threads_proc::list_tids().map_err(CaptureError::ListThreads)?;

@@ -48,7 +48,7 @@ pub fn register_current_thread() {
 
 /// Gives the calling thread a name for the report (overrides the name Rust gave it).
 pub fn name_current_thread(name: impl Into<String>) {
-    let tid = crate::sys::current_tid();
+    let tid = crate::capture::sys::current_tid();
     if tid <= 0 {
         return;
     }

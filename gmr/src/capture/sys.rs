@@ -1,271 +1,359 @@
-//! The system calls of the capture machinery that run on the reporting thread, each wrapped
-//! safely: signal disposition, sending the capture signal to one thread, checking that a thread
-//! still exists, waiting on the answer counter, and reading our own memory without faulting
-//! (through `/proc/self/mem`, whose descriptor the handler uses too).
+//! Every libc call of gmr, each wrapped safely: the only place outside the signal handler
+//! where gmr uses `unsafe`.
+//!
+//! The portable calls come first (host name, clock ticks, thread id, signal disposition, the
+//! coarse clock). The calls of the capture machinery that run on the reporting thread follow,
+//! in [`capture_calls`]: signal disposition, sending the capture signal to one thread,
+//! checking that a thread still exists, waiting on the answer counter, and reading our own
+//! memory without faulting (through `/proc/self/mem`, whose descriptor the handler uses too).
 //!
 //! Nothing here runs inside the signal handler; the handler's own calls are in
-//! [`super::handler`].
+//! `super::handler`.
 #![allow(unsafe_code)]
 
-use std::io;
-use std::mem::MaybeUninit;
-use std::sync::atomic::AtomicU32;
-use std::time::Duration;
-
-use libc::{c_int, c_void};
-
-/// `si_code` of a signal sent with `sigqueue`/`rt_tgsigqueueinfo` (`SI_QUEUE`).
-pub(crate) const SI_QUEUE: i32 = -1;
-
-/// The kernel's `siginfo_t` as filled for `SI_QUEUE` on 64-bit Linux (128 bytes).
-///
-/// Declared here rather than taken from `libc` because `libc::siginfo_t` keeps the union fields
-/// private and has no constructor; the layout is the kernel ABI (`include/uapi/asm-generic/siginfo.h`):
-/// three `int`s, padding to 8, then the `_rt` member `{ pid, uid, sigval }`.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct QueueInfo {
-    /// Signal number.
-    pub(crate) signo: i32,
-    /// Always 0 here.
-    pub(crate) errno: i32,
-    /// [`SI_QUEUE`].
-    pub(crate) code: i32,
-    _pad: i32,
-    /// Sender's pid.
-    pub(crate) pid: i32,
-    /// Sender's uid.
-    pub(crate) uid: u32,
-    /// The `sigval` payload: slot index and generation.
-    pub(crate) value: u64,
-    _rest: [u64; 12],
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of CPU times in `/proc`.
+pub(crate) fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf takes an integer name and has no memory-safety preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as u64 } else { 100 }
 }
 
-const _: () = assert!(std::mem::size_of::<QueueInfo>() == 128);
-const _: () = assert!(std::mem::size_of::<QueueInfo>() == std::mem::size_of::<libc::siginfo_t>());
+/// The host name (`gethostname`), or `None` if it cannot be read.
+pub(crate) fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname
+    // writes at most `len` bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    (!name.is_empty()).then_some(name)
+}
 
-impl QueueInfo {
-    pub(crate) fn new(signo: i32, pid: i32, value: u64) -> Self {
-        QueueInfo {
-            signo,
-            errno: 0,
-            code: SI_QUEUE,
-            _pad: 0,
-            pid,
-            // SAFETY: getuid has no preconditions and cannot fail.
-            uid: unsafe { libc::getuid() },
-            value,
-            _rest: [0; 12],
+/// The calling thread's kernel thread id.
+#[cfg(target_os = "linux")]
+pub(crate) fn current_tid() -> i32 {
+    // SAFETY: gettid has no preconditions and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// The calling thread's kernel thread id (not available on this platform: 0).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn current_tid() -> i32 {
+    0
+}
+
+/// Whether `signal`'s disposition is `SIG_IGN` right now (set by the host or inherited).
+pub(crate) fn signal_is_ignored(signal: i32) -> std::io::Result<bool> {
+    // SAFETY: an all-zero sigaction is a valid value to be overwritten by the kernel.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only queries; `old` is a valid, writable sigaction.
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut old) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(old.sa_sigaction == libc::SIG_IGN)
+}
+
+/// A cheap monotonic clock: `CLOCK_MONOTONIC_COARSE` (a few ns, resolution of one scheduler
+/// tick, 1 to 10 ms) where Linux has it, else `CLOCK_MONOTONIC`. Time since an arbitrary
+/// point (boot).
+pub(crate) fn coarse_monotonic() -> std::time::Duration {
+    #[cfg(target_os = "linux")]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(not(target_os = "linux"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime writes only into it.
+    let rc = unsafe { libc::clock_gettime(CLOCK, &mut ts) };
+    if rc != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) use self::capture_calls::*;
+
+/// The system calls of the capture machinery (Linux x86_64 and aarch64).
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod capture_calls {
+
+    use std::io;
+    use std::mem::MaybeUninit;
+    use std::sync::atomic::AtomicU32;
+    use std::time::Duration;
+
+    use libc::{c_int, c_void};
+
+    /// `si_code` of a signal sent with `sigqueue`/`rt_tgsigqueueinfo` (`SI_QUEUE`).
+    pub(crate) const SI_QUEUE: i32 = -1;
+
+    /// The kernel's `siginfo_t` as filled for `SI_QUEUE` on 64-bit Linux (128 bytes).
+    ///
+    /// Declared here rather than taken from `libc` because `libc::siginfo_t` keeps the union fields
+    /// private and has no constructor; the layout is the kernel ABI (`include/uapi/asm-generic/siginfo.h`):
+    /// three `int`s, padding to 8, then the `_rt` member `{ pid, uid, sigval }`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) struct QueueInfo {
+        /// Signal number.
+        pub(crate) signo: i32,
+        /// Always 0 here.
+        pub(crate) errno: i32,
+        /// [`SI_QUEUE`].
+        pub(crate) code: i32,
+        _pad: i32,
+        /// Sender's pid.
+        pub(crate) pid: i32,
+        /// Sender's uid.
+        pub(crate) uid: u32,
+        /// The `sigval` payload: slot index and generation.
+        pub(crate) value: u64,
+        _rest: [u64; 12],
+    }
+
+    const _: () = assert!(std::mem::size_of::<QueueInfo>() == 128);
+    const _: () =
+        assert!(std::mem::size_of::<QueueInfo>() == std::mem::size_of::<libc::siginfo_t>());
+
+    impl QueueInfo {
+        pub(crate) fn new(signo: i32, pid: i32, value: u64) -> Self {
+            QueueInfo {
+                signo,
+                errno: 0,
+                code: SI_QUEUE,
+                _pad: 0,
+                pid,
+                // SAFETY: getuid has no preconditions and cannot fail.
+                uid: unsafe { libc::getuid() },
+                value,
+                _rest: [0; 12],
+            }
         }
     }
-}
 
-/// The kernel thread id of the calling thread (async-signal-safe: one raw system call).
-pub(crate) fn gettid() -> i32 {
-    // SAFETY: SYS_gettid takes no arguments, cannot fail and touches no memory.
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
-}
-
-/// The process id.
-pub(crate) fn getpid() -> i32 {
-    // SAFETY: getpid has no preconditions and cannot fail.
-    unsafe { libc::getpid() }
-}
-
-/// `SIGRTMIN()` as the C library sees it (glibc reserves the first few real-time signals).
-pub(crate) fn sigrtmin() -> i32 {
-    libc::SIGRTMIN()
-}
-
-/// `SIGRTMAX()`.
-pub(crate) fn sigrtmax() -> i32 {
-    libc::SIGRTMAX()
-}
-
-/// Who handles a signal right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Disposition {
-    /// `SIG_DFL`: for a real-time signal, delivery would kill the process.
-    Default,
-    /// `SIG_IGN`.
-    Ignore,
-    /// Our handler, installed with `SA_SIGINFO`.
-    Ours,
-    /// Somebody else's handler (its address).
-    Foreign(usize),
-}
-
-/// The signature of an `SA_SIGINFO` handler.
-pub(crate) type SigactionFn = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
-
-/// The current disposition of `sig`, compared with `ours`.
-pub(crate) fn disposition(sig: i32, ours: SigactionFn) -> io::Result<Disposition> {
-    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null `act` only queries; `old` points to writable memory of the right type,
-    // which the call fills completely on success (and which is zeroed anyway).
-    let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+    /// The kernel thread id of the calling thread (async-signal-safe: one raw system call).
+    pub(crate) fn gettid() -> i32 {
+        // SAFETY: SYS_gettid takes no arguments, cannot fail and touches no memory.
+        unsafe { libc::syscall(libc::SYS_gettid) as i32 }
     }
-    // SAFETY: zero-initialised and filled by sigaction; every bit pattern is valid for this
-    // plain-data struct.
-    let old = unsafe { old.assume_init() };
-    Ok(match old.sa_sigaction {
-        libc::SIG_DFL => Disposition::Default,
-        libc::SIG_IGN => Disposition::Ignore,
-        h if h == ours as *const () as usize && old.sa_flags & libc::SA_SIGINFO != 0 => {
-            Disposition::Ours
+
+    /// The process id.
+    pub(crate) fn getpid() -> i32 {
+        // SAFETY: getpid has no preconditions and cannot fail.
+        unsafe { libc::getpid() }
+    }
+
+    /// `SIGRTMIN()` as the C library sees it (glibc reserves the first few real-time signals).
+    pub(crate) fn sigrtmin() -> i32 {
+        libc::SIGRTMIN()
+    }
+
+    /// `SIGRTMAX()`.
+    pub(crate) fn sigrtmax() -> i32 {
+        libc::SIGRTMAX()
+    }
+
+    /// Who handles a signal right now.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Disposition {
+        /// `SIG_DFL`: for a real-time signal, delivery would kill the process.
+        Default,
+        /// `SIG_IGN`.
+        Ignore,
+        /// Our handler, installed with `SA_SIGINFO`.
+        Ours,
+        /// Somebody else's handler (its address).
+        Foreign(usize),
+    }
+
+    /// The signature of an `SA_SIGINFO` handler.
+    pub(crate) type SigactionFn = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
+
+    /// The current disposition of `sig`, compared with `ours`.
+    pub(crate) fn disposition(sig: i32, ours: SigactionFn) -> io::Result<Disposition> {
+        let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a null `act` only queries; `old` points to writable memory of the right type,
+        // which the call fills completely on success (and which is zeroed anyway).
+        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
         }
-        h => Disposition::Foreign(h),
-    })
-}
-
-/// Installs `handler` for `sig` with `SA_SIGINFO | SA_RESTART` and every signal blocked while it
-/// runs. No `SA_ONSTACK`: Rust's alternate signal stack is a few KiB and meant for stack
-/// overflow reports; the handler runs on the thread's own stack, like any function call.
-pub(crate) fn install(sig: i32, handler: SigactionFn) -> io::Result<()> {
-    let mut act = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: `act` is zeroed memory of the right type; we set the fields sigaction reads and
-    // fill the mask with sigfillset before use. The handler is an `extern "C"` function with
-    // the SA_SIGINFO signature and lives for the whole program.
-    let rc = unsafe {
-        let p = act.as_mut_ptr();
-        (*p).sa_sigaction = handler as *const () as usize;
-        (*p).sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-        libc::sigfillset(&mut (*p).sa_mask);
-        libc::sigaction(sig, p, std::ptr::null_mut())
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
+        // SAFETY: zero-initialised and filled by sigaction; every bit pattern is valid for this
+        // plain-data struct.
+        let old = unsafe { old.assume_init() };
+        Ok(match old.sa_sigaction {
+            libc::SIG_DFL => Disposition::Default,
+            libc::SIG_IGN => Disposition::Ignore,
+            h if h == ours as *const () as usize && old.sa_flags & libc::SA_SIGINFO != 0 => {
+                Disposition::Ours
+            }
+            h => Disposition::Foreign(h),
+        })
     }
-    Ok(())
-}
 
-/// Queues `sig` with payload `value` to thread `tid` of process `pid` (`rt_tgsigqueueinfo`):
-/// exactly that thread, never another one of the process.
-pub(crate) fn queue_signal(pid: i32, tid: i32, sig: i32, value: u64) -> io::Result<()> {
-    let mut info = QueueInfo::new(sig, pid, value);
-    // SAFETY: `info` is a valid, fully initialised 128-byte siginfo for SI_QUEUE that lives
-    // across the call; the kernel only reads it.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_rt_tgsigqueueinfo,
-            pid as libc::c_long,
-            tid as libc::c_long,
-            sig as libc::c_long,
-            &mut info as *mut QueueInfo,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Whether thread `tid` of process `pid` still exists (`tgkill` with signal 0 sends nothing).
-pub(crate) fn thread_exists(pid: i32, tid: i32) -> bool {
-    // SAFETY: signal 0 performs only the existence and permission checks.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_tgkill,
-            pid as libc::c_long,
-            tid as libc::c_long,
-            0,
-        )
-    };
-    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
-/// Sleeps until `word` is woken or no longer holds `expected`, or `timeout` passes.
-/// Spurious returns are fine: the caller re-checks its condition.
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a live, aligned u32 for the duration of the call; `ts` is a valid
-    // relative timeout. FUTEX_WAIT only reads the word.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
-            expected,
-            &ts as *const libc::timespec,
-        );
-    }
-}
-
-/// An open `/proc/self/mem` of this process, read by the signal handler with `pread`, or -1.
-///
-/// `pread` on `/proc/self/mem` returns the readable prefix of a range (or `EIO`) instead of
-/// faulting, like `process_vm_readv`; unlike it, it is allowed by the common seccomp profiles
-/// (systemd's `@system-service` leaves `process_vm_readv` out, and a filtered call kills the
-/// process with SIGSYS by default: a diagnostic tool must never do that).
-pub(crate) static MEM_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-
-/// The pid `MEM_FD` was opened for (a forked child must open its own).
-static MEM_FD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-/// Makes sure [`MEM_FD`] is an open `/proc/self/mem` of this process: opens it the first time,
-/// after a fork, or when the application closed or replaced the descriptor. Call on the
-/// reporting thread before signalling any thread.
-///
-/// # Errors
-///
-/// The I/O error of opening `/proc/self/mem`.
-pub(crate) fn ensure_mem_fd() -> io::Result<i32> {
-    use std::os::fd::IntoRawFd;
-    use std::sync::atomic::Ordering;
-    let pid = getpid();
-    let fd = MEM_FD.load(Ordering::Acquire);
-    if fd >= 0 && MEM_FD_PID.load(Ordering::Acquire) == pid {
-        let target = std::fs::read_link(format!("/proc/self/fd/{fd}"));
-        if target.is_ok_and(|t| t == std::path::Path::new(&format!("/proc/{pid}/mem"))) {
-            return Ok(fd);
+    /// Installs `handler` for `sig` with `SA_SIGINFO | SA_RESTART` and every signal blocked while it
+    /// runs. No `SA_ONSTACK`: Rust's alternate signal stack is a few KiB and meant for stack
+    /// overflow reports; the handler runs on the thread's own stack, like any function call.
+    pub(crate) fn install(sig: i32, handler: SigactionFn) -> io::Result<()> {
+        let mut act = MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: `act` is zeroed memory of the right type; we set the fields sigaction reads and
+        // fill the mask with sigfillset before use. The handler is an `extern "C"` function with
+        // the SA_SIGINFO signature and lives for the whole program.
+        let rc = unsafe {
+            let p = act.as_mut_ptr();
+            (*p).sa_sigaction = handler as *const () as usize;
+            (*p).sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigfillset(&mut (*p).sa_mask);
+            libc::sigaction(sig, p, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
         }
+        Ok(())
     }
-    let file = std::fs::File::open("/proc/self/mem")?;
-    let new_fd = file.into_raw_fd();
-    MEM_FD_PID.store(pid, Ordering::Release);
-    // An earlier descriptor was closed or replaced by the application (or belongs to the parent
-    // of a fork): it is not ours any more, so it is left alone rather than closed.
-    MEM_FD.store(new_fd, Ordering::Release);
-    Ok(new_fd)
-}
 
-/// Copies our own memory at `addr` into `buf` with `pread` on [`MEM_FD`], which stops at the
-/// first unreadable page instead of faulting. Returns how many bytes were copied from the start.
-pub(crate) fn read_own_memory(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
-    // The capture checks the descriptor once before it reads modules and stacks; open it here
-    // only if nothing has yet.
-    let fd = match MEM_FD.load(std::sync::atomic::Ordering::Acquire) {
-        fd if fd >= 0 => fd,
-        _ => ensure_mem_fd()?,
-    };
-    let Ok(offset) = libc::off_t::try_from(addr) else {
-        return Ok(0);
-    };
-    let mut done = 0usize;
-    while done < buf.len() {
-        let rest = &mut buf[done..];
-        // SAFETY: `rest` is writable for `rest.len()` bytes and outlives the call.
-        let got = unsafe {
-            libc::pread(
-                fd,
-                rest.as_mut_ptr().cast::<c_void>(),
-                rest.len(),
-                offset.saturating_add(done as libc::off_t),
+    /// Queues `sig` with payload `value` to thread `tid` of process `pid` (`rt_tgsigqueueinfo`):
+    /// exactly that thread, never another one of the process.
+    pub(crate) fn queue_signal(pid: i32, tid: i32, sig: i32, value: u64) -> io::Result<()> {
+        let mut info = QueueInfo::new(sig, pid, value);
+        // SAFETY: `info` is a valid, fully initialised 128-byte siginfo for SI_QUEUE that lives
+        // across the call; the kernel only reads it.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_rt_tgsigqueueinfo,
+                pid as libc::c_long,
+                tid as libc::c_long,
+                sig as libc::c_long,
+                &mut info as *mut QueueInfo,
             )
         };
-        if got <= 0 {
-            let err = io::Error::last_os_error();
-            if got < 0 && done == 0 && err.raw_os_error() != Some(libc::EIO) {
-                return Err(err);
-            }
-            break;
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
         }
-        done += got as usize;
+        Ok(())
     }
-    Ok(done)
+
+    /// Whether thread `tid` of process `pid` still exists (`tgkill` with signal 0 sends nothing).
+    pub(crate) fn thread_exists(pid: i32, tid: i32) -> bool {
+        // SAFETY: signal 0 performs only the existence and permission checks.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_tgkill,
+                pid as libc::c_long,
+                tid as libc::c_long,
+                0,
+            )
+        };
+        rc == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+
+    /// Sleeps until `word` is woken or no longer holds `expected`, or `timeout` passes.
+    /// Spurious returns are fine: the caller re-checks its condition.
+    pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `word` is a live, aligned u32 for the duration of the call; `ts` is a valid
+        // relative timeout. FUTEX_WAIT only reads the word.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                expected,
+                &ts as *const libc::timespec,
+            );
+        }
+    }
+
+    /// An open `/proc/self/mem` of this process, read by the signal handler with `pread`, or -1.
+    ///
+    /// `pread` on `/proc/self/mem` returns the readable prefix of a range (or `EIO`) instead of
+    /// faulting, like `process_vm_readv`; unlike it, it is allowed by the common seccomp profiles
+    /// (systemd's `@system-service` leaves `process_vm_readv` out, and a filtered call kills the
+    /// process with SIGSYS by default: a diagnostic tool must never do that).
+    pub(crate) static MEM_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+    /// The pid `MEM_FD` was opened for (a forked child must open its own).
+    static MEM_FD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+    /// Makes sure [`MEM_FD`] is an open `/proc/self/mem` of this process: opens it the first time,
+    /// after a fork, or when the application closed or replaced the descriptor. Call on the
+    /// reporting thread before signalling any thread.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of opening `/proc/self/mem`.
+    pub(crate) fn ensure_mem_fd() -> io::Result<i32> {
+        use std::os::fd::IntoRawFd;
+        use std::sync::atomic::Ordering;
+        let pid = getpid();
+        let fd = MEM_FD.load(Ordering::Acquire);
+        if fd >= 0 && MEM_FD_PID.load(Ordering::Acquire) == pid {
+            let target = std::fs::read_link(format!("/proc/self/fd/{fd}"));
+            if target.is_ok_and(|t| t == std::path::Path::new(&format!("/proc/{pid}/mem"))) {
+                return Ok(fd);
+            }
+        }
+        let file = std::fs::File::open("/proc/self/mem")?;
+        let new_fd = file.into_raw_fd();
+        MEM_FD_PID.store(pid, Ordering::Release);
+        // An earlier descriptor was closed or replaced by the application (or belongs to the parent
+        // of a fork): it is not ours any more, so it is left alone rather than closed.
+        MEM_FD.store(new_fd, Ordering::Release);
+        Ok(new_fd)
+    }
+
+    /// Copies our own memory at `addr` into `buf` with `pread` on [`MEM_FD`], which stops at the
+    /// first unreadable page instead of faulting. Returns how many bytes were copied from the start.
+    pub(crate) fn read_own_memory(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+        // The capture checks the descriptor once before it reads modules and stacks; open it here
+        // only if nothing has yet.
+        let fd = match MEM_FD.load(std::sync::atomic::Ordering::Acquire) {
+            fd if fd >= 0 => fd,
+            _ => ensure_mem_fd()?,
+        };
+        let Ok(offset) = libc::off_t::try_from(addr) else {
+            return Ok(0);
+        };
+        let mut done = 0usize;
+        while done < buf.len() {
+            let rest = &mut buf[done..];
+            // SAFETY: `rest` is writable for `rest.len()` bytes and outlives the call.
+            let got = unsafe {
+                libc::pread(
+                    fd,
+                    rest.as_mut_ptr().cast::<c_void>(),
+                    rest.len(),
+                    offset.saturating_add(done as libc::off_t),
+                )
+            };
+            if got <= 0 {
+                let err = io::Error::last_os_error();
+                if got < 0 && done == 0 && err.raw_os_error() != Some(libc::EIO) {
+                    return Err(err);
+                }
+                break;
+            }
+            done += got as usize;
+        }
+        Ok(done)
+    }
 }

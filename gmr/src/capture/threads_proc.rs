@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn reads_own_thread() {
-        let tid = crate::sys::current_tid();
+        let tid = crate::capture::sys::current_tid();
         let t = read_thread(tid, 100).expect("own thread");
         assert_eq!(t.tid, tid);
         assert_eq!(t.state, 'R');

@@ -1,4 +1,4 @@
-//! The JSON view (DESIGN §3.5): one document per report.
+//! The JSON view (`docs/report-format.md`): one document per report.
 //!
 //! ```json
 //! {
@@ -54,15 +54,8 @@ pub(super) fn render(report: &Report) -> Value {
         }
         index.push(json!({ "title": section.title, "key": key }));
         let body = match &section.body {
-            Ok(body) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body.to_json()))
-                .unwrap_or_else(|panic| {
-                    json!({
-                        "error": format!(
-                            "rendering panicked: {}",
-                            crate::engine::panic_message(&panic)
-                        )
-                    })
-                }),
+            Ok(body) => super::isolate::catch(|| body.to_json())
+                .unwrap_or_else(|panic| json!({ "error": format!("rendering panicked: {panic}") })),
             Err(error) => json!({ "error": error.to_string() }),
         };
         bodies.push((key, body));
@@ -72,4 +65,14 @@ pub(super) fn render(report: &Report) -> Value {
         doc.insert(key, body);
     }
     Value::Object(doc)
+}
+
+/// The JSON view, pretty-printed, with a final newline.
+pub(super) fn render_string(report: &Report) -> String {
+    let mut out = serde_json::to_string_pretty(&render(report)).unwrap_or_else(|e| {
+        // Serialising a `serde_json::Value` cannot fail; keep a valid document regardless.
+        format!("{{\"error\":\"cannot serialise report: {e}\"}}")
+    });
+    out.push('\n');
+    out
 }

@@ -7,18 +7,27 @@
 //!
 //! The text view ([`Report::to_text`]) follows oslo.reports' 72-column layout that operators
 //! know; the JSON view ([`Report::to_json`]) is one document with `report_version` and one field
-//! per section, holding every value the text shows.
+//! per section, holding every value the text shows. [`OutputFormat`] names the views; a
+//! [`RenderedReport`] is a report rendered in one of them.
+//!
+//! This is the lowest layer of gmr (see `docs/architecture.md`): it knows nothing of how
+//! sections are gathered, where reports go or what triggers them.
+#![forbid(unsafe_code)]
 
 mod content;
+mod format;
+pub(crate) mod isolate;
 mod json;
 mod text;
+pub(crate) mod time;
+pub mod titles;
 
 use std::fmt;
 
 pub use self::content::Content;
 pub(crate) use self::content::{scalar as content_scalar, write_fields};
+pub use self::format::{OutputFormat, RenderedReport, ReportViews};
 pub use self::text::TextWriter;
-use crate::config::GmrConfig;
 use crate::error::SectionError;
 
 /// The version of the JSON document's schema. Bumped on a breaking change.
@@ -26,6 +35,7 @@ pub const REPORT_VERSION: u32 = 1;
 
 /// What asked for a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Trigger {
     /// The configured signal (SIGUSR2 by default).
     Signal,
@@ -179,44 +189,25 @@ impl Report {
         self.sections.iter().find(|s| s.title == title)
     }
 
-    /// The text view: oslo's 72-column layout (DESIGN §3.4).
+    /// The text view: oslo's 72-column layout (`docs/report-format.md`).
     pub fn to_text(&self) -> String {
         text::render(self)
     }
 
-    /// The JSON view as a value (DESIGN §3.5).
+    /// The JSON view as a value (`docs/report-format.md`).
     pub fn to_json(&self) -> serde_json::Value {
         json::render(self)
     }
 
     /// The JSON view, pretty-printed, with a final newline.
     pub fn to_json_string(&self) -> String {
-        let mut out = serde_json::to_string_pretty(&self.to_json()).unwrap_or_else(|e| {
-            // Serialising a `serde_json::Value` cannot fail; keep a valid document regardless.
-            format!("{{\"error\":\"cannot serialise report: {e}\"}}")
-        });
-        out.push('\n');
-        out
+        json::render_string(self)
     }
 
     /// The report rendered in `format`.
-    pub fn render(&self, format: crate::config::OutputFormat) -> String {
-        match format {
-            crate::config::OutputFormat::Text => self.to_text(),
-            crate::config::OutputFormat::Json => self.to_json_string(),
-        }
+    pub fn render(&self, format: OutputFormat) -> String {
+        format.render(self)
     }
-}
-
-/// What a built-in section generator may look at.
-#[derive(Debug)]
-pub struct ReportContext<'a> {
-    /// The validated configuration.
-    pub settings: &'a GmrConfig,
-    /// The application's whole configuration, if one was handed to gmr.
-    pub app_config: Option<&'a ::config::Config>,
-    /// What asked for the report.
-    pub trigger: Trigger,
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The text view: oslo.reports' 72-column layout (DESIGN §3.4).
+//! The text view: oslo.reports' 72-column layout (`docs/report-format.md`).
 //!
 //! ```text
 //! ========================================================================
@@ -16,7 +16,7 @@
 
 use std::fmt::{self, Write as _};
 
-use super::{Report, ReportHeader};
+use super::{Report, ReportHeader, titles};
 
 /// Width of the report in columns.
 pub(crate) const WIDTH: usize = 72;
@@ -116,14 +116,14 @@ pub(super) fn render(report: &Report) -> String {
     out.line("|".repeat(WIDTH));
     out.blank();
     out.blank();
-    let has_package = report.sections.iter().any(|s| s.title == "Package");
+    let has_package = report.sections.iter().any(|s| s.title == titles::PACKAGE);
     if !has_package {
         out.section_header("Report");
         write_header_fields(&mut out, &report.header);
     }
     for section in &report.sections {
         out.section_header(&section.title);
-        if section.title == "Package" {
+        if section.title == titles::PACKAGE {
             write_header_fields(&mut out, &report.header);
         }
         match &section.body {
@@ -132,15 +132,11 @@ pub(super) fn render(report: &Report) -> String {
                 // rolled back and the panic is shown in its place.
                 let mark = out.buf.len();
                 let indent = out.indent;
-                let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    body.write_text(&mut out);
-                }));
-                if let Err(panic) = rendered {
+                if let Err(panic) = super::isolate::catch(|| body.write_text(&mut out)) {
                     out.buf.truncate(mark);
                     out.indent = indent;
                     out.line(format_args!(
-                        "(section unavailable: rendering panicked: {})",
-                        crate::engine::panic_message(&panic)
+                        "(section unavailable: rendering panicked: {panic})"
                     ));
                 }
             }

@@ -9,7 +9,8 @@
 use ::config::{Value as ConfigValue, ValueKind};
 use serde_json::{Map, Value, json};
 
-use crate::report::{ReportContext, SectionBody, TextWriter};
+use super::ReportContext;
+use crate::report::{SectionBody, TextWriter};
 use crate::secrets::{MASK, Masker};
 
 /// One node of the masked configuration tree.
@@ -31,8 +32,9 @@ pub(crate) struct ConfigurationSection {
 
 const NO_CONFIG: &str = "no configuration was handed to gmr (see GmrBuilder::config)";
 
+/// Generates the `Configuration` section.
 pub(crate) fn generate(ctx: &ReportContext<'_>) -> ConfigurationSection {
-    let masker = Masker::new(&ctx.settings.secret_extra_keys);
+    let masker = Masker::new(&ctx.settings.secrets.extra_keys);
     let root = ctx
         .app_config
         .map(|config| match convert("", &config.cache, &masker, false) {
@@ -209,13 +211,12 @@ impl SectionBody for ConfigurationSection {
 mod tests {
     use super::*;
     use crate::config::GmrConfig;
-    use crate::report::Trigger;
 
     fn section(config: &::config::Config, settings: &GmrConfig) -> ConfigurationSection {
         generate(&ReportContext {
             settings,
             app_config: Some(config),
-            trigger: Trigger::Api,
+            package: &crate::PackageInfo::gmr(),
         })
     }
 
@@ -329,7 +330,7 @@ mod tests {
         let s = generate(&ReportContext {
             settings: &GmrConfig::default(),
             app_config: None,
-            trigger: Trigger::Api,
+            package: &crate::PackageInfo::gmr(),
         });
         assert!(text(&s).contains("no configuration was handed to gmr"));
     }

@@ -23,20 +23,16 @@ pub(crate) struct GreenThreadsSection {
 /// The line shown when nothing is registered.
 const NOTHING_REGISTERED: &str = "no async runtime or request tracking is registered";
 
-pub(crate) fn generate() -> GreenThreadsSection {
+/// Generates the `Green Threads` section.
+pub(crate) fn generate(_ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
     let sources = green_threads_sources()
         .into_iter()
         .map(|source| {
             let title = source.title();
-            let data = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                source.snapshot()
-            })) {
+            let data = match crate::report::isolate::catch(|| source.snapshot()) {
                 Ok(Ok(content)) => Ok(content.to_json()),
                 Ok(Err(error)) => Err(error.to_string()),
-                Err(panic) => Err(format!(
-                    "source panicked: {}",
-                    crate::engine::panic_message(&panic)
-                )),
+                Err(panic) => Err(format!("source panicked: {panic}")),
             };
             SourceBlock { title, data }
         })

@@ -11,6 +11,11 @@ pub(crate) struct PackageSection {
     package: PackageInfo,
 }
 
+/// Generates the `Package` section.
+pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> PackageSection {
+    PackageSection::new(ctx.package.clone())
+}
+
 impl PackageSection {
     pub(crate) fn new(package: PackageInfo) -> Self {
         PackageSection { package }

@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
 
+use super::ReportContext;
 use crate::error::SectionError;
 use crate::procfs;
-use crate::report::{ReportContext, SectionBody, TextWriter, write_fields};
+use crate::report::{SectionBody, TextWriter, write_fields};
 use crate::secrets::Masker;
 
 /// What the `Processes` section shows: an ordered object rendered by the generic layout.
@@ -60,9 +61,9 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ProcessesSection, Sect
     let stat = procfs::read_stat(&proc_self.join("stat"))
         .map_err(|e| SectionError::Unsupported(format!("cannot read /proc/self/stat: {e}")))?;
     let status = procfs::read_status(&proc_self.join("status")).unwrap_or_default();
-    let masker = Masker::new(&ctx.settings.secret_extra_keys);
+    let masker = Masker::new(&ctx.settings.secrets.extra_keys);
     let pid = std::process::id();
-    let ticks = crate::sys::clock_ticks_per_second();
+    let ticks = crate::capture::sys::clock_ticks_per_second();
 
     let mut f = Map::new();
     f.insert("pid".into(), json!(pid));
@@ -93,7 +94,7 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ProcessesSection, Sect
             let started_at = UNIX_EPOCH + Duration::from_secs_f64(started);
             f.insert(
                 "started_at".into(),
-                json!(crate::engine::rfc3339(started_at)),
+                json!(crate::report::time::rfc3339(started_at)),
             );
             let uptime = SystemTime::now()
                 .duration_since(started_at)
@@ -226,7 +227,6 @@ fn children(pid: u32, masker: &Masker) -> Vec<Value> {
 mod tests {
     use super::*;
     use crate::config::GmrConfig;
-    use crate::report::Trigger;
 
     #[test]
     fn sizes_and_durations() {
@@ -243,10 +243,11 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let settings = GmrConfig::default();
+        let package = crate::PackageInfo::gmr();
         let ctx = ReportContext {
             settings: &settings,
             app_config: None,
-            trigger: Trigger::Api,
+            package: &package,
         };
         // The child may not have exec'd yet; wait (bounded) until it is visible as `sleep`.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -1,33 +1,85 @@
-//! Report files in `log_dir`: naming, atomic creation with mode 0600, retention.
+//! [`LogDirSink`]: report files in `log_dir`, created atomically with mode 0600, and their
+//! retention.
+//!
+//! A file is written under a temporary name, with mode 0600, and then linked to its final name
+//! without ever replacing or following what is there, so readers never see half a report and a
+//! planted symlink is refused. After each file, the oldest files of the service beyond
+//! `max_reports` are removed; another process's reports only once they are a minute old, so
+//! replicas answering one touch of a shared trigger file never delete each other's reports.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::FileError;
-use crate::config::OutputFormat;
-use crate::engine::sanitize_name;
-use crate::report::ReportHeader;
+use super::naming::{INFIX, sanitize_name};
+use super::{Delivery, OutgoingReport, Sink, SinkError};
+use crate::report::{OutputFormat, ReportHeader};
 
-/// The infix that every report file name carries (oslo's, so existing globs keep working).
-const INFIX: &str = "_gurumeditation_";
+/// Writes each report to a file of its own in a directory, keeping the newest `max_reports`
+/// of the service.
+#[derive(Debug, Clone)]
+pub struct LogDirSink {
+    dir: PathBuf,
+    service: String,
+    max_reports: usize,
+}
 
-/// The file name of a report: `{service}_gurumeditation_{YYYYMMDDTHHMMSS}_{host}_{pid}_{seq}.{ext}`.
-pub fn report_file_name(
-    header: &ReportHeader,
-    service: &str,
-    seq: u64,
-    format: OutputFormat,
-) -> String {
-    format!(
-        "{}{INFIX}{}_{}_{}_{seq}.{}",
-        sanitize_name(service),
-        header.generated_at_compact,
-        sanitize_name(&header.host),
-        header.pid,
-        format.extension()
-    )
+impl LogDirSink {
+    /// Reports of `service` in `dir`, at most `max_reports` of them kept.
+    pub fn new(dir: impl Into<PathBuf>, service: impl Into<String>, max_reports: usize) -> Self {
+        LogDirSink {
+            dir: dir.into(),
+            service: service.into(),
+            max_reports: max_reports.max(1),
+        }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Sink for LogDirSink {
+    fn name(&self) -> &str {
+        "log_dir"
+    }
+
+    fn deliver(&self, report: &OutgoingReport<'_>) -> Result<Delivery, SinkError> {
+        let path = write_report_file(&self.dir, report.file_name(), report.body().as_bytes())
+            .map_err(|error| SinkError::Unwritable {
+                destination: self.dir.clone(),
+                reason: error.to_string(),
+            })?;
+        enforce_retention(&self.dir, report.header(), &self.service, self.max_reports);
+        Ok(Delivery::File(path))
+    }
+}
+
+/// Why a file in `log_dir` could not be written.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum FileError {
+    #[error("{path} is not a usable directory: {source}")]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create {path}: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("refusing to write {path}: something already exists at that name (a symlink?)")]
+    Exists { path: PathBuf },
 }
 
 /// Writes `contents` to `dir/name` atomically: a temporary file (created exclusively, never
@@ -111,12 +163,7 @@ const OTHERS_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// services, temporary files and anything that is not a regular file are left alone; so are
 /// reports of other processes (other host or pid) younger than [`OTHERS_GRACE`]. Oldest is by
 /// modification time, then by name.
-pub(super) fn enforce_retention(
-    dir: &Path,
-    header: &ReportHeader,
-    service: &str,
-    max_reports: usize,
-) {
+fn enforce_retention(dir: &Path, header: &ReportHeader, service: &str, max_reports: usize) {
     let prefix = format!("{}{INFIX}", sanitize_name(service));
     let own = format!("_{}_{}_", sanitize_name(&header.host), header.pid);
     let now = std::time::SystemTime::now();
@@ -131,8 +178,11 @@ pub(super) fn enforce_retention(
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
-            let is_report =
-                name.starts_with(&prefix) && (name.ends_with(".txt") || name.ends_with(".json"));
+            let is_report = name.starts_with(&prefix)
+                && OutputFormat::ALL.iter().any(|f| {
+                    name.strip_suffix(f.extension())
+                        .is_some_and(|n| n.ends_with('.'))
+                });
             if !is_report {
                 return None;
             }
@@ -169,32 +219,7 @@ pub(super) fn enforce_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Trigger;
-
-    fn header() -> ReportHeader {
-        ReportHeader {
-            service: "svc".into(),
-            version: "1.0.0".into(),
-            host: "web-1.example".into(),
-            pid: 4242,
-            generated_at: "2026-11-26T03:14:15Z".into(),
-            generated_at_compact: "20261126T031415".into(),
-            trigger: Trigger::Signal,
-            report_version: 1,
-        }
-    }
-
-    #[test]
-    fn file_name_layout() {
-        assert_eq!(
-            report_file_name(&header(), "svc", 7, OutputFormat::Text),
-            "svc_gurumeditation_20261126T031415_web-1.example_4242_7.txt"
-        );
-        assert_eq!(
-            report_file_name(&header(), "my svc", 1, OutputFormat::Json),
-            "my-svc_gurumeditation_20261126T031415_web-1.example_4242_1.json"
-        );
-    }
+    use crate::sink::naming::tests::header;
 
     #[test]
     fn writes_with_mode_0600_and_no_temp_left() {

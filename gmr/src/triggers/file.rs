@@ -21,8 +21,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::autorun::ReportHandle;
 use crate::report::Trigger;
+use crate::reporter::ReportHandle;
 
 /// What identifies one state of the trigger file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

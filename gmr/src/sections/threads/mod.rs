@@ -13,16 +13,16 @@ mod render;
 
 pub(crate) use self::model::ThreadsSection;
 
+use super::ReportContext;
 use crate::SectionError;
 use crate::capture::{CaptureOptions, capture_threads};
-use crate::report::ReportContext;
 
 /// Generates the `Threads` section.
 pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, SectionError> {
     let t = &ctx.settings.threads;
     let opts = CaptureOptions {
         signal_offset: t.capture_signal,
-        thread_timeout: t.thread_timeout,
+        thread_timeout: t.timeout,
         deadline: t.deadline,
         max_frames: t.max_frames.max(1),
     };

@@ -11,19 +11,27 @@
 //! [`ReportHandle::shared_report`] also reuses the last report while it is younger than a given
 //! age, which is how the admin endpoint bounds report generation to one per `min_interval`.
 //!
+//! **Rendering.** A report is rendered once per format actually asked for, on this thread:
+//! the format of the sinks when it is written, and each format an admin request asks for
+//! ([`ReportHandle::shared_rendered`]). The last report keeps its views, so requests within
+//! `max_age` of it are served its bytes without rendering again; a request for a format it
+//! was not rendered in yet is rendered here, not on the caller's (web worker) thread.
+//!
 //! **What can go wrong.** A section generator that panics is isolated by the engine; a panic
 //! anywhere else in the making of a report is caught here and answered as an error, and the
 //! thread goes on. Requests made after the reporter stopped are answered
 //! [`ReportError::Stopped`] at once instead of waiting forever.
+#![forbid(unsafe_code)]
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
+mod deadlines;
+mod oneshot;
+
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::oneshot;
-use crate::engine::{Gmr, panic_message};
-use crate::report::{Report, Trigger};
+use crate::engine::Gmr;
+use crate::report::{OutputFormat, RenderedReport, Report, ReportViews, Trigger, isolate};
 use crate::sink::Delivery;
 
 /// Why a report could not be had.
@@ -48,50 +56,43 @@ type ValueReply = oneshot::Sender<Result<Arc<Report>, ReportError>>;
 type WriteReply = oneshot::Sender<Result<Delivery, ReportError>>;
 type RenderedReply = oneshot::Sender<Result<Arc<RenderedReport>, ReportError>>;
 
-/// A report with both of its views, rendered on the reporter thread (so a web worker that
-/// serves it never spends its time rendering a large report).
-#[derive(Debug)]
-pub struct RenderedReport {
-    /// The report.
-    pub report: Arc<Report>,
-    /// Its text view.
-    pub text: String,
-    /// Its JSON view (pretty-printed, with a final newline).
-    pub json: String,
-}
-
 /// What a request wants back.
 enum Want {
     /// The report as a value (not written anywhere).
     Value(ValueReply),
-    /// The report written to the sink, and where it went.
+    /// The report written to the sinks, and where the configured destination put it.
     Write(WriteReply),
-    /// The report and its two views, rendered.
-    Rendered(RenderedReply),
-    /// The report written to the sink; nobody waits (signal and file triggers).
+    /// The report rendered in one format.
+    Rendered(OutputFormat, RenderedReply),
+    /// The report written to the sinks; nobody waits (signal and file triggers).
     Fire,
 }
 
 struct Request {
     trigger: Trigger,
     want: Want,
+    /// A recent report to render instead of making a new one (for [`Want::Rendered`]).
+    reuse: Option<Arc<ReportViews>>,
 }
 
 impl Request {
+    fn new(trigger: Trigger, want: Want) -> Self {
+        Request {
+            trigger,
+            want,
+            reuse: None,
+        }
+    }
+
     fn wants_sink(&self) -> bool {
         matches!(self.want, Want::Write(_) | Want::Fire)
     }
-
-    fn wants_rendering(&self) -> bool {
-        matches!(self.want, Want::Rendered(_))
-    }
 }
 
-/// The last report made, with its views once some request wanted them.
+/// The last report made, with the views rendered of it so far.
 struct Last {
     at: Instant,
-    report: Arc<Report>,
-    rendered: Option<Arc<RenderedReport>>,
+    views: Arc<ReportViews>,
 }
 
 #[derive(Default)]
@@ -189,9 +190,9 @@ impl ReportHandle {
             .unwrap_or_else(|| Err(self.lost()))
     }
 
-    /// Like [`ReportHandle::shared_report`], with both views rendered on the reporter thread:
-    /// what an HTTP endpoint serves. The last report's views are reused while it is younger than
-    /// `max_age`.
+    /// Like [`ReportHandle::shared_report`], rendered in `format` on the reporter thread: what
+    /// an HTTP endpoint serves. The last report is reused while it is younger than `max_age`
+    /// (rendered in `format` on the reporter thread if nobody asked for that format yet).
     ///
     /// # Errors
     ///
@@ -199,9 +200,10 @@ impl ReportHandle {
     pub async fn shared_rendered(
         &self,
         trigger: Trigger,
+        format: OutputFormat,
         max_age: Duration,
     ) -> Result<Arc<RenderedReport>, ReportError> {
-        self.ask_rendered(trigger, max_age)
+        self.ask_rendered(trigger, format, max_age)
             .await
             .unwrap_or_else(|| Err(self.lost()))
     }
@@ -216,10 +218,11 @@ impl ReportHandle {
     pub async fn shared_rendered_within(
         &self,
         trigger: Trigger,
+        format: OutputFormat,
         max_age: Duration,
         timeout: Duration,
     ) -> Result<Arc<RenderedReport>, ReportError> {
-        let answer = self.ask_rendered(trigger, max_age);
+        let answer = self.ask_rendered(trigger, format, max_age);
         answer.deliver_at(
             Instant::now() + timeout,
             Err(ReportError::TimedOut(timeout)),
@@ -230,24 +233,25 @@ impl ReportHandle {
     fn ask_rendered(
         &self,
         trigger: Trigger,
+        format: OutputFormat,
         max_age: Duration,
     ) -> oneshot::Receiver<Result<Arc<RenderedReport>, ReportError>> {
         let (tx, rx) = oneshot::channel();
         let state = self.shared.lock();
-        if let Some(Last {
-            at,
-            rendered: Some(rendered),
-            ..
-        }) = &state.last
-            && at.elapsed() <= max_age
-        {
-            tx.send(Ok(Arc::clone(rendered)));
+        let recent = state
+            .last
+            .as_ref()
+            .filter(|last| last.at.elapsed() <= max_age)
+            .map(|last| Arc::clone(&last.views));
+        drop(state);
+        if let Some(rendered) = recent.as_ref().and_then(|v| v.rendered_already(format)) {
+            tx.send(Ok(rendered));
             return rx;
         }
-        drop(state);
         self.enqueue(Request {
             trigger,
-            want: Want::Rendered(tx),
+            want: Want::Rendered(format, tx),
+            reuse: recent,
         });
         rx
     }
@@ -279,10 +283,7 @@ impl ReportHandle {
     /// Asks for a report written to the sink and returns at once. Used by the signal and file
     /// triggers. Returns `false` if the reporter has stopped.
     pub fn request(&self, trigger: Trigger) -> bool {
-        self.enqueue(Request {
-            trigger,
-            want: Want::Fire,
-        })
+        self.enqueue(Request::new(trigger, Want::Fire))
     }
 
     /// The error for a request whose answer was dropped: the reporter stopped, or the report
@@ -311,23 +312,17 @@ impl ReportHandle {
         if let (Some(max_age), Some(last)) = (max_age, &state.last)
             && last.at.elapsed() <= max_age
         {
-            tx.send(Ok(Arc::clone(&last.report)));
+            tx.send(Ok(Arc::clone(last.views.report())));
             return rx;
         }
         drop(state);
-        self.enqueue(Request {
-            trigger,
-            want: Want::Value(tx),
-        });
+        self.enqueue(Request::new(trigger, Want::Value(tx)));
         rx
     }
 
     fn ask_write(&self, trigger: Trigger) -> oneshot::Receiver<Result<Delivery, ReportError>> {
         let (tx, rx) = oneshot::channel();
-        self.enqueue(Request {
-            trigger,
-            want: Want::Write(tx),
-        });
+        self.enqueue(Request::new(trigger, Want::Write(tx)));
         rx
     }
 
@@ -447,20 +442,41 @@ fn run(shared: &Shared, gmr: &Gmr) {
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
             }
-            state.joined = Some(Vec::new());
-            std::mem::take(&mut state.queue)
+            let batch = std::mem::take(&mut state.queue);
+            if batch.iter().any(|r| r.reuse.is_none()) {
+                state.joined = Some(Vec::new());
+            }
+            batch
         };
+        let (reuse, make): (Vec<Request>, Vec<Request>) =
+            batch.into_iter().partition(|r| r.reuse.is_some());
+        for request in reuse {
+            answer_from_recent(request);
+        }
+        if make.is_empty() {
+            continue;
+        }
         // make_report isolates sections and their rendering; this catches anything else, so
         // one bad report never takes the reporter (and every later request) down with it.
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| make_report(shared, gmr, batch))) {
-            tracing::error!(
-                panic = %panic_message(&panic),
-                "gmr report failed; the reporter goes on"
-            );
+        if let Err(panic) = isolate::catch(|| make_report(shared, gmr, make)) {
+            tracing::error!(%panic, "gmr report failed; the reporter goes on");
             // Requests that joined the failed report are answered (their senders dropped).
             shared.lock().joined = None;
         }
     }
+}
+
+/// Answers a request for a recent report in a format it was not rendered in yet.
+fn answer_from_recent(request: Request) {
+    let (Some(views), Want::Rendered(format, reply)) = (request.reuse, request.want) else {
+        return;
+    };
+    reply.send(render(&views, format));
+}
+
+/// `views` in `format`, rendered now if needed; a panic while rendering is an error.
+fn render(views: &ReportViews, format: OutputFormat) -> Result<Arc<RenderedReport>, ReportError> {
+    isolate::catch(|| views.get(format)).map_err(ReportError::Failed)
 }
 
 /// Makes one report for `batch` and for every request that joins while it is being made.
@@ -468,78 +484,65 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
     let Some(first) = batch.first() else { return };
     let trigger = first.trigger;
     let started = Instant::now();
-    let made = catch_unwind(AssertUnwindSafe(|| Arc::new(gmr.report(trigger))))
-        .map_err(|panic| ReportError::Failed(panic_message(&panic)));
+    let made = isolate::catch(|| Arc::new(ReportViews::new(Arc::new(gmr.report(trigger)))))
+        .map_err(ReportError::Failed);
 
-    let write = |report: &Report| match gmr.write_report_sized(report) {
-        Ok((delivery, bytes)) => {
-            tracing::info!(
-                trigger = %trigger,
-                destination = %delivery,
-                duration_ms = started.elapsed().as_millis() as u64,
-                bytes,
-                "gmr report written"
-            );
-            Ok(delivery)
-        }
-        Err(error) => {
-            tracing::error!(trigger = %trigger, %error, "gmr report could not be written");
-            Err(ReportError::Sink(error.to_string()))
+    let write = |views: &ReportViews| {
+        let header = views.report().header();
+        match gmr.deliver(header, &mut |format| views.get(format)) {
+            Ok((delivery, bytes)) => {
+                tracing::info!(
+                    trigger = %trigger,
+                    destination = %delivery,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    bytes,
+                    "gmr report written"
+                );
+                Ok(delivery)
+            }
+            Err(error) => {
+                tracing::error!(trigger = %trigger, %error, "gmr report could not be written");
+                Err(ReportError::Sink(error.to_string()))
+            }
         }
     };
 
     let mut delivery = None;
-    if let Ok(report) = &made
+    if let Ok(views) = &made
         && batch.iter().any(Request::wants_sink)
     {
-        delivery = Some(write(report));
+        delivery = Some(write(views));
     }
     let joined = {
         let mut state = shared.lock();
-        if let Ok(report) = &made {
+        if let Ok(views) = &made {
             state.last = Some(Last {
                 at: Instant::now(),
-                report: Arc::clone(report),
-                rendered: None,
+                views: Arc::clone(views),
             });
             state.reports_made += 1;
         }
         state.joined.take().unwrap_or_default()
     };
     // Requests that join from here on wait for the next report; these are all answered below.
-    let rendered = match &made {
-        Ok(report) if batch.iter().chain(&joined).any(Request::wants_rendering) => {
-            let rendered = Arc::new(RenderedReport {
-                report: Arc::clone(report),
-                text: report.to_text(),
-                json: report.to_json_string(),
-            });
-            if let Some(last) = shared.lock().last.as_mut()
-                && Arc::ptr_eq(&last.report, report)
-            {
-                last.rendered = Some(Arc::clone(&rendered));
+    match &made {
+        Ok(views) => {
+            if delivery.is_none() && joined.iter().any(Request::wants_sink) {
+                delivery = Some(write(views));
             }
-            Some(rendered)
+            if delivery.is_none() {
+                // Returned to the caller (the admin endpoint, the API): still one event per
+                // report, at info, so reports served over HTTP leave a trace.
+                tracing::info!(
+                    trigger = %trigger,
+                    destination = "returned to the caller",
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    requests = batch.len() + joined.len(),
+                    "gmr report made"
+                );
+            }
         }
-        _ => None,
-    };
-    if let Ok(report) = &made {
-        if delivery.is_none() && joined.iter().any(Request::wants_sink) {
-            delivery = Some(write(report));
-        }
-        if delivery.is_none() {
-            // Returned to the caller (the admin endpoint, the API): still one event per report,
-            // at info, so reports served over HTTP leave a trace.
-            tracing::info!(
-                trigger = %trigger,
-                destination = "returned to the caller",
-                duration_ms = started.elapsed().as_millis() as u64,
-                requests = batch.len() + joined.len(),
-                "gmr report made"
-            );
-        }
-    } else if let Err(error) = &made {
-        tracing::error!(trigger = %trigger, %error, "gmr report failed");
+        Err(error) => tracing::error!(trigger = %trigger, %error, "gmr report failed"),
     }
     if batch.len() + joined.len() > 1 {
         tracing::debug!(
@@ -549,16 +552,19 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
     }
     for request in batch.into_iter().chain(joined) {
         match request.want {
-            Want::Value(reply) => reply.send(made.clone()),
+            Want::Value(reply) => reply.send(
+                made.as_ref()
+                    .map(|v| Arc::clone(v.report()))
+                    .map_err(Clone::clone),
+            ),
             Want::Write(reply) => reply.send(match (&made, &delivery) {
                 (Err(e), _) => Err(e.clone()),
                 (Ok(_), Some(result)) => result.clone(),
                 (Ok(_), None) => Err(ReportError::Failed("report was not written".to_owned())),
             }),
-            Want::Rendered(reply) => reply.send(match (&made, &rendered) {
-                (Err(e), _) => Err(e.clone()),
-                (Ok(_), Some(rendered)) => Ok(Arc::clone(rendered)),
-                (Ok(_), None) => Err(ReportError::Failed("report was not rendered".to_owned())),
+            Want::Rendered(format, reply) => reply.send(match &made {
+                Err(e) => Err(e.clone()),
+                Ok(views) => render(views, format),
             }),
             Want::Fire => {}
         }

@@ -1,0 +1,306 @@
+//! The `[gmr]` configuration table (`docs/configuration.md`).
+//!
+//! [`GmrConfig`] is read from the `[gmr]` table of a [`config::Config`] with
+//! [`GmrConfig::from_config`], or built in code from [`GmrConfig::default`] and its public
+//! fields, each named as its key (`threads.timeout` is `settings.threads.timeout`). Every value
+//! is validated once: as it is read, or by [`GmrConfig::validate`] for a configuration built in
+//! code. A bad value is a [`ConfigError`](crate::ConfigError) naming the key and the value,
+//! never a panic and never a silent fallback. Unknown keys are rejected too, so that a typo
+//! such as `log_dirr` does not silently leave reports on stderr.
+//!
+//! The module is split by job: `types` (the settings), `read` (from a `config::Config`),
+//! `validate` (the rule of each key), `duration` (duration strings).
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `service_name` | binary name | report header and file names |
+//! | `log_dir` | unset: stderr | directory for report files |
+//! | `file_event_handler` | unset | trigger file path |
+//! | `file_event_handler_interval` | `1` (seconds) | poll interval, > 0 |
+//! | `signal` | `"SIGUSR2"` | trigger signal, or `"none"` |
+//! | `format` | `"text"` | `text` or `json` for files and stderr |
+//! | `max_reports` | `20` | files kept in `log_dir` per service |
+//! | `show_environment` | `false` | list environment variables (masked) in `Processes` |
+//! | `admin.path` | `"/admin/gmr"` | admin endpoint path |
+//! | `admin.token` / `admin.token_file` | unset: endpoint off | bearer token, or a file holding it |
+//! | `admin.min_interval` | `"1s"` | requests closer than this share one report |
+//! | `secrets.extra_keys` | `[]` | more key names to mask |
+//! | `threads.capture_signal` | `"SIGRTMIN+5"` | real-time signal used to take other threads' stacks |
+//! | `threads.timeout` | `"200ms"` | how long one thread may take to answer |
+//! | `threads.deadline` | `"5s"` | how long the capture of all threads may take |
+//! | `threads.max_frames` | `128` | frames kept per stack |
+#![forbid(unsafe_code)]
+
+mod duration;
+mod read;
+mod types;
+mod validate;
+
+pub use self::types::{
+    AdminConfig, GmrConfig, OutputFormat, SecretString, SecretsConfig, SignalChoice, ThreadsConfig,
+};
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn cfg(toml: &str) -> ::config::Config {
+        ::config::Config::builder()
+            .add_source(::config::File::from_str(toml, ::config::FileFormat::Toml))
+            .build()
+            .expect("test TOML parses")
+    }
+
+    fn err(toml: &str) -> String {
+        match GmrConfig::from_config(&cfg(toml)) {
+            Ok(c) => panic!("expected an error for {toml:?}, got {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn missing_table_gives_defaults() {
+        let c = GmrConfig::from_config(&cfg("[app]\nx = 1\n")).expect("defaults");
+        assert_eq!(c, GmrConfig::default());
+        assert_eq!(c.signal, SignalChoice::Signal(libc::SIGUSR2));
+        assert_eq!(c.max_reports, 20);
+        assert_eq!(c.admin.path, "/admin/gmr");
+        assert_eq!(c.admin.min_interval, Duration::from_secs(1));
+        assert_eq!(c.file_event_handler_interval, Duration::from_secs(1));
+        assert_eq!(c.format, OutputFormat::Text);
+    }
+
+    #[test]
+    fn reads_every_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token_path = dir.path().join("token");
+        std::fs::write(&token_path, "0123456789abcdef0123\n").expect("write token");
+        let c = GmrConfig::from_config(&cfg(&format!(
+            r#"
+            [gmr]
+            service_name = "billing-api"
+            log_dir = "/var/log/billing"
+            file_event_handler = "/var/log/billing/gmr_trigger"
+            file_event_handler_interval = 0.5
+            signal = "SIGUSR1"
+            format = "json"
+            max_reports = 5
+            show_environment = true
+            [gmr.admin]
+            path = "/internal/gmr"
+            token_file = "{}"
+            min_interval = "250ms"
+            [gmr.secrets]
+            extra_keys = ["pin", "dsn"]
+            [gmr.threads]
+            capture_signal = "SIGRTMIN+7"
+            timeout = "50ms"
+            deadline = "2s"
+            max_frames = 64
+            "#,
+            token_path.display()
+        )))
+        .expect("valid");
+        assert_eq!(c.service_name.as_deref(), Some("billing-api"));
+        assert_eq!(c.log_dir, Some(PathBuf::from("/var/log/billing")));
+        assert_eq!(
+            c.file_event_handler,
+            Some(PathBuf::from("/var/log/billing/gmr_trigger"))
+        );
+        assert_eq!(c.file_event_handler_interval, Duration::from_millis(500));
+        assert_eq!(c.signal, SignalChoice::Signal(libc::SIGUSR1));
+        assert_eq!(c.format, OutputFormat::Json);
+        assert_eq!(c.max_reports, 5);
+        assert!(c.show_environment);
+        assert_eq!(c.admin.path, "/internal/gmr");
+        assert_eq!(
+            c.admin.token.as_ref().map(SecretString::expose),
+            Some("0123456789abcdef0123")
+        );
+        assert_eq!(c.admin.min_interval, Duration::from_millis(250));
+        assert_eq!(
+            c.secrets.extra_keys,
+            vec!["pin".to_owned(), "dsn".to_owned()]
+        );
+        assert_eq!(c.threads.capture_signal, 7);
+        assert_eq!(c.threads.timeout, Duration::from_millis(50));
+        assert_eq!(c.threads.deadline, Duration::from_secs(2));
+        assert_eq!(c.threads.max_frames, 64);
+    }
+
+    #[test]
+    fn signal_none_and_short_names() {
+        let c = GmrConfig::from_config(&cfg("[gmr]\nsignal = \"none\"")).expect("none");
+        assert_eq!(c.signal, SignalChoice::None);
+        let c = GmrConfig::from_config(&cfg("[gmr]\nsignal = \"usr2\"")).expect("usr2");
+        assert_eq!(c.signal, SignalChoice::Signal(libc::SIGUSR2));
+    }
+
+    #[test]
+    fn each_bad_value_names_its_key_and_value() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("service_name = \"a/b\"", "gmr.service_name", "a/b"),
+            ("service_name = \"\"", "gmr.service_name", ""),
+            ("log_dir = \"\"", "gmr.log_dir", "\"\""),
+            ("log_dir = [1]", "gmr.log_dir", "expected a string"),
+            (
+                "file_event_handler = \"\"",
+                "gmr.file_event_handler",
+                "\"\"",
+            ),
+            (
+                "file_event_handler_interval = 0",
+                "gmr.file_event_handler_interval",
+                "0",
+            ),
+            (
+                "file_event_handler_interval = -3",
+                "gmr.file_event_handler_interval",
+                "-3",
+            ),
+            (
+                "file_event_handler_interval = \"soon\"",
+                "gmr.file_event_handler_interval",
+                "soon",
+            ),
+            ("signal = \"SIGKILL\"", "gmr.signal", "SIGKILL"),
+            ("signal = \"SIGSEGV\"", "gmr.signal", "SIGSEGV"),
+            ("signal = \"SIGTERM\"", "gmr.signal", "SIGTERM"),
+            ("signal = \"INT\"", "gmr.signal", "INT"),
+            ("signal = \"SIGFOO\"", "gmr.signal", "SIGFOO"),
+            ("format = \"xml\"", "gmr.format", "xml"),
+            ("max_reports = 0", "gmr.max_reports", "0"),
+            ("max_reports = -1", "gmr.max_reports", "-1"),
+            ("max_reports = \"many\"", "gmr.max_reports", "many"),
+            (
+                "show_environment = \"maybe\"",
+                "gmr.show_environment",
+                "maybe",
+            ),
+            ("admin.path = \"admin\"", "gmr.admin.path", "admin"),
+            (
+                "admin.path = \"/admin?x=1\"",
+                "gmr.admin.path",
+                "/admin?x=1",
+            ),
+            (
+                "admin.min_interval = \"0s\"",
+                "gmr.admin.min_interval",
+                "0s",
+            ),
+            (
+                "admin.min_interval = \"fast\"",
+                "gmr.admin.min_interval",
+                "fast",
+            ),
+            (
+                "admin.min_interval = \"3 fortnights\"",
+                "gmr.admin.min_interval",
+                "fortnights",
+            ),
+            (
+                "secrets.extra_keys = \"pin\"",
+                "gmr.secrets.extra_keys",
+                "pin",
+            ),
+            (
+                "secrets.extra_keys = [\"\"]",
+                "gmr.secrets.extra_keys",
+                "empty",
+            ),
+            (
+                "threads.capture_signal = \"SIGRTMIN+40\"",
+                "gmr.threads.capture_signal",
+                "SIGRTMIN+40",
+            ),
+            (
+                "threads.capture_signal = \"SIGUSR1\"",
+                "gmr.threads.capture_signal",
+                "SIGUSR1",
+            ),
+            ("threads.timeout = \"0ms\"", "gmr.threads.timeout", "0ms"),
+            ("threads.deadline = \"1ms\"", "gmr.threads.deadline", "1ms"),
+            ("threads.max_frames = 1", "gmr.threads.max_frames", "1"),
+            ("log_dirr = \"/tmp\"", "gmr.log_dirr", "known keys"),
+        ];
+        for (line, key, value) in cases {
+            let message = err(&format!("[gmr]\n{line}\n"));
+            assert!(
+                message.contains(key) && message.contains(value),
+                "{line}: message {message:?} should name {key} and {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_errors_never_show_the_token() {
+        let message = err("[gmr.admin]\ntoken = \"short\"\n");
+        assert!(message.contains("gmr.admin.token"), "{message}");
+        assert!(!message.contains("short"), "{message}");
+        let message = err("[gmr.admin]\ntoken = \"has a space in it, long enough\"\n");
+        assert!(!message.contains("space in it"), "{message}");
+        let message = err("[gmr.admin]\ntoken = 1234567812345678\n");
+        assert!(!message.contains("12345678"), "{message}");
+    }
+
+    #[test]
+    fn gmr_must_be_a_table() {
+        let message = err("gmr = 3\n");
+        assert!(message.contains("`gmr` must be a table"), "{message}");
+    }
+
+    #[test]
+    fn token_and_token_file_conflict() {
+        let message =
+            err("[gmr.admin]\ntoken = \"0123456789abcdef\"\ntoken_file = \"/nonexistent/token\"\n");
+        assert!(message.contains("gmr.admin.token") && message.contains("token_file"));
+    }
+
+    #[test]
+    fn unreadable_token_file_names_key_and_path() {
+        let message = err("[gmr.admin]\ntoken_file = \"/nonexistent/gmr-token\"\n");
+        assert!(message.contains("gmr.admin.token_file"), "{message}");
+        assert!(message.contains("/nonexistent/gmr-token"), "{message}");
+    }
+
+    #[test]
+    fn values_from_environment_strings_are_coerced() {
+        let c = ::config::Config::builder()
+            .set_override("gmr.max_reports", "7")
+            .and_then(|b| b.set_override("gmr.file_event_handler_interval", "2"))
+            .and_then(|b| b.set_override("gmr.show_environment", "true"))
+            .and_then(|b| b.build())
+            .expect("builds");
+        let c = GmrConfig::from_config(&c).expect("valid");
+        assert_eq!(c.max_reports, 7);
+        assert_eq!(c.file_event_handler_interval, Duration::from_secs(2));
+        assert!(c.show_environment);
+    }
+
+    #[test]
+    fn validate_checks_values_built_in_code() {
+        let mut c = GmrConfig {
+            file_event_handler_interval: Duration::ZERO,
+            ..GmrConfig::default()
+        };
+        assert!(
+            c.validate()
+                .expect_err("zero interval")
+                .to_string()
+                .contains("gmr.file_event_handler_interval")
+        );
+        c.file_event_handler_interval = Duration::from_secs(1);
+        c.signal = SignalChoice::Signal(libc::SIGKILL);
+        assert!(
+            c.validate()
+                .expect_err("SIGKILL")
+                .to_string()
+                .contains("gmr.signal")
+        );
+        c.signal = SignalChoice::None;
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,323 @@
+//! Reading the `[gmr]` table of a `config::Config` into a [`GmrConfig`].
+//!
+//! Each key is converted to its type here and checked by its rule in `validate` as it is read,
+//! so an error message shows the value as written. Unknown keys are rejected: a typo such as
+//! `log_dirr` would otherwise silently leave reports on stderr.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ::config::{Value, ValueKind};
+
+use super::duration;
+use super::types::{GmrConfig, OutputFormat, SecretString, SignalChoice};
+use super::validate::{self, invalid};
+use crate::error::ConfigError;
+use crate::triggers::signal as trigger_signal;
+
+/// The keys gmr knows, as dotted paths below `[gmr]`.
+pub(super) const KNOWN_KEYS: &[&str] = &[
+    "service_name",
+    "log_dir",
+    "file_event_handler",
+    "file_event_handler_interval",
+    "signal",
+    "format",
+    "max_reports",
+    "show_environment",
+    "admin.path",
+    "admin.token",
+    "admin.token_file",
+    "admin.min_interval",
+    "secrets.extra_keys",
+    "threads.capture_signal",
+    "threads.timeout",
+    "threads.deadline",
+    "threads.max_frames",
+];
+
+impl GmrConfig {
+    /// Reads the `[gmr]` table of `config`. A missing table gives the defaults.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the first key whose value is invalid, or an unknown key.
+    pub fn from_config(config: &::config::Config) -> Result<Self, ConfigError> {
+        let table = match config.get::<Value>("gmr") {
+            Ok(value) => value,
+            Err(::config::ConfigError::NotFound(_)) => return Ok(GmrConfig::default()),
+            Err(other) => return Err(ConfigError::Source(other)),
+        };
+        let mut flat = Vec::new();
+        flatten("", table, &mut flat)?;
+        let mut out = GmrConfig::default();
+        let mut token_file = None;
+        for (key, value) in flat {
+            out.read_key(&key, value, &mut token_file)?;
+        }
+        if let Some(path) = token_file {
+            if out.admin.token.is_some() {
+                return Err(ConfigError::Conflict {
+                    first: "admin.token",
+                    second: "admin.token_file",
+                    reason: "set the token in one place only",
+                });
+            }
+            out.admin.token = Some(read_token_file(&path)?);
+        }
+        validate::across_keys(&out)?;
+        Ok(out)
+    }
+
+    fn read_key(
+        &mut self,
+        key: &str,
+        value: Value,
+        token_file: &mut Option<PathBuf>,
+    ) -> Result<(), ConfigError> {
+        let shown = value.to_string();
+        match key {
+            "service_name" => {
+                let name = string(key, value)?;
+                validate::service_name(&name)?;
+                self.service_name = Some(name);
+            }
+            "log_dir" => self.log_dir = Some(path(key, value)?),
+            "file_event_handler" => self.file_event_handler = Some(path(key, value)?),
+            "file_event_handler_interval" => {
+                let interval = seconds(key, value)?;
+                validate::poll_interval(interval, &shown)?;
+                self.file_event_handler_interval = interval;
+            }
+            "signal" => {
+                let text = string(key, value)?;
+                let choice = trigger_signal_choice(&text)?;
+                validate::signal(choice, &text)?;
+                self.signal = choice;
+            }
+            "format" => {
+                let text = string(key, value)?;
+                self.format = OutputFormat::from_name(&text).ok_or_else(|| {
+                    invalid(
+                        key,
+                        &text,
+                        &format!("expected one of: {}", OutputFormat::names()),
+                    )
+                })?;
+            }
+            "max_reports" => {
+                self.max_reports = validate::max_reports(integer(key, value)?, &shown)?
+            }
+            "show_environment" => self.show_environment = boolean(key, value)?,
+            "admin.path" => {
+                let path = string(key, value)?;
+                validate::admin_path(&path)?;
+                self.admin.path = path;
+            }
+            "admin.token" => {
+                let token = match value.kind {
+                    ValueKind::String(s) => s,
+                    _ => {
+                        return Err(ConfigError::WrongType {
+                            key: key.to_owned(),
+                            value: "***".to_owned(),
+                            expected: "a string",
+                        });
+                    }
+                };
+                validate::token(&token, key)?;
+                self.admin.token = Some(SecretString::new(token));
+            }
+            "admin.token_file" => *token_file = Some(path(key, value)?),
+            "admin.min_interval" => {
+                let interval = duration_value(key, value)?;
+                validate::admin_min_interval(interval, &shown)?;
+                self.admin.min_interval = interval;
+            }
+            "secrets.extra_keys" => {
+                let items = value.into_array().map_err(|_| ConfigError::WrongType {
+                    key: key.to_owned(),
+                    value: shown,
+                    expected: "an array of strings",
+                })?;
+                let keys = items
+                    .into_iter()
+                    .map(|item| string(key, item))
+                    .collect::<Result<Vec<_>, _>>()?;
+                validate::extra_keys(&keys)?;
+                self.secrets.extra_keys = keys;
+            }
+            "threads.capture_signal" => {
+                let text = string(key, value)?;
+                let offset = capture_signal_offset(&text)?;
+                validate::capture_signal(offset, &text)?;
+                self.threads.capture_signal = offset;
+            }
+            "threads.timeout" => {
+                let timeout = duration_value(key, value)?;
+                validate::threads_timeout(timeout, &shown)?;
+                self.threads.timeout = timeout;
+            }
+            "threads.deadline" => self.threads.deadline = duration_value(key, value)?,
+            "threads.max_frames" => {
+                self.threads.max_frames = validate::max_frames(integer(key, value)?, &shown)?;
+            }
+            other => {
+                return Err(ConfigError::UnknownKey {
+                    key: other.to_owned(),
+                    known: KNOWN_KEYS.join(", "),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Flattens nested tables into dotted keys (`admin.token`); arrays stay values.
+fn flatten(prefix: &str, value: Value, out: &mut Vec<(String, Value)>) -> Result<(), ConfigError> {
+    match value.kind {
+        ValueKind::Table(table) => {
+            let mut entries: Vec<_> = table.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            for (key, child) in entries {
+                let full = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&full, child, out)?;
+            }
+            Ok(())
+        }
+        _ if prefix.is_empty() => Err(ConfigError::NotATable {
+            value: value.to_string(),
+        }),
+        _ => {
+            out.push((prefix.to_owned(), value));
+            Ok(())
+        }
+    }
+}
+
+fn string(key: &str, value: Value) -> Result<String, ConfigError> {
+    match value.kind {
+        ValueKind::String(s) => Ok(s),
+        ValueKind::Table(_) | ValueKind::Array(_) | ValueKind::Nil => Err(ConfigError::WrongType {
+            key: key.to_owned(),
+            value: value.to_string(),
+            expected: "a string",
+        }),
+        _ => Ok(value.to_string()),
+    }
+}
+
+fn path(key: &str, value: Value) -> Result<PathBuf, ConfigError> {
+    let text = string(key, value)?;
+    validate::path(key, &text)?;
+    Ok(PathBuf::from(text))
+}
+
+fn integer(key: &str, value: Value) -> Result<i64, ConfigError> {
+    let shown = value.to_string();
+    value.into_int().map_err(|_| ConfigError::WrongType {
+        key: key.to_owned(),
+        value: shown,
+        expected: "an integer",
+    })
+}
+
+fn boolean(key: &str, value: Value) -> Result<bool, ConfigError> {
+    let shown = value.to_string();
+    value.into_bool().map_err(|_| ConfigError::WrongType {
+        key: key.to_owned(),
+        value: shown,
+        expected: "true or false",
+    })
+}
+
+/// A number of seconds (integer or decimal), or a duration string such as `"500ms"`.
+fn seconds(key: &str, value: Value) -> Result<Duration, ConfigError> {
+    let shown = value.to_string();
+    let secs = match &value.kind {
+        ValueKind::I64(n) => *n as f64,
+        ValueKind::I128(n) => *n as f64,
+        ValueKind::U64(n) => *n as f64,
+        ValueKind::U128(n) => *n as f64,
+        ValueKind::Float(f) => *f,
+        ValueKind::String(s) => match s.trim().parse::<f64>() {
+            Ok(f) => f,
+            Err(_) => {
+                return duration::parse_duration(s).map_err(|reason| invalid(key, s, &reason));
+            }
+        },
+        _ => {
+            return Err(ConfigError::WrongType {
+                key: key.to_owned(),
+                value: shown,
+                expected: "a number of seconds",
+            });
+        }
+    };
+    duration::seconds(secs).map_err(|reason| invalid(key, &shown, &reason))
+}
+
+/// A duration string (`"1s"`, `"250ms"`, `"2m"`) or a number of seconds.
+fn duration_value(key: &str, value: Value) -> Result<Duration, ConfigError> {
+    let shown = value.to_string();
+    match &value.kind {
+        ValueKind::String(s) => {
+            duration::parse_duration(s).map_err(|reason| invalid(key, s, &reason))
+        }
+        ValueKind::I64(_) | ValueKind::U64(_) | ValueKind::Float(_) => seconds(key, value),
+        _ => Err(ConfigError::WrongType {
+            key: key.to_owned(),
+            value: shown,
+            expected: "a duration such as \"1s\" or \"250ms\"",
+        }),
+    }
+}
+
+/// `signal`: `"none"`/`"off"`, or a signal name with or without `SIG`.
+fn trigger_signal_choice(text: &str) -> Result<SignalChoice, ConfigError> {
+    let trimmed = text.trim();
+    if trimmed.eq_ignore_ascii_case("none") || trimmed.eq_ignore_ascii_case("off") {
+        return Ok(SignalChoice::None);
+    }
+    trigger_signal::number_of(trimmed)
+        .map(SignalChoice::Signal)
+        .ok_or_else(|| invalid("signal", text, trigger_signal::NAME_HINT))
+}
+
+/// `threads.capture_signal`: `"SIGRTMIN+N"`, `"SIGRTMIN"` or a bare `N`.
+fn capture_signal_offset(text: &str) -> Result<i32, ConfigError> {
+    let upper = text.trim().to_ascii_uppercase().replace(' ', "");
+    let offset = if let Some(rest) = upper.strip_prefix("SIGRTMIN") {
+        if rest.is_empty() {
+            Some(0)
+        } else {
+            rest.strip_prefix('+').and_then(|n| n.parse::<i32>().ok())
+        }
+    } else {
+        upper.parse::<i32>().ok()
+    };
+    offset.ok_or_else(|| {
+        invalid(
+            "threads.capture_signal",
+            text,
+            &format!(
+                "expected \"SIGRTMIN+N\" with N between 0 and {}, e.g. \"SIGRTMIN+5\"",
+                validate::MAX_CAPTURE_OFFSET
+            ),
+        )
+    })
+}
+
+fn read_token_file(path: &PathBuf) -> Result<SecretString, ConfigError> {
+    let contents = std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+        path: path.clone(),
+        source,
+    })?;
+    let token = contents.trim_end_matches(['\n', '\r']).to_owned();
+    validate::token(&token, "admin.token_file")?;
+    Ok(SecretString::new(token))
+}
