@@ -1,5 +1,6 @@
-//! What the demo servers share: the command line of DESIGN §3.1, configuration loading, the
+//! What the demo servers share: the command line of `docs/README.md` ("The demos"), configuration loading, the
 //! parked background threads, the start-up banner, and the demo routes' parameters.
+#![forbid(unsafe_code)]
 // Printing the banner on stdout is what a demo is for.
 #![allow(clippy::print_stdout)]
 
@@ -303,42 +304,24 @@ pub mod axum_routes {
     }
 }
 
-/// Serves the demo routes with axum on `args.listen` until Ctrl-C or SIGTERM: gmr's router and
-/// in-flight layer when `gmr` is given, the banner (plus `extra_banner` lines) on stdout, and
-/// gmr's triggers stopped once the server has shut down.
+/// Prints the banner for the server listening on `listener` (see [`print_banner`]), then the
+/// `extra` lines, and flushes stdout so a reader sees them at once.
 ///
 /// # Errors
 ///
-/// The I/O error of binding or serving.
-pub async fn serve_axum_demo(
-    args: &DemoArgs,
-    gmr: Option<gmr_axum::GmrAxum>,
+/// The I/O error of reading the listener's address.
+pub fn announce(
+    listener: &tokio::net::TcpListener,
+    guard: Option<&gmr::GmrGuard>,
     generated_token: Option<&str>,
-    greeting: &'static str,
-    extra_banner: &[String],
-) -> Result<(), Box<dyn std::error::Error>> {
+    extra: &[String],
+) -> std::io::Result<()> {
     use std::io::Write as _;
-    spawn_parked_workers()?;
-    let mut app = axum_routes::routes::<()>(greeting);
-    if let Some(gmr) = &gmr {
-        app = app.merge(gmr.router()).layer(gmr.layer());
-    }
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    print_banner(
-        listener.local_addr()?,
-        gmr.as_ref().map(gmr_axum::GmrAxum::guard),
-        generated_token,
-    );
-    for line in extra_banner {
+    print_banner(listener.local_addr()?, guard, generated_token);
+    for line in extra {
         println!("{line}");
     }
-    let _ = std::io::stdout().flush();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    // The server has shut down: stop gmr's triggers.
-    drop(gmr);
-    Ok(())
+    std::io::stdout().flush()
 }
 
 /// A multi-thread runtime with `workers` workers whose threads register their full names with

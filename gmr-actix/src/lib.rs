@@ -62,12 +62,13 @@ mod middleware;
 mod runtime;
 
 use actix_web::web::ServiceConfig;
+use gmr_tower::{GmrTower, InFlightOptions};
 
 pub use gmr;
 pub use gmr_tower;
 
 pub use crate::admin::admin_resource;
-pub use crate::middleware::{GmrMiddleware, GmrMiddlewareService, InFlightBody, ResponseFuture};
+pub use crate::middleware::{GmrMiddleware, GmrMiddlewareService, RecordedBody, RecordedFuture};
 pub use crate::runtime::register_worker_runtime;
 
 /// The title suffix of the in-flight table: requests are listed as `in-flight requests (actix)`.
@@ -86,47 +87,62 @@ pub enum Error {
 /// Installs gmr's autorun hook with the `[gmr]` table of `config` (the whole configuration is
 /// shown, masked, in the report's `Configuration` section) and returns what the actix-web
 /// server needs. Call it once, outside the `HttpServer::new` factory; clone the result into the
-/// factory.
+/// factory. Requests are listed as `in-flight requests (actix)`.
 ///
 /// # Errors
 ///
 /// [`Error::Install`] naming the `[gmr]` key to fix, or a hook already installed in this process
 /// with other settings.
 pub fn install(config: &config::Config, package: gmr::PackageInfo) -> Result<GmrActix, Error> {
-    let guard = gmr::Gmr::builder()
-        .config(config)
-        .package(package)
-        .install()?;
-    Ok(GmrActix::from_guard(guard))
+    install_with(config, package, InFlightOptions::new(IN_FLIGHT_NAME))
 }
 
-/// gmr for one actix-web server: the installed hook, the in-flight request table and the admin
-/// endpoint. Cheap to clone (reference counts); clone it into the `HttpServer::new` factory.
+/// [`install`] with the in-flight table's options, e.g. hidden paths for a service whose paths
+/// carry tokens: `InFlightOptions::new("actix").hide_paths()`.
+///
+/// # Errors
+///
+/// As [`install`].
+pub fn install_with(
+    config: &config::Config,
+    package: gmr::PackageInfo,
+    options: InFlightOptions,
+) -> Result<GmrActix, Error> {
+    Ok(GmrActix::from_bundle(GmrTower::install_with(
+        config, package, options,
+    )?))
+}
+
+/// gmr for one actix-web server: the [`GmrTower`] bundle (hook, in-flight table, admin
+/// endpoint) in actix-web's idiom. Cheap to clone (reference counts); clone it into the
+/// `HttpServer::new` factory.
 ///
 /// The hook runs while any clone is alive: keep one until the server has shut down.
 #[derive(Clone, Debug)]
+#[must_use = "dropping it stops gmr's triggers at once; keep it until the server has shut down"]
 pub struct GmrActix {
-    guard: gmr::GmrGuard,
-    in_flight: gmr_tower::InFlightLayer,
-    admin: Option<gmr_tower::AdminEndpoint>,
+    core: GmrTower,
 }
 
 impl GmrActix {
     /// Wraps a hook installed with [`gmr::Gmr::builder`] (for settings built in code, or extra
     /// sections). The admin endpoint exists when the hook's settings have a token.
     pub fn from_guard(guard: gmr::GmrGuard) -> Self {
-        let admin = gmr_tower::AdminEndpoint::from_guard(&guard);
-        GmrActix {
+        GmrActix::from_bundle(GmrTower::from_guard(
             guard,
-            in_flight: gmr_tower::InFlightLayer::named(IN_FLIGHT_NAME),
-            admin,
-        }
+            InFlightOptions::new(IN_FLIGHT_NAME),
+        ))
+    }
+
+    /// Wraps a bundle.
+    pub fn from_bundle(core: GmrTower) -> Self {
+        GmrActix { core }
     }
 
     /// The middleware recording in-flight requests and registering each worker's runtime.
     /// Every clone shares one table; use it in every worker (`App::wrap`).
     pub fn middleware(&self) -> GmrMiddleware {
-        GmrMiddleware::new(self.in_flight.clone())
+        GmrMiddleware::new(self.core.layer())
     }
 
     /// An `App::configure` function mounting the admin endpoint at `admin.path`; it mounts
@@ -138,7 +154,7 @@ impl GmrActix {
     /// # drop(app); }
     /// ```
     pub fn admin(&self) -> impl FnOnce(&mut ServiceConfig) + 'static {
-        let endpoint = self.admin.clone();
+        let endpoint = self.core.admin_endpoint().cloned();
         move |config: &mut ServiceConfig| {
             if let Some(endpoint) = endpoint {
                 config.service(admin_resource(&endpoint));
@@ -146,26 +162,7 @@ impl GmrActix {
         }
     }
 
-    /// The installed hook.
-    pub fn guard(&self) -> &gmr::GmrGuard {
-        &self.guard
-    }
-
-    /// The handle for asking gmr's reporter thread for a report (for code of your own; await
-    /// it, never block a worker on it).
-    pub fn reports(&self) -> gmr::ReportHandle {
-        self.guard.reports()
-    }
-
-    /// The in-flight request table (what the report's `in-flight requests (actix)` block shows).
-    pub fn in_flight(&self) -> &gmr_tower::InFlightLayer {
-        &self.in_flight
-    }
-
-    /// The admin endpoint, when a token is configured.
-    pub fn admin_endpoint(&self) -> Option<&gmr_tower::AdminEndpoint> {
-        self.admin.as_ref()
-    }
+    gmr_tower::__bundle_accessors!(core);
 }
 
 #[cfg(test)]

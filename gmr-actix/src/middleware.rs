@@ -72,7 +72,7 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>>,
     B: MessageBody,
 {
-    type Response = ServiceResponse<InFlightBody<B>>;
+    type Response = ServiceResponse<RecordedBody<B>>;
     type Error = S::Error;
     type Transform = GmrMiddlewareService<S>;
     type InitError = ();
@@ -102,9 +102,9 @@ where
     S: Service<ServiceRequest, Response = ServiceResponse<B>>,
     B: MessageBody,
 {
-    type Response = ServiceResponse<InFlightBody<B>>;
+    type Response = ServiceResponse<RecordedBody<B>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = RecordedFuture<S::Future>;
 
     forward_ready!(service);
 
@@ -117,7 +117,7 @@ where
             let _polling = record.polling();
             self.service.call(request)
         };
-        ResponseFuture {
+        RecordedFuture {
             inner,
             record: Some(record),
         }
@@ -127,26 +127,26 @@ where
 pin_project! {
     /// The response future of [`GmrMiddlewareService`]: marks the polling thread, and hands the
     /// record to the response body. Dropping it early (client gone) removes the record.
-    pub struct ResponseFuture<F> {
+    pub struct RecordedFuture<F> {
         #[pin]
         inner: F,
         record: Option<InFlightRecord>,
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<F> std::fmt::Debug for RecordedFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture")
+        f.debug_struct("RecordedFuture")
             .field("in_flight", &self.record.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E> Future for RecordedFuture<F>
 where
     F: Future<Output = Result<ServiceResponse<B>, E>>,
 {
-    type Output = Result<ServiceResponse<InFlightBody<B>>, E>;
+    type Output = Result<ServiceResponse<RecordedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -160,7 +160,7 @@ where
         // An error response is rendered by actix after this: the record ends with the future.
         let record = this.record.take();
         Poll::Ready(result.map(|response| {
-            response.map_body(move |_, body| InFlightBody {
+            response.map_body(move |_, body| RecordedBody {
                 inner: body,
                 record,
             })
@@ -171,22 +171,22 @@ where
 pin_project! {
     /// The response body of [`GmrMiddleware`]: keeps the request recorded until its last chunk,
     /// an error, or until it is dropped.
-    pub struct InFlightBody<B> {
+    pub struct RecordedBody<B> {
         #[pin]
         inner: B,
         record: Option<InFlightRecord>,
     }
 }
 
-impl<B> std::fmt::Debug for InFlightBody<B> {
+impl<B> std::fmt::Debug for RecordedBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InFlightBody")
+        f.debug_struct("RecordedBody")
             .field("in_flight", &self.record.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<B: MessageBody> MessageBody for InFlightBody<B> {
+impl<B: MessageBody> MessageBody for RecordedBody<B> {
     type Error = B::Error;
 
     fn size(&self) -> BodySize {
@@ -209,10 +209,10 @@ impl<B: MessageBody> MessageBody for InFlightBody<B> {
     }
 
     fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let InFlightBody { inner, record } = self;
+        let RecordedBody { inner, record } = self;
         // A body that is already all in memory is done: the record ends with it.
         inner
             .try_into_bytes()
-            .map_err(|inner| InFlightBody { inner, record })
+            .map_err(|inner| RecordedBody { inner, record })
     }
 }

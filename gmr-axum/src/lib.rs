@@ -42,8 +42,8 @@
 #![deny(missing_docs)]
 
 use axum::Router;
-use gmr::{GmrGuard, PackageInfo, ReportHandle, TokioRuntimeGuard};
-use gmr_tower::{AdminEndpoint, InFlightLayer};
+use gmr::{GmrGuard, PackageInfo, TokioRuntimeGuard};
+use gmr_tower::{GmrTower, InFlightLayer, InFlightOptions};
 
 pub use gmr;
 pub use gmr_tower;
@@ -57,37 +57,53 @@ pub enum Error {
     Install(#[from] gmr::InstallError),
 }
 
-/// gmr installed in an axum server. Cheap to clone; the triggers stop when the last clone
-/// (and every other [`GmrGuard`] of the process) is dropped.
+/// gmr installed in an axum server: the [`GmrTower`] bundle (hook, in-flight layer, admin
+/// endpoint) plus the server's tokio runtime listed in `Green Threads`. Cheap to clone; the
+/// triggers stop when the last clone (and every other [`GmrGuard`] of the process) is dropped.
 #[derive(Clone, Debug)]
 #[must_use = "dropping it stops gmr's triggers at once; keep it until the server has shut down"]
 pub struct GmrAxum {
-    guard: GmrGuard,
-    in_flight: InFlightLayer,
-    admin: Option<AdminEndpoint>,
+    core: GmrTower,
     _runtime: Option<std::sync::Arc<TokioRuntimeGuard>>,
 }
 
 /// Installs gmr from the application's configuration (its `[gmr]` table; every key is shown,
 /// masked, in the `Configuration` section). Call it once at startup, inside the runtime that
-/// serves the app so that runtime is listed in `Green Threads`.
+/// serves the app so that runtime is listed in `Green Threads`. Requests are listed as
+/// `in-flight requests (axum)`.
 ///
 /// # Errors
 ///
 /// [`Error::Install`] naming the invalid key, the unusable trigger file, or a hook already
 /// installed with other settings.
 pub fn install(config: &config::Config, package: PackageInfo) -> Result<GmrAxum, Error> {
-    let guard = gmr::Gmr::builder()
-        .config(config)
-        .package(package)
-        .install()?;
-    Ok(GmrAxum::from_guard(guard))
+    install_with(config, package, InFlightOptions::new("axum"))
+}
+
+/// [`install`] with the in-flight table's options, e.g. hidden paths for a service whose paths
+/// carry tokens: `InFlightOptions::new("axum").hide_paths()`.
+///
+/// # Errors
+///
+/// As [`install`].
+pub fn install_with(
+    config: &config::Config,
+    package: PackageInfo,
+    options: InFlightOptions,
+) -> Result<GmrAxum, Error> {
+    Ok(GmrAxum::from_bundle(GmrTower::install_with(
+        config, package, options,
+    )?))
 }
 
 impl GmrAxum {
-    /// Wraps an already installed hook.
+    /// Wraps an already installed hook; requests are listed as `in-flight requests (axum)`.
     pub fn from_guard(guard: GmrGuard) -> Self {
-        let admin = AdminEndpoint::from_guard(&guard);
+        GmrAxum::from_bundle(GmrTower::from_guard(guard, InFlightOptions::new("axum")))
+    }
+
+    /// Wraps a bundle, listing the current tokio runtime (if any) in `Green Threads`.
+    pub fn from_bundle(core: GmrTower) -> Self {
         let runtime = tokio::runtime::Handle::try_current()
             .ok()
             .map(|handle| std::sync::Arc::new(gmr::register_tokio_runtime(&handle, "axum")));
@@ -95,18 +111,15 @@ impl GmrAxum {
             tracing::debug!("gmr-axum installed outside a tokio runtime: no runtime is listed");
         }
         GmrAxum {
-            guard,
-            in_flight: InFlightLayer::named("axum"),
-            admin,
+            core,
             _runtime: runtime,
         }
     }
 
     /// The in-flight layer: add it with `Router::layer` after the routes (it then sees
-    /// `MatchedPath`, and requests are listed with their route). Its requests are listed as
-    /// `in-flight requests (axum)`.
+    /// `MatchedPath`, and requests are listed with their route).
     pub fn layer(&self) -> InFlightLayer {
-        self.in_flight.clone()
+        self.core.layer()
     }
 
     /// A router serving the report at `admin.path`, for any app state, to `merge` or `nest`.
@@ -134,24 +147,11 @@ impl GmrAxum {
     where
         S: Clone + Send + Sync + 'static,
     {
-        match &self.admin {
+        match self.core.admin_endpoint() {
             Some(admin) => Router::new().route_service(admin.path(), admin.clone()),
             None => Router::new(),
         }
     }
 
-    /// The admin endpoint's path, if the endpoint exists.
-    pub fn admin_path(&self) -> Option<&str> {
-        self.admin.as_ref().map(AdminEndpoint::path)
-    }
-
-    /// The installed hook.
-    pub fn guard(&self) -> &GmrGuard {
-        &self.guard
-    }
-
-    /// Asks gmr's reporter thread for reports (the programmatic trigger).
-    pub fn reports(&self) -> ReportHandle {
-        self.guard.reports()
-    }
+    gmr_tower::__bundle_accessors!(core);
 }

@@ -6,6 +6,7 @@
 //!   `Green Threads` section lists them and a stuck request points at its thread's stack.
 //! * [`AdminEndpoint`] serves the report over HTTP behind a bearer token, at most one report
 //!   per `admin.min_interval`, made on gmr's reporter thread so the server keeps serving.
+//! * [`GmrTower`] holds both with the installed hook: what `gmr-axum` and `gmr-actix` wrap.
 //!
 //! ```no_run
 //! use std::convert::Infallible;
@@ -50,13 +51,17 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod bundle;
 mod inflight;
 
 pub use gmr;
 
 pub use crate::admin::{
-    AdminAnswer, AdminEndpoint, AdminError, AdminRoute, AdminRouteLayer, BoxError, REPORT_TIMEOUT,
+    AdminAnswer, AdminEndpoint, AdminError, AdminFuture, AdminRoute, AdminRouteFuture,
+    AdminRouteLayer, BoxError, REPORT_TIMEOUT,
 };
+pub use crate::bundle::GmrTower;
 pub use crate::inflight::{
-    InFlight, InFlightBody, InFlightLayer, InFlightPolling, InFlightRecord, ResponseFuture,
+    InFlight, InFlightBody, InFlightLayer, InFlightOptions, InFlightPolling, InFlightRecord,
+    ResponseFuture,
 };

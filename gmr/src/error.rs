@@ -1,4 +1,5 @@
 //! Error types of the report engine.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 

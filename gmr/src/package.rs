@@ -1,4 +1,5 @@
 //! [`PackageInfo`] and the [`package!`](crate::package!) macro: the application's identity.
+#![forbid(unsafe_code)]
 
 /// The application's package: shown in the `Package` section and used for the default service
 /// name. Capture it in the application with [`gmr::package!()`](crate::package!), which reads

@@ -2,6 +2,7 @@
 //!
 //! Each reader returns `io::Result` so a section can say what it could not read; the parsers
 //! are pure functions of the file's text, tested on captured samples.
+#![forbid(unsafe_code)]
 
 use std::collections::HashMap;
 use std::fs;

@@ -5,6 +5,7 @@
 //! any time, before or after the hook is installed; the next report includes the section.
 //! Generators are called outside the registry lock, on the reporting thread, so a slow or
 //! panicking generator neither blocks registration nor poisons the registry.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};

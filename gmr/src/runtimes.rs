@@ -15,6 +15,7 @@
 //! by pausing every worker, so it never finishes while a worker is blocked; gmr asks for it
 //! from a task and waits at most [`TASK_DUMP_TIMEOUT`], then says it timed out. actix's
 //! `LocalSet` tasks are not in it (tokio cannot see them).
+#![forbid(unsafe_code)]
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Secret masking (DESIGN §6): what never leaves the process.
+//! Secret masking (`docs/security.md`): what never leaves the process.
 //!
 //! * A configuration value (or environment variable, or command-line flag) whose **key** looks
 //!   secret is shown as `***`. A key looks secret when it contains `password`, `passwd`,
@@ -16,6 +16,7 @@
 //!     after `Bearer ` and `Basic `.
 //!
 //! Masking errs on the side of hiding: an innocent value named like a secret is hidden too.
+#![forbid(unsafe_code)]
 
 /// The text shown instead of a secret.
 pub const MASK: &str = "***";

@@ -1,6 +1,7 @@
 //! Helpers for whole-process tests of the demo binaries: start a demo on a free port, wait for
 //! its `listening on` line and for files with deadlines, talk raw HTTP over loopback, send
 //! signals, and kill what was started even when a test fails.
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -166,12 +167,14 @@ impl Demo {
         })
     }
 
-    /// Sends `signal` to the demo.
+    /// Sends `signal` (a number) to the demo, with kill(1) as an operator would.
     pub fn signal(&self, signal: i32) {
-        // SAFETY: kill has no memory-safety preconditions.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::kill(self.pid(), signal) };
-        assert_eq!(rc, 0, "kill failed");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {} failed", self.pid());
     }
 
     /// What the demo wrote on stderr so far.
@@ -350,7 +353,7 @@ impl RawResponse {
     }
 }
 
-/// The five built-in section titles, in report order (DESIGN §3.4).
+/// The five built-in section titles, in report order (`docs/report-format.md`).
 pub const SECTIONS: [&str; 5] = [
     "Package",
     "Threads",
@@ -554,7 +557,7 @@ pub fn wait_report_files(dir: &Path, count: usize, timeout: Duration) -> Option<
     .then_some(files)
 }
 
-/// A report file name of DESIGN §3.3, taken apart:
+/// A report file name (`docs/report-format.md`, "Report files"), taken apart:
 /// `{service}_gurumeditation_{YYYYMMDDTHHMMSS}_{host}_{pid}_{seq}.{txt|json}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportName {
@@ -654,16 +657,11 @@ fn parse_compact_utc(text: &str) -> Option<i64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-/// This machine's host name as gmr puts it in file names (`gethostname`, characters outside
-/// `A-Z a-z 0-9 - _ .` replaced by `-`).
+/// This machine's host name as gmr puts it in file names (the kernel's host name, characters
+/// outside `A-Z a-z 0-9 - _ .` replaced by `-`).
 pub fn sanitized_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the pointer and length describe `buf`, which outlives the call.
-    #[allow(unsafe_code)]
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    assert_eq!(rc, 0, "gethostname failed");
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end])
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("read the host name");
+    name.trim_end_matches('\n')
         .chars()
         .map(|c| if name_char(c) { c } else { '-' })
         .collect()

@@ -1,5 +1,5 @@
 //! The trigger file and `log_dir` as operators use them: `touch` produces a report file named
-//! per DESIGN §3.3 with mode 0600, log rotation of the trigger file keeps it working, replicas
+//! as `docs/report-format.md` names them, with mode 0600, log rotation of the trigger file keeps it working, replicas
 //! sharing a directory and a trigger file each write their own report, and `max_reports` holds.
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -225,7 +225,7 @@ fn reports_under_load(name: &str) {
     assert_eq!(demo.stderr_count("gmr report written"), REPORTS / 2);
     check_full_report(&demo.stderr()).unwrap_or_else(|e| panic!("{e}"));
     // An admin request that arrives while the signal's report is being finished joins it
-    // (DESIGN §6: concurrent triggers share a report), so its answer may say `signal`.
+    // (concurrent triggers share a report, `docs/security.md`), so its answer may say `signal`.
     assert_eq!(http_reports.len(), REPORTS / 2);
     assert!(
         http_reports.iter().all(|t| t == "http" || t == "signal"),

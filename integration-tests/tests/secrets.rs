@@ -1,4 +1,4 @@
-//! Secrets never leave the process (DESIGN §6): a password in the configuration file, a URL
+//! Secrets never leave the process (`docs/security.md`): a password in the configuration file, a URL
 //! with credentials, secret environment variables (read as configuration, and listed with
 //! `show_environment = true`), and a credential on the command line never appear in any
 //! report, text or JSON, from the signal, the trigger file or HTTP; their keys do, masked.

@@ -1,4 +1,4 @@
-//! An actix-web server with gmr (DESIGN §3.1).
+//! An actix-web server with gmr.
 //!
 //! ```text
 //! cargo run -p gmr-examples --bin actix-demo -- --listen 127.0.0.1:0 --workers 4
@@ -10,6 +10,7 @@
 //! registers its runtime through the middleware. `--no-gmr` runs the same server without any
 //! gmr middleware, hook or endpoint. actix-web itself shuts down gracefully on Ctrl-C or
 //! SIGTERM.
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! An axum server with gmr (DESIGN §3.1): the README's demo.
+//! An axum server with gmr: the README's demo.
 //!
 //! ```text
 //! cargo run -p gmr-examples --bin axum-demo
@@ -7,6 +7,10 @@
 //! Routes: `GET /`, `GET /slow?ms=N` (awaits a timer), `GET /block?ms=N` (blocks its worker
 //! thread: the report shows a stuck worker), and the admin endpoint. `--no-gmr` runs the same
 //! server without gmr. Ctrl-C or SIGTERM shuts it down gracefully.
+//!
+//! The lines a user writes are in [`serve`]: install gmr, merge its admin router, add its
+//! in-flight layer, and drop it once the server has shut down.
+#![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
@@ -14,19 +18,26 @@ use gmr_examples::DemoArgs;
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (config, generated_token) = gmr_examples::load_config(&args, "axum-demo")?;
-    let gmr = if args.no_gmr {
-        None
+    gmr_examples::spawn_parked_workers()?;
+    let routes = gmr_examples::axum_routes::routes("hello from axum-demo");
+    let (app, gmr) = if args.no_gmr {
+        (routes, None)
     } else {
-        Some(gmr_axum::install(&config, gmr::package!())?)
+        // SIGUSR2, the trigger file, log_dir; GET /admin/gmr when a token is configured.
+        let gmr = gmr_axum::install(&config, gmr::package!())?;
+        let app = routes
+            .merge(gmr.router()) // the admin endpoint
+            .layer(gmr.layer()); // in-flight requests, with their route and thread
+        (app, Some(gmr))
     };
-    gmr_examples::serve_axum_demo(
-        &args,
-        gmr,
-        generated_token.as_deref(),
-        "hello from axum-demo",
-        &[],
-    )
-    .await
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let guard = gmr.as_ref().map(gmr_axum::GmrAxum::guard);
+    gmr_examples::announce(&listener, guard, generated_token.as_deref(), &[])?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(gmr_examples::shutdown_signal())
+        .await?;
+    drop(gmr); // the server has shut down: stop gmr's triggers
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -8,6 +8,7 @@
 //!
 //! Two background threads park in `demo_parked_worker` so the `Threads` section holds
 //! application frames, and a registered section shows how an application adds its own.
+#![forbid(unsafe_code)]
 
 use std::io::Write as _;
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! A host that owns SIGUSR2 itself, as uWSGI does (DESIGN §3.1): it installs its own SIGUSR2
+//! A host that owns SIGUSR2 itself, as uWSGI does: it installs its own SIGUSR2
 //! handler before the server starts, and runs gmr with `signal = "none"`, so reports come from
 //! the trigger file or the admin endpoint only.
 //!
@@ -7,7 +7,7 @@
 //! kill -USR2 <pid>          # the host prints "host: received SIGUSR2"; no report
 //! touch <trigger file>      # a report, as the banner says
 //! ```
-
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout)]
 
 use std::io::Write as _;
@@ -27,10 +27,13 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let (config, generated_token) = gmr_examples::load_config(&args, "signal-host-demo")?;
-    let gmr = if args.no_gmr {
-        None
+    gmr_examples::spawn_parked_workers()?;
+    let routes = gmr_examples::axum_routes::routes("hello from signal-host-demo");
+    let (app, gmr) = if args.no_gmr {
+        (routes, None)
     } else {
-        // Signal "none"; a trigger file unless the configuration names one.
+        // Signal "none": gmr leaves SIGUSR2 to the host. A trigger file unless the
+        // configuration names one.
         let default_trigger = std::env::temp_dir().join(format!(
             "signal-host-demo-{}.gmr_trigger",
             std::process::id()
@@ -44,20 +47,22 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
                 default_trigger.display().to_string(),
             )?;
         }
-        Some(gmr_axum::install(&builder.build()?, gmr::package!())?)
+        let gmr = gmr_axum::install(&builder.build()?, gmr::package!())?;
+        let app = routes.merge(gmr.router()).layer(gmr.layer());
+        (app, Some(gmr))
     };
     let host_line = format!(
         "SIGUSR2 belongs to the host here: kill -USR2 {} prints a host line",
         std::process::id()
     );
-    gmr_examples::serve_axum_demo(
-        &args,
-        gmr,
-        generated_token.as_deref(),
-        "hello from signal-host-demo",
-        &[host_line],
-    )
-    .await
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let guard = gmr.as_ref().map(gmr_axum::GmrAxum::guard);
+    gmr_examples::announce(&listener, guard, generated_token.as_deref(), &[host_line])?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(gmr_examples::shutdown_signal())
+        .await?;
+    drop(gmr); // the server has shut down: stop gmr's triggers
+    Ok(())
 }
 
 fn main() -> ExitCode {

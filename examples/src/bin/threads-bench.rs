@@ -9,6 +9,7 @@
 //! ```text
 //! cargo run --release -p gmr-examples --bin threads-bench -- --threads 1000 --runs 10
 //! ```
+#![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;

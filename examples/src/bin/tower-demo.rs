@@ -1,4 +1,4 @@
-//! A hyper 1 + tower server with gmr and no web framework (DESIGN §3.1).
+//! A hyper 1 + tower server with gmr and no web framework.
 //!
 //! ```text
 //! cargo run -p gmr-examples --bin tower-demo -- --listen 127.0.0.1:0
@@ -8,10 +8,9 @@
 //! worker thread, so the report shows a stuck worker), and the admin endpoint. `--no-gmr` runs
 //! the same server without any gmr layer, hook or endpoint: the baseline for overhead
 //! measurements. Ctrl-C or SIGTERM shuts it down gracefully.
-#![allow(clippy::print_stdout)]
+#![forbid(unsafe_code)]
 
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -60,22 +59,26 @@ async fn route(request: Request<hyper::body::Incoming>) -> Result<Response<Body>
     })
 }
 
-fn app(gmr: Option<(&gmr_tower::InFlightLayer, Option<&gmr_tower::AdminEndpoint>)>) -> App {
+/// The service: the demo routes, wrapped by gmr's layers when gmr is on.
+fn app(gmr: Option<&gmr_tower::GmrTower>) -> App {
     use http_body_util::BodyExt as _;
     use tower::{Layer as _, ServiceExt as _};
     let routes = tower::service_fn(route);
-    match gmr {
-        None => BoxCloneSyncService::new(routes),
-        Some((in_flight, None)) => BoxCloneSyncService::new(
-            in_flight
-                .layer(routes)
-                .map_response(|response| response.map(|body| body.boxed_unsync())),
-        ),
-        Some((in_flight, Some(admin))) => BoxCloneSyncService::new(
+    let Some(gmr) = gmr else {
+        return BoxCloneSyncService::new(routes);
+    };
+    match gmr.admin_endpoint() {
+        // The admin endpoint answers its path; every other request goes to the routes.
+        Some(admin) => BoxCloneSyncService::new(
             ServiceBuilder::new()
-                .layer(in_flight.clone())
+                .layer(gmr.layer()) // in-flight requests and their threads
                 .layer(admin.route_layer())
                 .service(routes)
+                .map_response(|response| response.map(|body| body.boxed_unsync())),
+        ),
+        None => BoxCloneSyncService::new(
+            gmr.layer()
+                .layer(routes)
                 .map_response(|response| response.map(|body| body.boxed_unsync())),
         ),
     }
@@ -83,32 +86,27 @@ fn app(gmr: Option<(&gmr_tower::InFlightLayer, Option<&gmr_tower::AdminEndpoint>
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (config, generated_token) = gmr_examples::load_config(&args, "tower-demo")?;
-    let guard = if args.no_gmr {
+    // SIGUSR2, the trigger file, log_dir, the in-flight table and (with a token) the endpoint.
+    let gmr = if args.no_gmr {
         None
     } else {
-        Some(
-            gmr::Gmr::builder()
-                .config(&config)
-                .package(gmr::package!())
-                .install()?,
-        )
+        let options = gmr_tower::InFlightOptions::new("tower-demo");
+        Some(gmr_tower::GmrTower::install_with(
+            &config,
+            gmr::package!(),
+            options,
+        )?)
     };
     // List this runtime (its metrics, stuck workers) in Green Threads.
-    let _runtime = guard
+    let _runtime = gmr
         .as_ref()
         .map(|_| gmr::register_tokio_runtime(&tokio::runtime::Handle::current(), "tower-demo"));
     gmr_examples::spawn_parked_workers()?;
-    let in_flight = gmr_tower::InFlightLayer::named("tower-demo");
-    let admin = match &guard {
-        Some(guard) => gmr_tower::AdminEndpoint::from_guard(guard),
-        None => None,
-    };
-    let service = app(guard.as_ref().map(|_| (&in_flight, admin.as_ref())));
+    let service = app(gmr.as_ref());
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
-    gmr_examples::print_banner(addr, guard.as_ref(), generated_token.as_deref());
-    let _ = std::io::stdout().flush();
+    let guard = gmr.as_ref().map(gmr_tower::GmrTower::guard);
+    gmr_examples::announce(&listener, guard, generated_token.as_deref(), &[])?;
 
     let graceful = GracefulShutdown::new();
     let builder = auto::Builder::new(TokioExecutor::new());
@@ -144,7 +142,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
             tracing::warn!("connections still open after 10 s; exiting");
         }
     }
-    drop(guard);
+    drop(gmr); // the server has shut down: stop gmr's triggers
     Ok(())
 }
 

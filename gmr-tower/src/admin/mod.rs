@@ -1,4 +1,4 @@
-//! The admin endpoint: the report over HTTP, behind a bearer token (DESIGN §6).
+//! The admin endpoint: the report over HTTP, behind a bearer token (`docs/security.md`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -13,8 +13,8 @@
 //!
 //! * The token is checked first, so an unauthenticated request learns nothing else (not even
 //!   which methods exist).
-//! * `GET` answers the report as `text/plain`, or as JSON for `Accept: application/json` or
-//!   `?format=json` (`?format=text` forces text); `HEAD` answers the same without a body;
+//! * `GET` answers the report as `text/plain`, or in another [`gmr::OutputFormat`] named by
+//!   `Accept` (`application/json`) or `?format=` (`?format=json`, `?format=text`); `HEAD` answers the same without a body;
 //!   any other method is `405` with `Allow: GET, HEAD`.
 //! * The token is checked in constant time on SHA-256 digests; a missing or wrong token is
 //!   `401` with `WWW-Authenticate: Bearer`. The token never appears in a log or a report.
@@ -26,23 +26,21 @@
 //!   plain message, never a `500` and never a panic.
 
 mod auth;
+mod negotiate;
+mod service;
 
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use gmr::{GmrGuard, OutputFormat, RenderedReport, ReportHandle, Trigger};
+use gmr::{GmrGuard, RenderedReport, ReportHandle, Trigger};
 use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
-use tower_layer::Layer;
-use tower_service::Service;
 
 use self::auth::TokenDigest;
+use self::negotiate::{negotiate, parse_query};
+pub use self::service::{AdminFuture, AdminRoute, AdminRouteFuture, AdminRouteLayer, BoxError};
 
 /// How long a request waits for its report before a `503`: far more than a report takes
 /// (`threads.deadline` bounds the capture, 5 s by default), so only a stuck reporter hits it.
@@ -251,210 +249,5 @@ struct Body(Arc<RenderedReport>);
 impl AsRef<[u8]> for Body {
     fn as_ref(&self) -> &[u8] {
         self.0.as_bytes()
-    }
-}
-
-/// The `format` query parameter: `Ok(None)` when absent. Any other parameter, a repeated or
-/// malformed one, or an unknown format is an error message for a `400`.
-fn parse_query(query: Option<&str>) -> Result<Option<OutputFormat>, &'static str> {
-    let Some(query) = query else { return Ok(None) };
-    if query.len() > 256 {
-        return Err("query string too long; the only parameter is format=<format>");
-    }
-    let mut format = None;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key != "format" {
-            return Err("unknown query parameter; the only parameter is format=<format>");
-        }
-        if format.is_some() {
-            return Err("format given twice; give format=<format> once");
-        }
-        format = Some(OutputFormat::from_name(value).ok_or(
-            "unknown format; use format=text or format=json (see gmr::OutputFormat::ALL)",
-        )?);
-    }
-    Ok(format)
-}
-
-/// The format `Accept` prefers (by q-value), the default format (text) on a tie, for `*/*`,
-/// `text/*`, and when nothing listed is a format gmr has.
-fn negotiate(accept: Option<&[u8]>) -> OutputFormat {
-    let default = OutputFormat::default();
-    let Some(accept) = accept.and_then(|a| std::str::from_utf8(a).ok()) else {
-        return default;
-    };
-    let mut best = (default, 0.0f32);
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0)
-            .clamp(0.0, 1.0);
-        let format = match media.as_str() {
-            "*/*" | "text/*" => Some(default),
-            media => OutputFormat::ALL
-                .iter()
-                .copied()
-                .find(|f| f.media_type() == media),
-        };
-        if let Some(format) = format
-            && (q > best.1 || (q == best.1 && q > 0.0 && format == default))
-        {
-            best = (format, q);
-        }
-    }
-    best.0
-}
-
-impl<B> Service<Request<B>> for AdminEndpoint {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let endpoint = self.clone();
-        let (parts, _body) = request.into_parts();
-        Box::pin(async move {
-            let answer = endpoint
-                .answer(
-                    &parts.method,
-                    parts.uri.query(),
-                    parts
-                        .headers
-                        .get_all(header::AUTHORIZATION)
-                        .iter()
-                        .map(HeaderValue::as_bytes),
-                    parts.headers.get(header::ACCEPT).map(HeaderValue::as_bytes),
-                )
-                .await;
-            Ok(answer.into_response())
-        })
-    }
-}
-
-/// A layer sending requests for the admin path to the [`AdminEndpoint`] and every other
-/// request to the inner service. Made by [`AdminEndpoint::route_layer`].
-#[derive(Clone, Debug)]
-pub struct AdminRouteLayer {
-    endpoint: AdminEndpoint,
-}
-
-impl<S> Layer<S> for AdminRouteLayer {
-    type Service = AdminRoute<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AdminRoute {
-            inner,
-            endpoint: self.endpoint.clone(),
-        }
-    }
-}
-
-/// The service made by [`AdminRouteLayer`].
-#[derive(Clone, Debug)]
-pub struct AdminRoute<S> {
-    inner: S,
-    endpoint: AdminEndpoint,
-}
-
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AdminRoute<S>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = Response<http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>>;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        use http_body_util::BodyExt as _;
-        if request.uri().path() == self.endpoint.path() {
-            let mut endpoint = self.endpoint.clone();
-            let future = endpoint.call(request);
-            Box::pin(async move {
-                let response = match future.await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                };
-                Ok(response.map(|b| b.map_err(|never| match never {}).boxed_unsync()))
-            })
-        } else {
-            let future = self.inner.call(request);
-            Box::pin(async move {
-                let response = future.await?;
-                Ok(response.map(|b| b.map_err(Into::into).boxed_unsync()))
-            })
-        }
-    }
-}
-
-/// The error type of boxed bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_parsing() {
-        assert_eq!(parse_query(None), Ok(None));
-        assert_eq!(parse_query(Some("")), Ok(None));
-        assert_eq!(
-            parse_query(Some("format=json")),
-            Ok(Some(OutputFormat::Json))
-        );
-        assert_eq!(
-            parse_query(Some("format=TEXT")),
-            Ok(Some(OutputFormat::Text))
-        );
-        assert_eq!(
-            parse_query(Some("&format=json&")),
-            Ok(Some(OutputFormat::Json))
-        );
-        for junk in [
-            "format=xml",
-            "format",
-            "format=json&format=text",
-            "x=1",
-            "format=json&debug=1",
-            "%ff%fe",
-            "format=%6Aso%6E",
-            "=",
-            "a=b=c",
-        ] {
-            assert!(parse_query(Some(junk)).is_err(), "{junk}");
-        }
-        assert!(parse_query(Some(&"a".repeat(10_000))).is_err());
-    }
-
-    #[test]
-    fn accept_negotiation() {
-        assert_eq!(negotiate(None), OutputFormat::Text);
-        assert_eq!(negotiate(Some(b"application/json")), OutputFormat::Json);
-        assert_eq!(
-            negotiate(Some(b"text/plain, application/json")),
-            OutputFormat::Text
-        );
-        assert_eq!(
-            negotiate(Some(b"text/plain;q=0.5, application/json")),
-            OutputFormat::Json
-        );
-        assert_eq!(negotiate(Some(b"*/*")), OutputFormat::Text);
-        assert_eq!(negotiate(Some(b"application/json;q=0")), OutputFormat::Text);
-        assert_eq!(negotiate(Some(b"\xff\xfe")), OutputFormat::Text);
-        assert_eq!(negotiate(Some(b";;;,,,q=")), OutputFormat::Text);
     }
 }

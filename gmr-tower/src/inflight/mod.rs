@@ -54,16 +54,65 @@ impl Drop for Tracker {
 /// (and of its services) is dropped.
 struct Source {
     registry: &'static Registry,
-    name: String,
+    options: InFlightOptions,
 }
 
 impl GreenThreadsSource for Source {
     fn title(&self) -> String {
-        format!("in-flight requests ({})", self.name)
+        format!("in-flight requests ({})", self.options.name)
     }
 
     fn snapshot(&self) -> Result<Content, SectionError> {
-        Ok(describe(self.registry))
+        Ok(describe(self.registry, self.options.hide_paths))
+    }
+}
+
+/// How an [`InFlightLayer`] lists its requests; fixed when the layer is made.
+///
+/// ```
+/// let layer = gmr_tower::InFlightLayer::with_options(
+///     gmr_tower::InFlightOptions::new("api").hide_paths(),
+/// );
+/// # drop(layer);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightOptions {
+    name: String,
+    hide_paths: bool,
+}
+
+impl Default for InFlightOptions {
+    fn default() -> Self {
+        InFlightOptions::new("tower")
+    }
+}
+
+impl InFlightOptions {
+    /// Requests listed as `in-flight requests (<name>)`, with their paths.
+    pub fn new(name: impl Into<String>) -> Self {
+        InFlightOptions {
+            name: name.into(),
+            hide_paths: false,
+        }
+    }
+
+    /// Lists requests by their matched route instead of their path (`(hidden)` where the
+    /// framework gives no route): for services whose paths carry tokens or personal data
+    /// (`/reset/<token>`, signed download links).
+    #[must_use]
+    pub fn hide_paths(mut self) -> Self {
+        self.hide_paths = true;
+        self
+    }
+
+    /// The name in `in-flight requests (<name>)`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether paths are hidden.
+    pub fn hides_paths(&self) -> bool {
+        self.hide_paths
     }
 }
 
@@ -72,9 +121,8 @@ impl GreenThreadsSource for Source {
 pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The section content for the entries of `registry` (oldest first).
-fn describe(registry: &Registry) -> Content {
+fn describe(registry: &Registry, hide_paths: bool) -> Content {
     let entries = registry.snapshot();
-    let hide_paths = registry.hide_paths.load(Ordering::Relaxed);
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
     let requests: Vec<serde_json::Value> = entries
@@ -127,6 +175,7 @@ fn describe(registry: &Registry) -> Content {
 #[derive(Clone)]
 pub struct InFlightLayer {
     tracker: Arc<Tracker>,
+    hide_paths: bool,
 }
 
 impl std::fmt::Debug for InFlightLayer {
@@ -151,26 +200,18 @@ impl InFlightLayer {
 
     /// A layer whose requests are listed as `in-flight requests (<name>)`.
     pub fn named(name: impl Into<String>) -> Self {
-        let registry = Registry::leaked();
-        let handle = gmr::register_green_threads_source(Arc::new(Source {
-            registry,
-            name: name.into(),
-        }));
-        InFlightLayer {
-            tracker: Arc::new(Tracker { registry, handle }),
-        }
+        InFlightLayer::with_options(InFlightOptions::new(name))
     }
 
-    /// Lists requests by their matched route instead of their path (`(hidden)` where the
-    /// framework gives no route): for services whose paths carry tokens or personal data
-    /// (`/reset/<token>`, signed download links). Applies to every clone of the layer.
-    #[must_use]
-    pub fn hide_paths(self) -> Self {
-        self.tracker
-            .registry
-            .hide_paths
-            .store(true, Ordering::Relaxed);
-        self
+    /// A layer with `options` (its name, whether paths are hidden).
+    pub fn with_options(options: InFlightOptions) -> Self {
+        let registry = Registry::leaked();
+        let hide_paths = options.hide_paths;
+        let handle = gmr::register_green_threads_source(Arc::new(Source { registry, options }));
+        InFlightLayer {
+            tracker: Arc::new(Tracker { registry, handle }),
+            hide_paths,
+        }
     }
 
     /// How many requests are in flight now.
@@ -180,7 +221,7 @@ impl InFlightLayer {
 
     /// The `Green Threads` content for this layer's requests now (what the report shows).
     pub fn snapshot(&self) -> Content {
-        describe(self.tracker.registry)
+        describe(self.tracker.registry, self.hide_paths)
     }
 
     /// Records a request by hand, for adapters of HTTP libraries other than `http` 1 (the
@@ -256,7 +297,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
 
 /// The route of a request, if the framework recorded one.
 fn matched_route<B>(_request: &Request<B>) -> Option<String> {
-    #[cfg(feature = "axum")]
+    #[cfg(feature = "matched-path")]
     if let Some(path) = _request.extensions().get::<axum::extract::MatchedPath>() {
         return Some(path.as_str().to_owned());
     }
@@ -578,7 +619,7 @@ mod tests {
 
     #[test]
     fn hidden_paths_show_the_route_or_nothing() {
-        let layer = InFlightLayer::named("unit-hidden").hide_paths();
+        let layer = InFlightLayer::with_options(InFlightOptions::new("unit-hidden").hide_paths());
         let routed = layer.record("GET", "/reset/secret-token-123", Some("/reset/{token}"));
         let bare = layer.record("GET", "/download/signed-abc", None);
         let json = layer.snapshot().to_json();

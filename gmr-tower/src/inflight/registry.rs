@@ -58,8 +58,6 @@ struct Shard {
 /// The registry shared by every clone of one [`crate::InFlightLayer`].
 pub(crate) struct Registry {
     shards: Vec<Mutex<Shard>>,
-    /// Show the matched route instead of the path (paths may carry tokens or personal data).
-    pub(crate) hide_paths: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -111,7 +109,6 @@ impl Registry {
     pub(crate) fn new() -> Self {
         Registry {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hide_paths: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

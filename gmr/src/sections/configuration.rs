@@ -216,7 +216,7 @@ mod tests {
         generate(&ReportContext {
             settings,
             app_config: Some(config),
-            package: &crate::PackageInfo::gmr(),
+            package: &crate::package::PackageInfo::gmr(),
         })
     }
 
@@ -330,7 +330,7 @@ mod tests {
         let s = generate(&ReportContext {
             settings: &GmrConfig::default(),
             app_config: None,
-            package: &crate::PackageInfo::gmr(),
+            package: &crate::package::PackageInfo::gmr(),
         });
         assert!(text(&s).contains("no configuration was handed to gmr"));
     }

@@ -243,7 +243,7 @@ mod tests {
             .spawn()
             .expect("spawn sleep");
         let settings = GmrConfig::default();
-        let package = crate::PackageInfo::gmr();
+        let package = crate::package::PackageInfo::gmr();
         let ctx = ReportContext {
             settings: &settings,
             app_config: None,

@@ -14,8 +14,8 @@ mod render;
 pub(crate) use self::model::ThreadsSection;
 
 use super::ReportContext;
-use crate::SectionError;
 use crate::capture::{CaptureOptions, capture_threads};
+use crate::error::SectionError;
 
 /// Generates the `Threads` section.
 pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, SectionError> {

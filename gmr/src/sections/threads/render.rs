@@ -1,4 +1,4 @@
-//! The text view of the `Threads` section (DESIGN §3.4).
+//! The text view of the `Threads` section (`docs/report-format.md`).
 //!
 //! ```text
 //! thread_count = 3
