@@ -3,8 +3,8 @@
 //! ```text
 //! cargo run -p gmr-actix --example hello-actix
 //! kill -USR2 <pid>                 # a report on stderr
-//! GMR_TOKEN=$(openssl rand -hex 16) cargo run -p gmr-actix --example hello-actix
-//! curl -H "Authorization: Bearer $GMR_TOKEN" http://127.0.0.1:3000/admin/gmr
+//! APP__GMR__ADMIN__TOKEN=$(openssl rand -hex 16) cargo run -p gmr-actix --example hello-actix
+//! curl -H "Authorization: Bearer $APP__GMR__ADMIN__TOKEN" http://127.0.0.1:3000/admin/gmr
 //! ```
 #![forbid(unsafe_code)]
 
@@ -15,12 +15,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
-    let mut config = config::Config::builder();
-    if let Ok(token) = std::env::var("GMR_TOKEN") {
-        config = config.set_override("gmr.admin.token", token)?;
-    }
+    // The application's configuration, here from APP__SECTION__KEY variables only.
+    let config = config::Config::builder()
+        .add_source(config::Environment::with_prefix("APP").separator("__"))
+        .build()?;
     // Once per process, outside the `HttpServer::new` factory.
-    let gmr = gmr_actix::install(&config.build()?, gmr::package!())?;
+    let gmr = gmr_actix::install(&config, gmr::package!())?;
 
     let factory_gmr = gmr.clone();
     let server = HttpServer::new(move || {

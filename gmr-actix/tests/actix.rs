@@ -81,7 +81,7 @@ async fn admin_auth_matrix() {
     let body = actix_test::read_body(response).await;
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("Guru Meditation"), "{text}");
-    assert!(text.contains("Green Threads"));
+    assert!(text.contains(gmr::report::titles::GREEN_THREADS));
     assert!(!text.contains(TOKEN), "the token never appears in a report");
     assert!(!text.contains("hunter2-actix"), "config secret leaked");
 

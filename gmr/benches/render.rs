@@ -39,7 +39,10 @@ fn synthetic_report(threads: usize, frames: usize) -> Report {
         trigger: Trigger::Api,
         report_version: REPORT_VERSION,
     };
-    Report::new(header, vec![Section::new("Threads", Box::new(body))])
+    Report::new(
+        header,
+        vec![Section::new(gmr::report::titles::THREADS, Box::new(body))],
+    )
 }
 
 fn render(c: &mut Criterion) {

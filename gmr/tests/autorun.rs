@@ -575,7 +575,7 @@ fn programmatic_api_blocking_and_async() {
 
     let report = reports.report_blocking(Trigger::Api).expect("report");
     assert_eq!(report.header().trigger, Trigger::Api);
-    assert!(report.section("Threads").is_some());
+    assert!(report.section(gmr::report::titles::THREADS).is_some());
     assert!(reports_in(dir.path()).is_empty(), "a value is not written");
 
     match reports.write_blocking(Trigger::Api).expect("written") {

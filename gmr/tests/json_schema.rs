@@ -10,6 +10,7 @@
 //! exactly the top-level keys a report has, and `docs/report-format.md` must name every field
 //! the schema describes, so neither document can drift from the code unnoticed.
 
+use gmr::report::titles;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -44,11 +45,11 @@ const HEADER_KEYS: [&str; 8] = [
 
 /// The built-in sections: title and JSON key, in report order.
 const BUILT_IN: [(&str, &str); 5] = [
-    ("Package", "package"),
-    ("Threads", "threads"),
-    ("Green Threads", "green_threads"),
-    ("Processes", "processes"),
-    ("Configuration", "configuration"),
+    (titles::PACKAGE, "package"),
+    (titles::THREADS, "threads"),
+    (titles::GREEN_THREADS, "green_threads"),
+    (titles::PROCESSES, "processes"),
+    (titles::CONFIGURATION, "configuration"),
 ];
 
 /// Keywords that only annotate; the validator accepts and ignores them.

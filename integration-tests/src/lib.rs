@@ -354,13 +354,7 @@ impl RawResponse {
 }
 
 /// The five built-in section titles, in report order (`docs/report-format.md`).
-pub const SECTIONS: [&str; 5] = [
-    "Package",
-    "Threads",
-    "Green Threads",
-    "Processes",
-    "Configuration",
-];
+pub const SECTIONS: [&str; 5] = gmr::report::titles::BUILT_IN;
 
 /// The middle line of a section header: `====` + `title` centred in 64 + `====`.
 pub fn section_header(title: &str) -> String {
@@ -398,7 +392,7 @@ pub fn check_full_report(report: &str) -> Result<(), String> {
             .ok_or_else(|| format!("section {title} missing or out of order"))?;
         from += at + header.len();
     }
-    let threads = section(report, "Threads").ok_or("no Threads section")?;
+    let threads = section(report, gmr::report::titles::THREADS).ok_or("no Threads section")?;
     if !threads.contains("demo_parked_worker") {
         return Err("no demo_parked_worker frame in Threads".to_owned());
     }
@@ -421,7 +415,7 @@ pub fn signal_report(demo: &Demo) -> String {
     );
     let stderr = demo.stderr();
     check_full_report(&stderr).unwrap_or_else(|e| panic!("{e}:\n{stderr}"));
-    let package = section(&stderr, "Package").expect("Package");
+    let package = section(&stderr, gmr::report::titles::PACKAGE).expect("Package");
     assert!(package.contains("trigger = signal"), "{package}");
     assert!(
         package.contains(&format!("pid = {}", demo.pid())),

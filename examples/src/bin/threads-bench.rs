@@ -128,7 +128,9 @@ fn main() -> ExitCode {
         let report = gmr.report(gmr::Trigger::Api);
         let text = report.to_text();
         let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let section = report.section("Threads").and_then(|s| s.body().ok());
+        let section = report
+            .section(gmr::report::titles::THREADS)
+            .and_then(|s| s.body().ok());
         let json = section.map(|b| b.to_json());
         let field = |k: &str| {
             json.as_ref()

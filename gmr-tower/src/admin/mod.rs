@@ -116,7 +116,8 @@ struct Inner {
     min_interval: Duration,
 }
 
-/// The admin endpoint: a tower [`Service`] answering with the report. Cheap to clone.
+/// The admin endpoint: a tower [`Service`](tower_service::Service) answering with the report.
+/// Cheap to clone.
 ///
 /// It answers every request it is given; mount it at [`AdminEndpoint::path`] with a router, or
 /// wrap a service with [`AdminEndpoint::route_layer`], which sends only that path to it.

@@ -16,12 +16,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use crate::config::SignalChoice;
 use crate::engine::Gmr;
 use crate::error::ConfigError;
 use crate::reporter::{ReportHandle, ReporterThread};
-use crate::triggers::file::{FileTrigger, FileWatch};
-use crate::triggers::signal::{self, SignalTrigger, signal_name};
+use crate::triggers::signal::signal_name;
+use crate::triggers::{Prepared, TriggerError, Triggers};
 
 /// Why the hook could not be installed.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +63,16 @@ pub enum InstallError {
         "gmr is already installed in this process with other settings; install it once at startup and share its guard (or its ReportHandle)"
     )]
     AlreadyInstalled,
+}
+
+impl From<TriggerError> for InstallError {
+    fn from(error: TriggerError) -> Self {
+        match error {
+            TriggerError::File { path, source } => InstallError::TriggerFile { path, source },
+            TriggerError::Signal { signal, source } => InstallError::Signal { signal, source },
+            TriggerError::Spawn { thread, source } => InstallError::Spawn { thread, source },
+        }
+    }
 }
 
 /// The installed hook. Keep it alive for as long as reports should be taken, typically until
@@ -109,19 +118,15 @@ struct Installation {
 }
 
 struct Parts {
-    signal: Option<SignalTrigger>,
-    file: Option<FileTrigger>,
+    triggers: Option<Triggers>,
     reporter: Option<ReporterThread>,
 }
 
 impl Drop for Installation {
     fn drop(&mut self) {
         let parts = self.parts.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if let Some(mut signal) = parts.signal.take() {
-            signal.stop();
-        }
-        if let Some(mut file) = parts.file.take() {
-            file.stop();
+        if let Some(mut triggers) = parts.triggers.take() {
+            triggers.stop();
         }
         if let Some(mut reporter) = parts.reporter.take() {
             reporter.stop(Duration::from_secs(1));
@@ -146,47 +151,18 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
         return Err(InstallError::AlreadyInstalled);
     }
     let settings = gmr.settings();
-    let file_watch = match &settings.file_event_handler {
-        Some(path) => Some(
-            FileWatch::new(path, settings.file_event_handler_interval).map_err(|source| {
-                InstallError::TriggerFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?,
-        ),
-        None => None,
-    };
+    // Checks that can fail come before any thread starts.
+    let prepared = Prepared::new(settings)?;
     let reporter = ReporterThread::start(gmr.clone()).map_err(|source| InstallError::Spawn {
         thread: "reporter",
         source,
     })?;
     let reports = reporter.handle();
-    let file_trigger = match file_watch {
-        Some(watch) => Some(
-            FileTrigger::start(watch, reports.clone()).map_err(|source| InstallError::Spawn {
-                thread: "file trigger",
-                source,
-            })?,
-        ),
-        None => None,
-    };
-    let signal = match settings.signal {
-        SignalChoice::None => None,
-        SignalChoice::Signal(number) => {
-            signal::start(number, reports.clone()).map_err(|source| InstallError::Signal {
-                signal: signal_name(number),
-                source,
-            })?
-        }
-    };
-    let signal_active = signal.is_some();
+    let triggers = prepared.start(&reports)?;
+    let signal_active = triggers.active_signal().is_some();
     tracing::info!(
         service = %gmr.service_name(),
-        signal = %match settings.signal {
-            SignalChoice::Signal(n) if signal_active => signal_name(n),
-            _ => "none".to_owned(),
-        },
+        signal = %triggers.active_signal().map_or_else(|| "none".to_owned(), signal_name),
         trigger_file = ?settings.file_event_handler,
         log_dir = ?settings.log_dir,
         "gmr autorun hook installed"
@@ -196,8 +172,7 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
         reports,
         signal_active,
         parts: Mutex::new(Parts {
-            signal,
-            file: file_trigger,
+            triggers: Some(triggers),
             reporter: Some(reporter),
         }),
     });

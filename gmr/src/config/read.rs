@@ -217,22 +217,27 @@ fn path(key: &str, value: Value) -> Result<PathBuf, ConfigError> {
     Ok(PathBuf::from(text))
 }
 
-fn integer(key: &str, value: Value) -> Result<i64, ConfigError> {
-    let shown = value.to_string();
-    value.into_int().map_err(|_| ConfigError::WrongType {
+/// The error for a value of a type `key` does not take.
+fn wrong_type(key: &str, shown: String, expected: &'static str) -> ConfigError {
+    ConfigError::WrongType {
         key: key.to_owned(),
         value: shown,
-        expected: "an integer",
-    })
+        expected,
+    }
+}
+
+fn integer(key: &str, value: Value) -> Result<i64, ConfigError> {
+    let shown = value.to_string();
+    value
+        .into_int()
+        .map_err(|_| wrong_type(key, shown, "an integer"))
 }
 
 fn boolean(key: &str, value: Value) -> Result<bool, ConfigError> {
     let shown = value.to_string();
-    value.into_bool().map_err(|_| ConfigError::WrongType {
-        key: key.to_owned(),
-        value: shown,
-        expected: "true or false",
-    })
+    value
+        .into_bool()
+        .map_err(|_| wrong_type(key, shown, "true or false"))
 }
 
 /// A number of seconds (integer or decimal), or a duration string such as `"500ms"`.

@@ -60,16 +60,23 @@ pub(super) fn path(key: &str, text: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A duration that must not be zero.
+fn positive(key: &str, value: Duration, shown: &str, reason: &str) -> Result<(), ConfigError> {
+    if value.is_zero() {
+        Err(invalid(key, shown, reason))
+    } else {
+        Ok(())
+    }
+}
+
 /// `file_event_handler_interval`: the trigger file's poll interval.
 pub(super) fn poll_interval(interval: Duration, shown: &str) -> Result<(), ConfigError> {
-    if interval.is_zero() {
-        return Err(invalid(
-            "file_event_handler_interval",
-            shown,
-            "must be a number of seconds greater than 0",
-        ));
-    }
-    Ok(())
+    positive(
+        "file_event_handler_interval",
+        interval,
+        shown,
+        "must be a number of seconds greater than 0",
+    )
 }
 
 /// `signal`: a signal that may trigger reports.
@@ -133,14 +140,12 @@ pub(super) fn token(token: &str, key: &str) -> Result<(), ConfigError> {
 
 /// `admin.min_interval`.
 pub(super) fn admin_min_interval(interval: Duration, shown: &str) -> Result<(), ConfigError> {
-    if interval.is_zero() {
-        return Err(invalid(
-            "admin.min_interval",
-            shown,
-            "must be greater than 0 so requests share reports",
-        ));
-    }
-    Ok(())
+    positive(
+        "admin.min_interval",
+        interval,
+        shown,
+        "must be greater than 0 so requests share reports",
+    )
 }
 
 /// `secrets.extra_keys`.
@@ -170,10 +175,7 @@ pub(super) fn capture_signal(offset: i32, shown: &str) -> Result<(), ConfigError
 
 /// `threads.timeout`.
 pub(super) fn threads_timeout(timeout: Duration, shown: &str) -> Result<(), ConfigError> {
-    if timeout.is_zero() {
-        return Err(invalid("threads.timeout", shown, "must be greater than 0"));
-    }
-    Ok(())
+    positive("threads.timeout", timeout, shown, "must be greater than 0")
 }
 
 /// `threads.max_frames`.

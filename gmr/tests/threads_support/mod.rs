@@ -16,7 +16,9 @@ pub fn engine() -> gmr::Gmr {
 /// Takes a report and returns the `Threads` section's JSON and text (the whole report's text).
 pub fn threads_report(gmr: &gmr::Gmr) -> (Value, String) {
     let report = gmr.report(gmr::Trigger::Api);
-    let section = report.section("Threads").expect("a Threads section");
+    let section = report
+        .section(gmr::report::titles::THREADS)
+        .expect("a Threads section");
     let body = match section.body() {
         Ok(body) => body,
         Err(e) => panic!("the Threads section failed: {e}"),
