@@ -66,6 +66,7 @@ mod runtimes;
 pub mod secrets;
 mod sections;
 pub mod sink;
+mod threads;
 mod triggers;
 
 pub use crate::autorun::{GmrGuard, InstallError};

@@ -21,7 +21,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "sections and their sources, sinks",
-        &["sections", "capture", "registry", "runtimes", "sink"],
+        &[
+            "sections", "capture", "registry", "runtimes", "sink", "threads",
+        ],
     ),
     ("engine", &["engine"]),
     ("reporter", &["reporter"]),

@@ -151,6 +151,10 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
         return Err(InstallError::AlreadyInstalled);
     }
     let settings = gmr.settings();
+    // gmr's threads leave the capture signal open (and only it): set before any starts.
+    if let Some(signal) = crate::capture::capture_signal_number(settings.threads.capture_signal) {
+        crate::threads::set_capture_signal(signal);
+    }
     // Checks that can fail come before any thread starts.
     let prepared = Prepared::new(settings)?;
     let reporter = ReporterThread::start(gmr.clone()).map_err(|source| InstallError::Spawn {

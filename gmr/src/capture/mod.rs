@@ -292,6 +292,27 @@ fn trim_own_frames(frames: &mut Vec<Frame>) {
     }
 }
 
+/// The number of the capture signal `SIGRTMIN() + offset`, where this platform captures
+/// stacks.
+pub(crate) fn capture_signal_number(offset: i32) -> Option<i32> {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        let sig = sys::sigrtmin().saturating_add(offset);
+        (offset >= 0 && sig <= sys::sigrtmax()).then_some(sig)
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    {
+        let _ = offset;
+        None
+    }
+}
+
 /// Captures every thread of the process. One capture at a time: a concurrent caller waits.
 pub(crate) fn capture_threads(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
     #[cfg(all(
@@ -478,6 +499,8 @@ mod linux {
                 ));
             }
             let ours: super::sys::SigactionFn = handler::capture_handler;
+            // gmr's own threads leave this signal open, so their stacks are captured too.
+            crate::threads::set_capture_signal(sig);
             match super::sys::disposition(sig, ours) {
                 Ok(super::sys::Disposition::Ours) => Ok(sig),
                 Ok(super::sys::Disposition::Default) => {

@@ -80,6 +80,48 @@ pub(crate) fn coarse_monotonic() -> std::time::Duration {
     )
 }
 
+/// The calling thread's signal mask, as a value to restore later.
+pub(crate) struct SignalMask(libc::sigset_t);
+
+/// Blocks every signal in the calling thread but `keep` and the synchronous fault signals
+/// (which cannot be usefully blocked), returning the mask it had.
+pub(crate) fn block_signals_except(keep: &[i32]) -> SignalMask {
+    // SAFETY: sigset_t is plain data; sigfillset/sigdelset initialise and edit the local set,
+    // and pthread_sigmask reads `set` and writes the old mask into `old`, both valid locals.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        for sig in keep
+            .iter()
+            .chain(&[libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE])
+        {
+            libc::sigdelset(&mut set, *sig);
+        }
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, &mut old);
+        SignalMask(old)
+    }
+}
+
+/// Restores a mask returned by [`block_signals_except`].
+pub(crate) fn restore_signal_mask(mask: &SignalMask) {
+    // SAFETY: `mask.0` is a mask pthread_sigmask itself filled in; nothing is written.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut());
+    }
+}
+
+/// Whether the calling thread blocks `signal`.
+#[cfg(test)]
+pub(crate) fn blocks_signal(signal: i32) -> bool {
+    // SAFETY: a null new mask only queries the current mask into the local `current`.
+    unsafe {
+        let mut current: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
+        libc::sigismember(&current, signal) == 1
+    }
+}
+
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")

@@ -50,10 +50,7 @@ static WAKE: Condvar = Condvar::new();
 pub(crate) fn at(deadline: Instant, action: Action) {
     let mut queue = QUEUE.lock().unwrap_or_else(PoisonError::into_inner);
     if !queue.started {
-        match std::thread::Builder::new()
-            .name("gmr-deadlines".to_owned())
-            .spawn(run)
-        {
+        match crate::threads::spawn("gmr-deadlines", run) {
             Ok(_) => queue.started = true,
             Err(error) => {
                 tracing::warn!(%error, "gmr cannot start its deadline thread; waits are unbounded");

@@ -357,9 +357,7 @@ impl ReporterThread {
             wake: Condvar::new(),
         });
         let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("gmr-reporter".to_owned())
-            .spawn(move || run(&thread_shared, &gmr))?;
+        let thread = crate::threads::spawn("gmr-reporter", move || run(&thread_shared, &gmr))?;
         Ok(ReporterThread {
             shared,
             thread: Some(thread),

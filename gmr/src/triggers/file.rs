@@ -128,34 +128,32 @@ impl FileTrigger {
     pub(crate) fn start(mut watch: FileWatch, reports: ReportHandle) -> io::Result<Self> {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let thread_stop = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("gmr-file-trigger".to_owned())
-            .spawn(move || {
-                let (stopped, wake) = &*thread_stop;
+        let thread = crate::threads::spawn("gmr-file-trigger", move || {
+            let (stopped, wake) = &*thread_stop;
+            loop {
+                let mut stopped_now = stopped.lock().unwrap_or_else(PoisonError::into_inner);
                 loop {
-                    let mut stopped_now = stopped.lock().unwrap_or_else(PoisonError::into_inner);
-                    loop {
-                        if *stopped_now {
-                            return;
-                        }
-                        let left = watch.next_poll().saturating_duration_since(Instant::now());
-                        if left.is_zero() {
-                            break;
-                        }
-                        stopped_now = wake
-                            .wait_timeout(stopped_now, left)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0;
+                    if *stopped_now {
+                        return;
                     }
-                    drop(stopped_now);
-                    if watch.poll() {
-                        tracing::debug!(path = %watch.path.display(), "gmr trigger file changed");
-                        if !reports.request(Trigger::File) {
-                            return;
-                        }
+                    let left = watch.next_poll().saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    stopped_now = wake
+                        .wait_timeout(stopped_now, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                drop(stopped_now);
+                if watch.poll() {
+                    tracing::debug!(path = %watch.path.display(), "gmr trigger file changed");
+                    if !reports.request(Trigger::File) {
+                        return;
                     }
                 }
-            })?;
+            }
+        })?;
         Ok(FileTrigger {
             stop,
             thread: Some(thread),

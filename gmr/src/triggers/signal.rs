@@ -123,16 +123,14 @@ pub(crate) fn start(signal: i32, reports: ReportHandle) -> io::Result<Option<Sig
     }
     let mut signals = Signals::new([signal])?;
     let handle = signals.handle();
-    let thread = std::thread::Builder::new()
-        .name("gmr-signal".to_owned())
-        .spawn(move || {
-            for received in signals.forever() {
-                tracing::debug!(signal = %signal_name(received), "gmr received the trigger signal");
-                if !reports.request(Trigger::Signal) {
-                    break;
-                }
+    let thread = crate::threads::spawn("gmr-signal", move || {
+        for received in signals.forever() {
+            tracing::debug!(signal = %signal_name(received), "gmr received the trigger signal");
+            if !reports.request(Trigger::Signal) {
+                break;
             }
-        });
+        }
+    });
     let thread = match thread {
         Ok(thread) => thread,
         Err(error) => {
