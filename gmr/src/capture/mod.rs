@@ -55,6 +55,10 @@
 )]
 
 pub(crate) mod names;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 pub(crate) mod symbolize;
 #[cfg(target_os = "linux")]
 pub(crate) mod threads_proc;
@@ -79,8 +83,6 @@ mod unwind;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use self::symbolize::{Symbol, Symbolizer};
-
 /// What a capture may do.
 #[derive(Debug, Clone)]
 pub(crate) struct CaptureOptions {
@@ -92,6 +94,9 @@ pub(crate) struct CaptureOptions {
     pub(crate) deadline: Duration,
     /// Frames kept per stack.
     pub(crate) max_frames: usize,
+    /// Bytes of debug information and symbol tables symbolization may hold
+    /// (`threads.symbol_budget`).
+    pub(crate) symbol_budget: u64,
 }
 
 /// An address in a stack, before symbolization.
@@ -201,6 +206,19 @@ impl std::fmt::Display for NoStack {
     }
 }
 
+/// One function at an address (several when calls were inlined).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Symbol {
+    /// Demangled function name without the hash.
+    pub(crate) function: Option<String>,
+    /// Source file.
+    pub(crate) file: Option<String>,
+    /// Line.
+    pub(crate) line: Option<u32>,
+    /// Column.
+    pub(crate) column: Option<u32>,
+}
+
 /// One symbolized frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Frame {
@@ -210,6 +228,8 @@ pub(crate) struct Frame {
     pub(crate) module: Option<Arc<str>>,
     /// Offset in the module's file address space (what `addr2line -e module` takes).
     pub(crate) offset: Option<u64>,
+    /// Whether the module is a system library (libc, the dynamic loader, …).
+    pub(crate) system: bool,
     /// Functions at the address, innermost (inlined) first; empty when unknown.
     pub(crate) symbols: Arc<[Symbol]>,
 }
@@ -278,15 +298,24 @@ fn own_stack(max_frames: usize) -> Vec<RawFrame> {
     raw
 }
 
-/// Drops the frames of the capture machinery itself from the top of the reporter's stack.
+/// Drops gmr's own machinery from the top of the reporting thread's stack, so it starts at
+/// gmr's entry point: the reporter's loop (`gmr::reporter::…`), or the outermost gmr frame
+/// when the report was asked for on an application thread (`Gmr::report`).
 fn trim_own_frames(frames: &mut Vec<Frame>) {
-    let internal = |f: &Frame| {
+    let in_gmr = |f: &Frame, prefix: &str| {
         f.symbols
-            .first()
-            .and_then(|s| s.function.as_deref())
-            .is_some_and(|name| name.starts_with("backtrace::") || name.contains("gmr::capture::"))
+            .iter()
+            .filter_map(|s| s.function.as_deref())
+            .any(|name| name.starts_with(prefix) || name.contains(&format!("<{prefix}")))
     };
-    let skip = frames.iter().take_while(|f| internal(f)).count();
+    let skip = match frames.iter().position(|f| in_gmr(f, "gmr::reporter::")) {
+        Some(entry) => entry,
+        None => frames
+            .iter()
+            .take_while(|f| in_gmr(f, "gmr::") || in_gmr(f, "backtrace::"))
+            .count()
+            .saturating_sub(1),
+    };
     if skip < frames.len() {
         frames.drain(..skip);
     }
@@ -335,34 +364,33 @@ pub(crate) fn capture_threads(opts: &CaptureOptions) -> Result<ProcessCapture, C
     }
 }
 
-/// The module of an address: its name, the offset in it, and its path.
-type ModuleOf<'a> = dyn Fn(u64) -> Option<(Arc<str>, u64, Arc<str>)> + 'a;
-
-/// Symbolizes `raw` with `module` naming the module of an address. Frames in system libraries
-/// are named from their symbol tables (see [`symbolize`]).
-fn symbolize_frames(
-    raw: &[RawFrame],
-    symbolizer: &mut Symbolizer,
-    module: &ModuleOf<'_>,
-) -> Vec<Frame> {
+/// Names `raw` in this process with `backtrace::resolve`, without a module table: the
+/// reporting thread's own stack on platforms where other threads are not captured.
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+fn resolve_in_process(raw: &[RawFrame]) -> Vec<Frame> {
     raw.iter()
         .map(|r| {
-            let found = module(r.lookup);
-            let symbols = match &found {
-                Some((_, offset, path)) if symbolize::is_system_library(path) => {
-                    symbolizer.resolve_system(r.lookup, path, *offset)
-                }
-                _ => symbolizer.resolve(r.lookup),
-            };
-            let (module, offset) = match found {
-                Some((name, off, _)) => (Some(name), Some(off)),
-                None => (None, None),
-            };
+            let mut symbols = Vec::new();
+            // backtrace::resolve subtracts one from the address it is given (it expects return
+            // addresses); `lookup` is already inside the instruction, so add it back.
+            let probe = r.lookup.wrapping_add(1) as usize as *mut std::ffi::c_void;
+            backtrace::resolve(probe, |s| {
+                symbols.push(Symbol {
+                    function: s.name().map(|n| format!("{n:#}")),
+                    file: s.filename().map(|p| p.display().to_string()),
+                    line: s.lineno(),
+                    column: s.colno(),
+                });
+            });
             Frame {
                 address: r.lookup,
-                module,
-                offset,
-                symbols,
+                module: None,
+                offset: None,
+                system: false,
+                symbols: symbols.into(),
             }
         })
         .collect()
@@ -371,13 +399,12 @@ fn symbolize_frames(
 #[cfg(not(target_os = "linux"))]
 fn own_thread_only(opts: &CaptureOptions) -> ProcessCapture {
     let started = Instant::now();
-    let mut symbolizer = Symbolizer::default();
-    let mut frames = symbolize_frames(&own_stack(opts.max_frames), &mut symbolizer, &|_| None);
+    let mut frames = resolve_in_process(&own_stack(opts.max_frames));
     trim_own_frames(&mut frames);
     frames.truncate(opts.max_frames);
     ProcessCapture {
         threads: vec![CapturedThread {
-            tid: self::sys::current_tid(),
+            tid: sys::current_tid(),
             name: std::thread::current().name().unwrap_or("").to_owned(),
             reporting: true,
             stack: Ok(Stack {
@@ -406,19 +433,17 @@ mod linux_proc_only {
 
     pub(super) fn capture(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
         let started = Instant::now();
-        let me = self::sys::current_tid();
-        let ticks = self::sys::clock_ticks_per_second();
+        let me = super::sys::current_tid();
+        let ticks = super::sys::clock_ticks_per_second();
         let tids = threads_proc::list_tids().map_err(CaptureError::ListThreads)?;
         names::retain(&tids);
-        let mut symbolizer = Symbolizer::default();
         let mut threads = Vec::new();
         for tid in tids {
             let Ok(p) = threads_proc::read_thread(tid, ticks) else {
                 continue;
             };
             let stack = if tid == me {
-                let mut frames =
-                    symbolize_frames(&own_stack(opts.max_frames), &mut symbolizer, &|_| None);
+                let mut frames = resolve_in_process(&own_stack(opts.max_frames));
                 trim_own_frames(&mut frames);
                 frames.truncate(opts.max_frames);
                 Ok(Stack {
@@ -457,6 +482,7 @@ mod linux {
 
     use super::handler::{self, ANSWERS, Poll, Slots};
     use super::modules::ModuleTable;
+    use super::symbolize::{self, Symbolizer};
     use super::threads_proc::{self, ProcThread};
     use super::unwind::{self, NativeCache};
     use super::*;
@@ -576,14 +602,13 @@ mod linux {
             tracing::warn!(reason = %why, "thread stacks not captured");
             notes.push(format!("thread stacks not captured: {why}"));
         }
-        let before = rep.modules.len();
-        if let Err(e) = rep.modules.refresh() {
-            notes.push(format!(
+        match rep.modules.refresh() {
+            // Any change of the module table: names of modules no longer mapped are dropped.
+            Ok(true) => rep.symbolizer.retain_modules(rep.modules.modules()),
+            Ok(false) => {}
+            Err(e) => notes.push(format!(
                 "cannot read /proc/self/maps ({e}): frames are not attributed to modules"
-            ));
-        }
-        if rep.modules.len() != before {
-            rep.symbolizer.clear();
+            )),
         }
 
         let mut outcomes: HashMap<i32, Result<Unwound, NoStack>> = HashMap::new();
@@ -613,23 +638,55 @@ mod linux {
             capture_batches(rep, &targets, pid, sig, opts, deadline, &mut outcomes);
         }
 
-        // Symbolize everything, our own stack included.
+        // Name every address once, our own stack included, on the symbolizer thread, until
+        // the capture's deadline.
         let own = own_stack(opts.max_frames);
         let Reporter {
             modules,
             symbolizer,
             ..
         } = rep;
-        let module_of = |addr: u64| {
-            modules
-                .find(addr)
-                .map(|m| (m.name.clone(), addr.wrapping_sub(m.bias), m.path.clone()))
+        let mut wanted = Vec::new();
+        for raw in std::iter::once(&own).chain(outcomes.values().filter_map(|o| match o {
+            Ok((raw, _)) => Some(raw),
+            Err(_) => None,
+        })) {
+            for frame in raw {
+                if let Some(module) = modules.find(frame.lookup) {
+                    wanted.push((module, frame.lookup.wrapping_sub(module.bias)));
+                }
+            }
+        }
+        let resolved = symbolizer.resolve(&wanted, opts.symbol_budget, deadline);
+        notes.extend(resolved.notes.iter().cloned());
+        let named = |raw: &[RawFrame]| -> Vec<Frame> {
+            raw.iter()
+                .map(|r| match modules.find(r.lookup) {
+                    Some(module) => {
+                        let offset = r.lookup.wrapping_sub(module.bias);
+                        Frame {
+                            address: r.lookup,
+                            module: Some(Arc::clone(&module.name)),
+                            offset: Some(offset),
+                            system: symbolize::is_system_library(&module.path),
+                            symbols: resolved.get(module, offset),
+                        }
+                    }
+                    None => Frame {
+                        address: r.lookup,
+                        module: None,
+                        offset: None,
+                        system: false,
+                        symbols: Arc::from([]),
+                    },
+                })
+                .collect()
         };
         let mut threads = Vec::with_capacity(procs.len());
         for p in procs {
             let tid = p.tid;
             let stack = if tid == me {
-                let mut frames = symbolize_frames(&own, symbolizer, &module_of);
+                let mut frames = named(&own);
                 trim_own_frames(&mut frames);
                 let truncation = (frames.len() > opts.max_frames)
                     .then_some(Truncation::MaxFrames(opts.max_frames));
@@ -638,7 +695,7 @@ mod linux {
             } else {
                 match outcomes.remove(&tid) {
                     Some(Ok((raw, truncation))) => Ok(Stack {
-                        frames: symbolize_frames(&raw, symbolizer, &module_of),
+                        frames: named(&raw),
                         truncation,
                     }),
                     Some(Err(why)) => Err(why),

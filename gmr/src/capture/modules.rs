@@ -39,24 +39,57 @@ pub(crate) struct ModuleInfo {
     pub(crate) bias: u64,
     /// Mapped address range (all `PT_LOAD` segments).
     pub(crate) range: Range<u64>,
+    /// The file as it was mapped: device (major, minor) and inode, from `/proc/self/maps`. A
+    /// file at `path` with another identity is not the one in memory (replaced on disk).
+    pub(crate) file_id: FileId,
+    /// `/proc/self/map_files/<start>-<end>` of its first mapping: opens the mapped file even
+    /// when `path` was replaced or deleted.
+    pub(crate) map_files: Option<Arc<str>>,
+}
+
+/// The identity of a mapped file: device (major, minor) and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub(crate) struct FileId {
+    /// Device major number.
+    pub(crate) major: u32,
+    /// Device minor number.
+    pub(crate) minor: u32,
+    /// Inode.
+    pub(crate) inode: u64,
+}
+
+impl FileId {
+    /// The identity of the file `metadata` describes.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn of(metadata: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        let dev = metadata.dev();
+        FileId {
+            // The kernel's encoding of `dev_t` (new_encode_dev).
+            major: (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32,
+            minor: ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32,
+            inode: metadata.ino(),
+        }
+    }
 }
 
 /// One executable object found in `/proc/self/maps`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct MapsObject {
     path: String,
-    inode: u64,
-    /// Start of its mapping at file offset 0: the ELF header.
+    file_id: FileId,
+    /// Start and end of its mapping at file offset 0: the ELF header.
     header: u64,
+    header_end: u64,
 }
 
 /// Parses `/proc/self/maps` into the objects that have an executable mapping.
 fn parse_maps(text: &str) -> Vec<MapsObject> {
-    let mut headers: HashMap<(String, u64), u64> = HashMap::new();
-    let mut executable: Vec<(String, u64)> = Vec::new();
+    let mut headers: HashMap<(String, FileId), (u64, u64)> = HashMap::new();
+    let mut executable: Vec<(String, FileId)> = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(6, ' ');
-        let (Some(range), Some(perms), Some(offset), Some(_dev), Some(inode)) =
+        let (Some(range), Some(perms), Some(offset), Some(dev), Some(inode)) =
             (f.next(), f.next(), f.next(), f.next(), f.next())
         else {
             continue;
@@ -66,19 +99,32 @@ fn parse_maps(text: &str) -> Vec<MapsObject> {
             continue;
         }
         let path = path.strip_suffix(" (deleted)").unwrap_or(path).to_owned();
-        let Some((start, _)) = range.split_once('-') else {
+        let Some((start, end)) = range.split_once('-') else {
             continue;
         };
-        let (Ok(start), Ok(offset), Ok(inode)) = (
+        let Some((major, minor)) = dev.split_once(':') else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(offset), Ok(major), Ok(minor), Ok(inode)) = (
             u64::from_str_radix(start, 16),
+            u64::from_str_radix(end, 16),
             u64::from_str_radix(offset, 16),
+            u32::from_str_radix(major, 16),
+            u32::from_str_radix(minor, 16),
             inode.parse::<u64>(),
         ) else {
             continue;
         };
-        let key = (path, inode);
+        let key = (
+            path,
+            FileId {
+                major,
+                minor,
+                inode,
+            },
+        );
         if offset == 0 {
-            headers.entry(key.clone()).or_insert(start);
+            headers.entry(key.clone()).or_insert((start, end));
         }
         if perms.as_bytes().get(2) == Some(&b'x') && !executable.contains(&key) {
             executable.push(key);
@@ -87,11 +133,12 @@ fn parse_maps(text: &str) -> Vec<MapsObject> {
     executable
         .into_iter()
         .filter_map(|key| {
-            let header = *headers.get(&key)?;
+            let (header, header_end) = *headers.get(&key)?;
             Some(MapsObject {
                 path: key.0,
-                inode: key.1,
+                file_id: key.1,
                 header,
+                header_end,
             })
         })
         .collect()
@@ -130,12 +177,12 @@ impl ModuleTable {
         }
     }
 
-    /// Brings the table up to date with `/proc/self/maps`.
-    pub(crate) fn refresh(&mut self) -> std::io::Result<()> {
+    /// Brings the table up to date with `/proc/self/maps`. Returns whether it changed.
+    pub(crate) fn refresh(&mut self) -> std::io::Result<bool> {
         let text = std::fs::read_to_string("/proc/self/maps")?;
         let objects = parse_maps(&text);
         if objects == self.objects {
-            return Ok(());
+            return Ok(false);
         }
         // Forget modules no longer mapped (their unwind data is owned memory).
         self.cache.retain(|k, _| objects.contains(k));
@@ -155,7 +202,12 @@ impl ModuleTable {
         self.modules = modules;
         self.unwinder = unwinder;
         self.objects = objects;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The modules, sorted by start address.
+    pub(crate) fn modules(&self) -> &[ModuleInfo] {
+        &self.modules
     }
 
     /// The module containing `addr`.
@@ -168,11 +220,6 @@ impl ModuleTable {
     /// The unwinder holding every module's unwind tables.
     pub(crate) fn unwinder(&self) -> &NativeUnwinder {
         &self.unwinder
-    }
-
-    /// Number of modules.
-    pub(crate) fn len(&self) -> usize {
-        self.modules.len()
     }
 }
 
@@ -252,6 +299,13 @@ fn build_module(object: &MapsObject) -> Option<BuiltModule> {
         path: Arc::from(object.path.as_str()),
         bias,
         range: range.clone(),
+        file_id: object.file_id,
+        map_files: object.path.starts_with('/').then(|| {
+            Arc::from(format!(
+                "/proc/self/map_files/{:x}-{:x}",
+                object.header, object.header_end
+            ))
+        }),
     };
 
     let text_svma = loads
@@ -365,7 +419,9 @@ mod tests {
         assert_eq!(objs.len(), 3);
         assert_eq!(objs[0].path, "/usr/bin/cat");
         assert_eq!(objs[0].header, 0x56190d2ae000);
-        assert_eq!(objs[1].inode, 326279);
+        assert_eq!(objs[1].file_id.inode, 326279);
+        assert_eq!((objs[1].file_id.major, objs[1].file_id.minor), (0xfe, 0));
+        assert_eq!(objs[0].header_end, 0x56190d2b0000);
         assert_eq!(objs[2].path, "[vdso]");
     }
 
@@ -376,7 +432,7 @@ mod tests {
         let here = finds_own_module_with_unwind_tables as *const () as usize as u64;
         let m = table.find(here).expect("own module");
         assert!(m.range.contains(&here));
-        assert!(table.len() >= 2);
+        assert!(table.modules().len() >= 2);
         assert!(table.find(8).is_none());
     }
 

@@ -9,7 +9,7 @@
 //! such as `log_dirr` does not silently leave reports on stderr.
 //!
 //! The module is split by job: `types` (the settings), `read` (from a `config::Config`),
-//! `validate` (the rule of each key), `duration` (duration strings).
+//! `validate` (the rule of each key), `duration` and `size` (duration and size strings).
 //!
 //! | key | default | meaning |
 //! |---|---|---|
@@ -33,11 +33,13 @@
 
 mod duration;
 mod read;
+mod size;
 mod types;
 mod validate;
 
 pub use self::types::{
-    AdminConfig, GmrConfig, OutputFormat, SecretString, SecretsConfig, SignalChoice, ThreadsConfig,
+    AdminConfig, FoldConfig, GmrConfig, OutputFormat, SecretString, SecretsConfig, SignalChoice,
+    ThreadsConfig,
 };
 
 #[cfg(test)]

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use ::config::{Value, ValueKind};
 
-use super::duration;
-use super::types::{GmrConfig, OutputFormat, SecretString, SignalChoice};
+use super::types::{FoldConfig, GmrConfig, OutputFormat, SecretString, SignalChoice};
 use super::validate::{self, invalid};
+use super::{duration, size};
 use crate::error::ConfigError;
 use crate::triggers::signal as trigger_signal;
 
@@ -34,6 +34,8 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "threads.timeout",
     "threads.deadline",
     "threads.max_frames",
+    "threads.symbol_budget",
+    "threads.fold",
 ];
 
 impl GmrConfig {
@@ -162,6 +164,18 @@ impl GmrConfig {
             "threads.max_frames" => {
                 self.threads.max_frames = validate::max_frames(integer(key, value)?, &shown)?;
             }
+            "threads.symbol_budget" => {
+                let bytes = match &value.kind {
+                    ValueKind::String(s) => {
+                        size::parse_size(s).map_err(|reason| invalid(key, s, &reason))?
+                    }
+                    _ => u64::try_from(integer(key, value)?)
+                        .map_err(|_| invalid(key, &shown, "must not be negative"))?,
+                };
+                validate::symbol_budget(bytes, &shown)?;
+                self.threads.symbol_budget = bytes;
+            }
+            "threads.fold" => self.threads.fold = fold(key, value)?,
             other => {
                 return Err(ConfigError::UnknownKey {
                     key: other.to_owned(),
@@ -279,6 +293,37 @@ fn duration_value(key: &str, value: Value) -> Result<Duration, ConfigError> {
             value: shown,
             expected: "a duration such as \"1s\" or \"250ms\"",
         }),
+    }
+}
+
+/// `threads.fold`: `true`, `false`, or a list of more crates to fold.
+fn fold(key: &str, value: Value) -> Result<FoldConfig, ConfigError> {
+    let shown = value.to_string();
+    match value.kind {
+        ValueKind::Boolean(enabled) => Ok(FoldConfig {
+            enabled,
+            extra_crates: Vec::new(),
+        }),
+        ValueKind::Array(items) => {
+            let extra_crates = items
+                .into_iter()
+                .map(|item| string(key, item))
+                .collect::<Result<Vec<_>, _>>()?;
+            validate::fold_crates(&extra_crates)?;
+            Ok(FoldConfig {
+                enabled: true,
+                extra_crates,
+            })
+        }
+        ValueKind::String(s) if matches!(s.trim(), "true" | "false") => Ok(FoldConfig {
+            enabled: s.trim() == "true",
+            extra_crates: Vec::new(),
+        }),
+        _ => Err(wrong_type(
+            key,
+            shown,
+            "true, false, or a list of crate names",
+        )),
     }
 }
 

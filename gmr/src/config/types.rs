@@ -93,6 +93,31 @@ pub struct ThreadsConfig {
     pub deadline: Duration,
     /// `threads.max_frames`: frames kept per stack (innermost first).
     pub max_frames: usize,
+    /// `threads.symbol_budget`: bytes of debug information and symbol tables that naming
+    /// frames may hold; a module beyond it is named from its symbol table only.
+    pub symbol_budget: u64,
+    /// `threads.fold`: which runs of frames the text view folds into one line.
+    pub fold: FoldConfig,
+}
+
+/// Which runs of frames the text view folds (`threads.fold`): `true` (the default) folds the
+/// runtime, framework and standard-library crates, `false` shows every frame, and a list of
+/// crate names folds those too. JSON keeps every frame whatever this says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldConfig {
+    /// Whether anything is folded.
+    pub enabled: bool,
+    /// Crates folded besides the built-in list (names as in paths: `sqlx`, `my_db_layer`).
+    pub extra_crates: Vec<String>,
+}
+
+impl Default for FoldConfig {
+    fn default() -> Self {
+        FoldConfig {
+            enabled: true,
+            extra_crates: Vec::new(),
+        }
+    }
 }
 
 impl Default for ThreadsConfig {
@@ -102,6 +127,8 @@ impl Default for ThreadsConfig {
             timeout: Duration::from_millis(200),
             deadline: Duration::from_secs(5),
             max_frames: 128,
+            symbol_budget: 128 << 20,
+            fold: FoldConfig::default(),
         }
     }
 }

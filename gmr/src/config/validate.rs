@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use super::duration;
 use super::types::{GmrConfig, SignalChoice};
+use super::{duration, size};
 use crate::error::ConfigError;
 use crate::triggers::signal as trigger_signal;
 
@@ -186,6 +186,38 @@ pub(super) fn max_frames(n: i64, shown: &str) -> Result<usize, ConfigError> {
         .ok_or_else(|| invalid("threads.max_frames", shown, "must be between 4 and 4096"))
 }
 
+/// The smallest `threads.symbol_budget` accepted: less cannot even hold a symbol table.
+const MIN_SYMBOL_BUDGET: u64 = 1 << 20;
+
+/// `threads.symbol_budget`.
+pub(super) fn symbol_budget(bytes: u64, shown: &str) -> Result<(), ConfigError> {
+    if bytes < MIN_SYMBOL_BUDGET {
+        return Err(invalid(
+            "threads.symbol_budget",
+            shown,
+            "must be at least 1 MiB, e.g. \"128MiB\"",
+        ));
+    }
+    Ok(())
+}
+
+/// `threads.fold` as a list: crate names.
+pub(super) fn fold_crates(crates: &[String]) -> Result<(), ConfigError> {
+    match crates.iter().find(|c| {
+        c.is_empty()
+            || !c
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '*'))
+    }) {
+        Some(bad) => Err(invalid(
+            "threads.fold",
+            &format!("{bad:?}"),
+            "expected crate names such as \"sqlx\" (a trailing * matches a prefix: \"actix-*\")",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The checks that involve more than one key.
 pub(super) fn across_keys(config: &GmrConfig) -> Result<(), ConfigError> {
     if config.threads.deadline < config.threads.timeout {
@@ -242,6 +274,11 @@ impl GmrConfig {
         threads_timeout(self.threads.timeout, &duration::show(self.threads.timeout))?;
         let frames = i64::try_from(self.threads.max_frames).unwrap_or(i64::MAX);
         max_frames(frames, &self.threads.max_frames.to_string())?;
+        symbol_budget(
+            self.threads.symbol_budget,
+            &size::show(self.threads.symbol_budget),
+        )?;
+        fold_crates(&self.threads.fold.extra_crates)?;
         across_keys(self)
     }
 }

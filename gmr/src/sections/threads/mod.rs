@@ -25,6 +25,7 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
         thread_timeout: t.timeout,
         deadline: t.deadline,
         max_frames: t.max_frames.max(1),
+        symbol_budget: t.symbol_budget,
     };
     let capture = capture_threads(&opts).map_err(SectionError::failed)?;
     Ok(ThreadsSection::from_capture(capture))
