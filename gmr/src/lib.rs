@@ -81,7 +81,8 @@ pub use crate::registry::{
     register_section,
 };
 pub use crate::report::{
-    Content, OutputFormat, RenderedReport, Report, ReportHeader, Section, SectionBody, Trigger,
+    Content, OutputFormat, RenderedReport, Report, ReportHeader, Section, SectionBody, Table,
+    Trigger,
 };
 pub use crate::reporter::{ReportError, ReportHandle};
 #[cfg(feature = "tokio")]

@@ -20,6 +20,9 @@ pub struct PackageInfo {
     pub license: &'static str,
     /// `CARGO_BIN_NAME` when the macro is used in a binary target.
     pub bin_name: Option<&'static str>,
+    /// `CARGO_MANIFEST_DIR`: where the package was built. Stacks show the application's source
+    /// files relative to its workspace, found from here.
+    pub manifest_dir: &'static str,
 }
 
 impl PackageInfo {
@@ -55,6 +58,7 @@ macro_rules! package {
             description: env!("CARGO_PKG_DESCRIPTION"),
             license: env!("CARGO_PKG_LICENSE"),
             bin_name: option_env!("CARGO_BIN_NAME"),
+            manifest_dir: env!("CARGO_MANIFEST_DIR"),
         }
     };
 }

@@ -20,12 +20,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use crate::error::SectionError;
 use crate::registry::{GreenThreadsHandle, GreenThreadsSource, register_green_threads_source};
-use crate::report::Content;
+use crate::report::{Content, Table};
 
 /// The time between the two metric samples of a report.
 pub const SAMPLE_WINDOW: Duration = Duration::from_millis(50);
@@ -144,43 +144,43 @@ fn stuck_workers(before: &Sample, after: &Sample) -> Vec<bool> {
         .collect()
 }
 
-fn describe(name: &str, flavor: RuntimeFlavor, before: &Sample, after: &Sample) -> Value {
+/// One runtime's row: its counters, and its workers as a table of their own.
+fn describe(name: &str, flavor: RuntimeFlavor, before: &Sample, after: &Sample) -> Content {
     let stuck = stuck_workers(before, after);
-    let workers: Vec<Value> = after
-        .per_worker
-        .iter()
-        .enumerate()
-        .map(|(i, (busy, parks))| {
-            let state = if stuck.get(i).copied().unwrap_or(false) {
-                format!(
-                    "STUCK: busy time and park count did not move in {} ms while {} tasks were queued",
-                    SAMPLE_WINDOW.as_millis(),
-                    after.global_queue_depth
-                )
-            } else {
-                "ok".to_owned()
-            };
-            json!({
-                "worker": i,
-                "busy_total": format!("{:.3}s", busy.as_secs_f64()),
-                "park_count": parks,
-                "state": state,
-            })
-        })
-        .collect();
-    json!({
-        "name": name,
-        "flavor": match flavor {
-            RuntimeFlavor::CurrentThread => "current-thread",
-            RuntimeFlavor::MultiThread => "multi-thread",
-            _ => "other",
-        },
-        "workers": after.workers,
-        "alive_tasks": after.alive_tasks,
-        "global_queue_depth": after.global_queue_depth,
-        "stuck_workers": stuck.iter().filter(|s| **s).count(),
-        "worker_metrics": workers,
-    })
+    let mut workers = Table::new(["worker", "busy_total", "park_count", "state"]);
+    for (i, (busy, parks)) in after.per_worker.iter().enumerate() {
+        let state = if stuck.get(i).copied().unwrap_or(false) {
+            format!(
+                "STUCK: no progress in {} ms with {} tasks queued",
+                SAMPLE_WINDOW.as_millis(),
+                after.global_queue_depth
+            )
+        } else {
+            "ok".to_owned()
+        };
+        workers = workers.row(
+            Content::new()
+                .field("worker", i)
+                .field("busy_total", format!("{:.3}s", busy.as_secs_f64()))
+                .field("park_count", *parks)
+                .field("state", state),
+        );
+    }
+    Content::new()
+        .field("name", name)
+        .field(
+            "flavor",
+            match flavor {
+                RuntimeFlavor::CurrentThread => "current-thread",
+                RuntimeFlavor::MultiThread => "multi-thread",
+                _ => "other",
+            },
+        )
+        .field("workers", after.workers)
+        .field("alive_tasks", after.alive_tasks)
+        .field("global_queue_depth", after.global_queue_depth)
+        .field("stuck_workers", stuck.iter().filter(|s| **s).count())
+        .table("worker_metrics", workers)
 }
 
 /// The task dump of one runtime, under [`TASK_DUMP_TIMEOUT`].
@@ -196,12 +196,12 @@ fn task_dump(
 ) -> Option<Value> {
     use std::sync::atomic::Ordering;
     if stuck {
-        return Some(json!(
+        return Some(serde_json::json!(
             "skipped: a worker is stuck, and tokio cannot dump tasks while a worker is blocked"
         ));
     }
     if in_progress.swap(true, Ordering::AcqRel) {
-        return Some(json!(
+        return Some(serde_json::json!(
             "skipped: the previous task dump has not finished yet"
         ));
     }
@@ -219,8 +219,8 @@ fn task_dump(
         let _ = tx.send(traces);
     });
     Some(match rx.recv_timeout(TASK_DUMP_TIMEOUT) {
-        Ok(traces) => json!({ "tasks": traces.len(), "traces": traces }),
-        Err(_) => json!(format!(
+        Ok(traces) => serde_json::json!({ "tasks": traces.len(), "traces": traces }),
+        Err(_) => serde_json::json!(format!(
             "timed out after {} ms: tokio cannot dump tasks while a worker is blocked",
             TASK_DUMP_TIMEOUT.as_millis()
         )),
@@ -233,7 +233,7 @@ fn task_dump(
     _in_progress: &Arc<std::sync::atomic::AtomicBool>,
     _stuck: bool,
 ) -> Option<Value> {
-    Some(json!(
+    Some(serde_json::json!(
         "unavailable: build with RUSTFLAGS=\"--cfg tokio_unstable\" for tokio task dumps"
     ))
 }
@@ -265,24 +265,29 @@ impl GreenThreadsSource for TokioSource {
             .collect();
         let before: Vec<Sample> = handles.iter().map(|(_, h, _)| sample(h)).collect();
         std::thread::sleep(SAMPLE_WINDOW);
-        let runtimes: Vec<Value> = handles
-            .iter()
-            .zip(&before)
-            .map(|((name, handle, dumping), before)| {
-                let mut runtime = describe(name, handle.runtime_flavor(), before, &sample(handle));
-                let stuck = runtime["stuck_workers"].as_u64().unwrap_or(0) > 0;
-                if let (Some(dump), Value::Object(fields)) =
-                    (task_dump(handle, dumping, stuck), &mut runtime)
-                {
-                    fields.insert("task_dump".to_owned(), dump);
-                }
-                runtime
-            })
-            .collect();
+        let mut runtimes = Table::new([
+            "name",
+            "flavor",
+            "workers",
+            "alive_tasks",
+            "global_queue_depth",
+            "stuck_workers",
+        ]);
+        let mut count = 0usize;
+        for ((name, handle, dumping), before) in handles.iter().zip(&before) {
+            let after = sample(handle);
+            let stuck = stuck_workers(before, &after).iter().any(|s| *s);
+            let mut runtime = describe(name, handle.runtime_flavor(), before, &after);
+            if let Some(dump) = task_dump(handle, dumping, stuck) {
+                runtime = runtime.field("task_dump", dump);
+            }
+            runtimes = runtimes.row(runtime);
+            count += 1;
+        }
         Ok(Content::new()
-            .field("runtimes", runtimes.len())
+            .field("runtimes", count)
             .field("sample_window_ms", SAMPLE_WINDOW.as_millis() as u64)
-            .field("runtime", runtimes))
+            .table("runtime", runtimes))
     }
 }
 

@@ -756,7 +756,13 @@ fn axum_demo_report_matches_schema() {
             && titles.iter().any(|t| t == "in-flight requests (axum)"),
         "the example holds both kinds of source: {titles:?}"
     );
-    let requests = &report["green_threads"]["sources"][1]["data"]["requests"];
+    let requests = report["green_threads"]["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["title"] == "in-flight requests (axum)")
+        .map(|s| &s["data"]["requests"])
+        .expect("the in-flight source");
     let blocked = requests
         .as_array()
         .into_iter()

@@ -74,14 +74,20 @@ fn text_opens_with_oslo_block_and_sections_in_order() {
             .chain([title])
             .collect::<Vec<_>>()
     );
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("====") || l.starts_with("------"))
-    {
+    for line in text.lines().filter(|l| l.starts_with("====")) {
         assert_eq!(
             line.chars().count(),
             72,
-            "header line not 72 columns: {line:?}"
+            "section header line not 72 columns: {line:?}"
+        );
+    }
+    // A block header is 72 columns, or longer when its title (a thread's name, state, CPU and
+    // what it waits in) needs it; never past 160.
+    for line in text.lines().filter(|l| l.starts_with("------")) {
+        let width = line.chars().count();
+        assert!(
+            (72..=160).contains(&width) && line.ends_with("------"),
+            "block header line of {width} columns: {line:?}"
         );
     }
 }
@@ -155,11 +161,16 @@ fn json_parses_and_holds_the_same_data_as_the_text() {
     }
 
     // Every value of the JSON appears in the text…
-    // (`sections` is the index of section keys, not a shown value.)
+    // (`sections` is the index of section keys, not a shown value; `threads` keeps every frame
+    // with its full name, path and address, which the text view shortens and folds: its own
+    // test, `threads_text_shows_every_thread_and_stack`, checks what the text keeps.)
     let mut json_leaves = BTreeSet::new();
     let mut shown = json.clone();
     shown.as_object_mut().map(|o| o.remove("sections"));
+    shown.as_object_mut().map(|o| o.remove("threads"));
     leaves(&shown, &mut json_leaves);
+    let mut all_leaves = BTreeSet::new();
+    leaves(&json, &mut all_leaves);
     for leaf in &json_leaves {
         assert!(
             text.contains(leaf.as_str()),
@@ -181,10 +192,19 @@ fn json_parses_and_holds_the_same_data_as_the_text() {
         if value.starts_with('[') || value == "(none)" || value == "(empty)" {
             continue;
         }
-        assert!(
-            json_leaves.contains(value) || json_leaves.iter().any(|l| l.contains(value)),
-            "text value {value:?} (line {line:?}) not in the JSON"
-        );
+        // A value with its machine-readable twin (`53.9 MiB (56541184 bytes)`): both parts.
+        let (value, twin) = match value.split_once(" (") {
+            Some((head, tail)) if tail.ends_with(" bytes)") || tail.ends_with(" s)") => {
+                (head, tail.split(' ').next())
+            }
+            _ => (value, None),
+        };
+        for part in std::iter::once(value).chain(twin) {
+            assert!(
+                all_leaves.contains(part) || all_leaves.iter().any(|l| l.contains(part)),
+                "text value {part:?} (line {line:?}) not in the JSON"
+            );
+        }
     }
     assert!(!text.contains("hunter2") && !text.contains("pw-123"));
     assert!(!json.to_string().contains("hunter2"));
@@ -407,4 +427,44 @@ fn bad_config_fails_build_naming_the_key() {
             .contains("gmr.file_event_handler_interval"),
         "{error}"
     );
+}
+
+#[test]
+fn threads_text_shows_every_thread_and_stack() {
+    let gmr = engine_with("[gmr]\nservice_name = \"threads-text\"\n");
+    let report = gmr.report(Trigger::Api);
+    let text = report.to_text();
+    let json = report.to_json();
+    let threads = &json["threads"];
+    let section = text
+        .split("====                            Threads                             ====")
+        .nth(1)
+        .expect("a Threads section");
+    let section = section.split("Green Threads").next().unwrap_or(section);
+    for thread in threads["threads"].as_array().expect("threads") {
+        let tid = thread["tid"].as_i64().expect("tid");
+        let name = thread["name"].as_str().expect("name");
+        assert!(section.contains(&format!("#{tid} ")), "thread {tid} in the text");
+        assert!(section.contains(name), "its name {name:?} in the text");
+    }
+    for group in threads["stacks"].as_array().expect("stacks") {
+        // The innermost frame of every stack is shown, by its short name.
+        let first = &group["frames"][0];
+        let name = first["name"]
+            .as_str()
+            .or(first["function"].as_str())
+            .unwrap_or("<unknown>");
+        assert!(section.contains(name), "innermost frame {name:?} shown");
+        // Every application frame is shown.
+        for frame in group["frames"].as_array().expect("frames") {
+            if frame["kind"] == "application" {
+                let name = frame["name"].as_str().expect("a named frame");
+                assert!(section.contains(name), "application frame {name:?} shown");
+            }
+        }
+    }
+    assert!(section.contains(&format!(
+        "{} threads, {} stacks captured",
+        threads["thread_count"], threads["stacks_captured"]
+    )));
 }

@@ -222,8 +222,15 @@ fn a_blocked_request_is_listed_with_its_thread_and_stack() {
     // The same in the text view.
     let auth = format!("Authorization: Bearer {token}");
     let text = http(demo.addr, "GET", "/admin/gmr", &[&auth]).text();
-    assert!(text.contains("route = /block"), "{text}");
-    assert!(text.contains("demo_block_handler"));
+    // One table row for the request: method, path, route, age, state, thread.
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("GET")
+            && l.matches("/block").count() == 2
+            && l.contains("STUCK")
+            && l.contains(&format!("#{tid} "))),
+        "{text}"
+    );
+    assert!(text.contains("gmr_examples::demo_block_handler"));
 
     assert_eq!(blocked.join().expect("block request"), 200);
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
+use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError, Table};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -120,54 +120,70 @@ impl InFlightOptions {
 /// microseconds, so seconds inside one poll mean its thread is blocked.
 pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The section content for the entries of `registry` (oldest first).
+/// The section content for the entries of `registry` (oldest first): a table, one request
+/// per line.
 fn describe(registry: &Registry, hide_paths: bool) -> Content {
     let entries = registry.snapshot();
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
-    let requests: Vec<serde_json::Value> = entries
-        .iter()
-        .map(|e| {
-            let age = now.saturating_sub(e.started);
-            let tid = e.polled_by.load(Ordering::Relaxed);
-            let thread = if tid == 0 {
-                "not being polled (waiting)".to_owned()
-            } else {
-                match gmr::thread_name(tid) {
-                    Some(name) => format!("Thread #{tid} \"{name}\""),
-                    None => format!("Thread #{tid} (exited)"),
-                }
-            };
-            let in_poll_ms = (tid != 0)
-                .then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
-            let mut request = serde_json::json!({
-                "method": e.method.as_str(),
-                "path": if hide_paths {
+    let mut stuck = 0usize;
+    let mut requests = Table::new(["method", "path", "route", "age", "state", "thread"]);
+    for e in &entries {
+        let age = now.saturating_sub(e.started);
+        let tid = e.polled_by.load(Ordering::Relaxed);
+        let thread_name = (tid != 0).then(|| gmr::thread_name(tid));
+        let polled_by = match &thread_name {
+            None => "not being polled (waiting)".to_owned(),
+            Some(Some(name)) => format!("Thread #{tid} \"{name}\""),
+            Some(None) => format!("Thread #{tid} (exited)"),
+        };
+        let thread = match &thread_name {
+            None => serde_json::Value::Null,
+            Some(Some(name)) => format!("#{tid} \"{name}\"").into(),
+            Some(None) => format!("#{tid} (exited)").into(),
+        };
+        let in_poll_ms = (tid != 0)
+            .then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
+        let stuck_for = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64);
+        let state = match (stuck_for, tid) {
+            (Some(ms), _) => format!("STUCK {:.1}s in one poll", ms as f64 / 1000.0),
+            (None, 0) => "waiting".to_owned(),
+            (None, _) => "running".to_owned(),
+        };
+        let mut request = Content::new()
+            .field("method", e.method.as_str())
+            .field(
+                "path",
+                if hide_paths {
                     e.route.as_deref().unwrap_or("(hidden)")
                 } else {
                     e.target.path()
                 },
-                "route": e.route,
-                "age": format!("{:.3}s", age.as_secs_f64()),
-                "age_ms": age.as_millis() as u64,
-                "polled_by": thread,
-                "polled_by_tid": (tid != 0).then_some(tid),
-                "in_poll_ms": in_poll_ms,
-            });
-            if let Some(ms) = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64) {
-                request["stuck"] = serde_json::json!(format!(
+            )
+            .field("route", e.route.clone())
+            .field("age", format!("{:.3}s", age.as_secs_f64()))
+            .field("age_ms", age.as_millis() as u64)
+            .field("state", state)
+            .field("thread", thread)
+            .field("polled_by", polled_by)
+            .field("polled_by_tid", (tid != 0).then_some(tid))
+            .field("in_poll_ms", in_poll_ms);
+        if let Some(ms) = stuck_for {
+            stuck += 1;
+            request = request.field(
+                "stuck",
+                format!(
                     "STUCK: inside one poll for {:.1} s, blocking thread #{tid}: see its stack in Threads",
                     ms as f64 / 1000.0
-                ));
-            }
-            request
-        })
-        .collect();
-    let stuck = requests.iter().filter(|r| r.get("stuck").is_some()).count();
+                ),
+            );
+        }
+        requests = requests.row(request);
+    }
     Content::new()
         .field("in_flight", entries.len())
         .field("stuck_in_poll", stuck)
-        .field("requests", requests)
+        .table("requests", requests)
 }
 
 /// A tower [`Layer`] recording every request while it is in flight. Cheap to clone; clones
@@ -671,7 +687,7 @@ mod tests {
             .report(gmr::Trigger::Api);
         let text = report.to_text();
         assert!(text.contains("in-flight requests (unit-section)"), "{text}");
-        assert!(text.contains("path = /orders/17"), "{text}");
+        assert!(text.contains("POST    /orders/17"), "{text}");
         gate.open();
         let _ = response.into_body().collect().await;
         drop(layer);

@@ -299,8 +299,9 @@ fn own_stack(max_frames: usize) -> Vec<RawFrame> {
 }
 
 /// Drops gmr's own machinery from the top of the reporting thread's stack, so it starts at
-/// gmr's entry point: the reporter's loop (`gmr::reporter::…`), or the outermost gmr frame
-/// when the report was asked for on an application thread (`Gmr::report`).
+/// gmr's entry point: the reporter's loop (the outermost `gmr::reporter::…` frame), or the
+/// outermost gmr frame when the report was asked for on an application thread
+/// (`Gmr::report`).
 fn trim_own_frames(frames: &mut Vec<Frame>) {
     let in_gmr = |f: &Frame, prefix: &str| {
         f.symbols
@@ -308,7 +309,11 @@ fn trim_own_frames(frames: &mut Vec<Frame>) {
             .filter_map(|s| s.function.as_deref())
             .any(|name| name.starts_with(prefix) || name.contains(&format!("<{prefix}")))
     };
-    let skip = match frames.iter().position(|f| in_gmr(f, "gmr::reporter::")) {
+    let entry = frames
+        .iter()
+        .position(|f| in_gmr(f, "gmr::reporter::run"))
+        .or_else(|| frames.iter().rposition(|f| in_gmr(f, "gmr::reporter::")));
+    let skip = match entry {
         Some(entry) => entry,
         None => frames
             .iter()

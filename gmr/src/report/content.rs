@@ -1,27 +1,74 @@
-//! [`Content`]: the body of an application's own section, a tree of fields, groups and lines.
+//! [`Content`]: the body of an application's own section, a tree of fields, groups, tables
+//! and lines.
 
 use serde_json::{Map, Value};
 
 use super::{SectionBody, TextWriter};
 
+/// The JSON key that records which fields are tables and which of their columns the text view
+/// shows, so that a JSON report renders to the same text.
+const TABLES_KEY: &str = "text_tables";
+
+/// The widest a table cell is shown (the JSON keeps it whole).
+const MAX_CELL: usize = 60;
+
 /// The body of a section registered by the application: ordered fields (`key = value`),
-/// nested groups, and free text lines.
+/// nested groups, tables, and free text lines.
 ///
 /// The text view shows fields as `key = value`, groups as `key:` followed by their fields
-/// indented, lists of scalars inline, and lines as written; the JSON view is an object with the
-/// same fields in the same order (free text lines under `"text"`).
+/// indented, lists of scalars inline, tables as aligned columns one row per line, and lines as
+/// written; the JSON view is an object with the same fields in the same order (a table is an
+/// array of objects, free text lines are under `"text"`).
 ///
 /// ```
 /// let body = gmr::Content::new()
 ///     .field("pool_size", 16)
 ///     .field("idle", 3)
 ///     .group("primary", gmr::Content::new().field("host", "db-1").field("lag_ms", 0))
+///     .table(
+///         "connections",
+///         gmr::Table::new(["id", "state", "age"])
+///             .row(gmr::Content::new().field("id", 1).field("state", "idle").field("age", "3s"))
+///             .row(gmr::Content::new().field("id", 2).field("state", "busy").field("age", "12s")),
+///     )
 ///     .line("last failover: never");
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Content {
     fields: Map<String, Value>,
     lines: Vec<String>,
+    /// Table fields and the columns the text view shows.
+    tables: Map<String, Value>,
+}
+
+/// Rows of one kind: a table in the text view (the chosen columns, one row per line), an
+/// array of objects in the JSON (every field of every row).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Table {
+    columns: Vec<String>,
+    rows: Vec<Value>,
+}
+
+impl Table {
+    /// A table whose text view shows `columns`, in this order.
+    pub fn new<C: Into<String>>(columns: impl IntoIterator<Item = C>) -> Self {
+        Table {
+            columns: columns.into_iter().map(Into::into).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row: its fields named as the columns are shown, all of them are in the JSON.
+    #[must_use]
+    pub fn row(mut self, row: Content) -> Self {
+        self.rows.push(row.into_json());
+        self
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
 }
 
 impl Content {
@@ -42,6 +89,18 @@ impl Content {
     #[must_use]
     pub fn group(mut self, key: impl Into<String>, group: Content) -> Self {
         self.fields.insert(key.into(), group.into_json());
+        self
+    }
+
+    /// Adds a table under `key`.
+    #[must_use]
+    pub fn table(mut self, key: impl Into<String>, table: Table) -> Self {
+        let key = key.into();
+        self.tables.insert(
+            key.clone(),
+            Value::Array(table.columns.into_iter().map(Value::String).collect()),
+        );
+        self.fields.insert(key, Value::Array(table.rows));
         self
     }
 
@@ -70,6 +129,9 @@ impl Content {
 
     fn into_json(self) -> Value {
         let mut fields = self.fields;
+        if !self.tables.is_empty() {
+            fields.insert(TABLES_KEY.to_owned(), Value::Object(self.tables));
+        }
         if !self.lines.is_empty() {
             let key = if fields.contains_key("text") {
                 "text_lines"
@@ -88,13 +150,21 @@ impl Content {
 impl From<Value> for Content {
     fn from(value: Value) -> Self {
         match value {
-            Value::Object(fields) => Content {
-                fields,
-                lines: Vec::new(),
-            },
+            Value::Object(mut fields) => {
+                let tables = match fields.remove(TABLES_KEY) {
+                    Some(Value::Object(tables)) => tables,
+                    _ => Map::new(),
+                };
+                Content {
+                    fields,
+                    lines: Vec::new(),
+                    tables,
+                }
+            }
             Value::String(text) => Content {
                 fields: Map::new(),
                 lines: text.lines().map(str::to_owned).collect(),
+                tables: Map::new(),
             },
             other => Content::new().field("value", other),
         }
@@ -103,7 +173,14 @@ impl From<Value> for Content {
 
 impl SectionBody for Content {
     fn write_text(&self, out: &mut TextWriter) {
-        write_fields(out, &self.fields);
+        for (key, value) in &self.fields {
+            match (self.tables.get(key), value) {
+                (Some(Value::Array(columns)), Value::Array(rows)) => {
+                    write_table(out, key, columns, rows);
+                }
+                _ => write_value(out, key, value),
+            }
+        }
         for line in &self.lines {
             out.line(line);
         }
@@ -151,6 +228,86 @@ fn write_value(out: &mut TextWriter, key: &str, value: &Value) {
             });
         }
         other => out.kv(key, scalar(other)),
+    }
+}
+
+/// Writes `key:` and the rows as aligned columns, one row per line.
+fn write_table(out: &mut TextWriter, key: &str, columns: &[Value], rows: &[Value]) {
+    let columns: Vec<&str> = columns.iter().filter_map(Value::as_str).collect();
+    if rows.is_empty() {
+        out.kv(key, "(none)");
+        return;
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| cell(row.get(*c).unwrap_or(&Value::Null)))
+                .collect()
+        })
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: &[&str]| {
+        let mut text = String::new();
+        for (i, value) in values.iter().enumerate() {
+            if i + 1 == values.len() {
+                text.push_str(value);
+            } else {
+                let pad = widths[i].saturating_sub(value.chars().count());
+                text.push_str(value);
+                text.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    out.line(format_args!("{key}:"));
+    out.indented(|out| {
+        out.line(line(&columns));
+        for (row, values) in rows.iter().zip(&cells) {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            out.line(line(&values));
+            // A row's own tables (a runtime's workers), under it.
+            if let Some(Value::Object(inner)) = row.get(TABLES_KEY) {
+                out.indented(|out| {
+                    for (inner_key, inner_columns) in inner {
+                        if let (Value::Array(c), Some(Value::Array(r))) =
+                            (inner_columns, row.get(inner_key))
+                        {
+                            write_table(out, inner_key, c, r);
+                        }
+                    }
+                });
+            }
+        }
+    });
+}
+
+/// A table cell: a scalar as the text shows it, `-` for none, cut to [`MAX_CELL`].
+fn cell(value: &Value) -> String {
+    let text = match value {
+        Value::Null => "-".to_owned(),
+        Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(", "),
+        Value::Object(_) => "{…}".to_owned(),
+        other => scalar(other),
+    };
+    if text.chars().count() > MAX_CELL {
+        let mut short: String = text.chars().take(MAX_CELL - 1).collect();
+        short.push('…');
+        short
+    } else {
+        text
     }
 }
 
@@ -206,6 +363,41 @@ mod tests {
         let mut w = TextWriter::new();
         Content::new().field("items", items).write_text(&mut w);
         assert!(w.as_str().starts_with("items:\n  - item-number-0\n"));
+    }
+
+    #[test]
+    fn tables_align_their_columns_and_round_trip_through_json() {
+        let body = Content::new().field("count", 2).table(
+            "requests",
+            Table::new(["method", "path", "age"])
+                .row(
+                    Content::new()
+                        .field("method", "GET")
+                        .field("path", "/block")
+                        .field("age", "2.1s")
+                        .field("age_ms", 2100),
+                )
+                .row(
+                    Content::new()
+                        .field("method", "POST")
+                        .field("path", "/orders/17")
+                        .field("age", "0.3s")
+                        .field("age_ms", 300),
+                ),
+        );
+        let mut w = TextWriter::new();
+        body.write_text(&mut w);
+        assert_eq!(
+            w.as_str(),
+            "count = 2\nrequests:\n  method  path        age\n  GET     /block      2.1s\n  POST    /orders/17  0.3s\n"
+        );
+        let json = body.to_json();
+        assert_eq!(json["requests"][0]["age_ms"], 2100, "every field is in the JSON");
+        assert_eq!(json["text_tables"]["requests"][1], "path");
+        // The same text from the JSON.
+        let mut again = TextWriter::new();
+        Content::from(json).write_text(&mut again);
+        assert_eq!(again.as_str(), w.as_str());
     }
 
     #[test]

@@ -18,13 +18,14 @@ mod content;
 mod format;
 pub(crate) mod isolate;
 mod json;
+pub(crate) mod stack;
 mod text;
 pub(crate) mod time;
 pub mod titles;
 
 use std::fmt;
 
-pub use self::content::Content;
+pub use self::content::{Content, Table};
 pub(crate) use self::content::{scalar as content_scalar, write_fields};
 pub use self::format::{OutputFormat, RenderedReport, ReportViews};
 pub use self::text::TextWriter;

@@ -5,13 +5,13 @@
 use serde_json::{Map, Value, json};
 
 use crate::registry::green_threads_sources;
-use crate::report::{SectionBody, TextWriter, write_fields};
+use crate::report::{Content, SectionBody, TextWriter};
 
 /// One source's block: its title and its data or the error it returned.
 #[derive(Debug)]
 struct SourceBlock {
     title: String,
-    data: Result<Value, String>,
+    data: Result<Content, String>,
 }
 
 /// What the `Green Threads` section shows.
@@ -30,7 +30,7 @@ pub(crate) fn generate(_ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
         .map(|source| {
             let title = source.title();
             let data = match crate::report::isolate::catch(|| source.snapshot()) {
-                Ok(Ok(content)) => Ok(content.to_json()),
+                Ok(Ok(content)) => Ok(content),
                 Ok(Err(error)) => Err(error.to_string()),
                 Err(panic) => Err(format!("source panicked: {panic}")),
             };
@@ -49,8 +49,7 @@ impl SectionBody for GreenThreadsSection {
         for source in &self.sources {
             out.thread_header(&format!(" {} ", source.title));
             match &source.data {
-                Ok(Value::Object(fields)) => write_fields(out, fields),
-                Ok(other) => out.line(crate::report::content_scalar(other)),
+                Ok(content) => content.write_text(out),
                 Err(error) => out.line(format_args!("(unavailable: {error})")),
             }
             out.blank();
@@ -65,7 +64,7 @@ impl SectionBody for GreenThreadsSection {
                 let mut block = Map::new();
                 block.insert("title".into(), json!(s.title));
                 match &s.data {
-                    Ok(data) => block.insert("data".into(), data.clone()),
+                    Ok(data) => block.insert("data".into(), data.to_json()),
                     Err(error) => block.insert("error".into(), json!(error)),
                 };
                 Value::Object(block)

@@ -83,6 +83,7 @@ mod tests {
             description: "",
             license: "MIT",
             bin_name: Some("billing-api"),
+            manifest_dir: "/src/billing",
         });
         let mut w = TextWriter::new();
         section.write_text(&mut w);

@@ -18,9 +18,41 @@ pub(crate) struct ProcessesSection {
     fields: Map<String, Value>,
 }
 
+/// The machine-readable twin of a human-readable field (`rss_bytes` of `rss`) and its unit.
+fn twin(key: &str) -> Option<(String, &'static str)> {
+    match key {
+        "uptime" => Some(("uptime_seconds".to_owned(), "s")),
+        "rss" | "peak_rss" | "virtual" => Some((format!("{key}_bytes"), "bytes")),
+        _ => None,
+    }
+}
+
+/// Whether `key` is a twin the text shows beside its human-readable field, or a count the
+/// human-readable `open_fds` already holds.
+fn is_twin(key: &str) -> bool {
+    key.ends_with("_bytes") || matches!(key, "uptime_seconds" | "open_fds_count" | "open_fds_soft_limit")
+}
+
 impl SectionBody for ProcessesSection {
     fn write_text(&self, out: &mut TextWriter) {
-        write_fields(out, &self.fields);
+        // One line per value: a machine-readable twin in parentheses after its field
+        // (`rss = 53.9 MiB (56541184 bytes)`).
+        let mut shown = Map::new();
+        for (key, value) in &self.fields {
+            if is_twin(key) {
+                continue;
+            }
+            let with_twin = twin(key).and_then(|(twin, unit)| {
+                let raw = self.fields.get(&twin)?;
+                Some(Value::String(format!(
+                    "{} ({} {unit})",
+                    crate::report::content_scalar(value),
+                    crate::report::content_scalar(raw)
+                )))
+            });
+            shown.insert(key.clone(), with_twin.unwrap_or_else(|| value.clone()));
+        }
+        write_fields(out, &shown);
     }
 
     fn to_json(&self) -> Value {

@@ -15,6 +15,7 @@ pub(crate) use self::model::ThreadsSection;
 
 use super::ReportContext;
 use crate::capture::{CaptureOptions, capture_threads};
+use crate::report::stack::{StackStyle, Workspace};
 use crate::error::SectionError;
 
 /// Generates the `Threads` section.
@@ -28,5 +29,10 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
         symbol_budget: t.symbol_budget,
     };
     let capture = capture_threads(&opts).map_err(SectionError::failed)?;
-    Ok(ThreadsSection::from_capture(capture))
+    let style = StackStyle {
+        workspace: Workspace::of(ctx.package.manifest_dir, ctx.package.name),
+        app_crate: Some(ctx.package.name.replace('-', "_")),
+        fold: t.fold.clone(),
+    };
+    Ok(ThreadsSection::from_capture(capture, &style))
 }

@@ -3,12 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::capture::{Frame, ProcessCapture};
+pub(crate) use crate::report::stack::FrameEntry;
+use crate::report::stack::{RawSymbol, StackStyle};
 
 /// The `Threads` section.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ThreadsSection {
     /// Whether stacks of other threads can be captured on this platform.
     pub(crate) stacks_supported: bool,
@@ -28,10 +30,18 @@ pub(crate) struct ThreadsSection {
     pub(crate) stacks: Vec<StackGroup>,
     /// Futex addresses with more than one waiter.
     pub(crate) futex_waiters: Vec<FutexWaiters>,
+    /// Whether the text view folds runs of runtime, framework and std frames
+    /// (`threads.fold`).
+    #[serde(default = "folded")]
+    pub(crate) folded: bool,
+}
+
+fn folded() -> bool {
+    true
 }
 
 /// One thread.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ThreadEntry {
     /// Kernel thread id.
     pub(crate) tid: i32,
@@ -60,7 +70,7 @@ pub(crate) struct ThreadEntry {
 }
 
 /// A blocked thread's system call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct SyscallEntry {
     /// Number.
     pub(crate) nr: i64,
@@ -73,7 +83,7 @@ pub(crate) struct SyscallEntry {
 }
 
 /// Threads sharing one stack.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct StackGroup {
     /// Position in `stacks`.
     pub(crate) id: usize,
@@ -85,29 +95,8 @@ pub(crate) struct StackGroup {
     pub(crate) truncated: Option<String>,
 }
 
-/// One function in a stack.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct FrameEntry {
-    /// Demangled function name without hash; `None` when unknown.
-    pub(crate) function: Option<String>,
-    /// Source file.
-    pub(crate) file: Option<String>,
-    /// Line.
-    pub(crate) line: Option<u32>,
-    /// Column.
-    pub(crate) column: Option<u32>,
-    /// Module file name.
-    pub(crate) module: Option<String>,
-    /// Offset in the module (`addr2line -e <module> <offset>`), hex.
-    pub(crate) offset: Option<String>,
-    /// Absolute address, hex.
-    pub(crate) address: String,
-    /// Whether this function was inlined into the next frame.
-    pub(crate) inlined: bool,
-}
-
 /// Threads waiting on one futex.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct FutexWaiters {
     /// The futex address, hex.
     pub(crate) address: String,
@@ -115,45 +104,39 @@ pub(crate) struct FutexWaiters {
     pub(crate) tids: Vec<i32>,
 }
 
-fn frame_entries(frames: &[Frame]) -> Vec<FrameEntry> {
+fn frame_entries(frames: &[Frame], style: &StackStyle) -> Vec<FrameEntry> {
     let mut out = Vec::with_capacity(frames.len());
     for f in frames {
-        let module = f.module.as_deref().map(str::to_owned);
-        let offset = f.offset.map(|o| format!("{o:#x}"));
-        let address = format!("{:#x}", f.address);
+        let raw = RawSymbol {
+            module: f.module.as_deref(),
+            offset: f.offset,
+            address: f.address,
+            system: f.system,
+            ..RawSymbol::default()
+        };
         if f.symbols.is_empty() {
-            out.push(FrameEntry {
-                function: None,
-                file: None,
-                line: None,
-                column: None,
-                module,
-                offset,
-                address,
-                inlined: false,
-            });
+            out.push(style.frame(&raw));
             continue;
         }
         let last = f.symbols.len() - 1;
         for (i, s) in f.symbols.iter().enumerate() {
-            out.push(FrameEntry {
-                function: s.function.clone(),
-                file: s.file.clone(),
+            out.push(style.frame(&RawSymbol {
+                function: s.function.as_deref(),
+                file: s.file.as_deref(),
                 line: s.line,
                 column: s.column,
-                module: module.clone(),
-                offset: offset.clone(),
-                address: address.clone(),
                 inlined: i < last,
-            });
+                ..raw.clone()
+            }));
         }
     }
     out
 }
 
 impl ThreadsSection {
-    /// Builds the section from a capture: groups identical stacks and futex waiters.
-    pub(crate) fn from_capture(capture: ProcessCapture) -> Self {
+    /// Builds the section from a capture: groups identical stacks and futex waiters, and
+    /// names frames in `style`.
+    pub(crate) fn from_capture(capture: ProcessCapture, style: &StackStyle) -> Self {
         let thread_count = capture.threads.len();
         let mut stacks: Vec<StackGroup> = Vec::new();
         // Key: the frame addresses plus the truncation note.
@@ -175,7 +158,7 @@ impl ThreadsSection {
                         stacks.push(StackGroup {
                             id: stacks.len(),
                             tids: Vec::new(),
-                            frames: frame_entries(&stack.frames),
+                            frames: frame_entries(&stack.frames, style),
                             truncated,
                         });
                         stacks.len() - 1
@@ -280,6 +263,7 @@ impl ThreadsSection {
             threads,
             stacks,
             futex_waiters,
+            folded: style.fold.enabled,
         }
     }
 }

@@ -1,62 +1,71 @@
 //! The text view of the `Threads` section (`docs/report-format.md`).
 //!
 //! ```text
-//! thread_count = 3
-//! stacks_captured = 3
-//! capture_ms = 1.234
-//! capture_signal = SIGRTMIN+5 (39)
-//! stacks_supported = true
+//! 7 threads, 7 stacks captured in 12.345 ms (capture signal SIGRTMIN+5 (39))
 //!
-//! ------      Thread #1201 "worker-0" and 1 more with this stack       ------
-//! 2 threads with this stack: #1201 #1202
-//! #1201 "worker-0": S (sleeping), cpu 0.000 s user + 0.000 s system, futex(0x7f…, FUTEX_WAIT_BITSET_PRIVATE) (syscall 202) in futex_wait_queue
-//! #1202 "worker-1": …
+//! ------ Thread #1204 "tokio-worker" sleeping, cpu 0.03s, in clock_nanosleep ------
+//!    0: clock_nanosleep [libc.so.6+0xcf545]
+//!    1: std::sys::thread::unix::sleep::nanosleep [app+0x42ccd6]
+//!              at std/src/sys/thread/unix.rs:553
+//!       … 1 frames in std …
+//!    3: std::thread::sleep [app+0x42ccd6]
+//!              at std/src/thread/functions.rs:289
+//!    4: inventory_svc::render_export_csv [app+0x1b48fa]
+//!              at src/export.rs:239
+//!       … 88 frames in axum, tower, hyper, tokio, std, libc.so.6 …
 //!
-//!    0: syscall [libc.so.6+0x11ba5d, 0x7f3c8e11ba5d]
-//!    1: std::sys::pal::unix::futex::futex_wait [app+0x4a2b1, 0x55d04a2b1]
-//!              at /rustc/…/library/std/src/sys/pal/unix/futex.rs:72:21
+//! ------ 2 threads with this stack: sleeping, in futex ------
+//! #1201 "worker-0" sleeping, cpu 0.00s, in futex 0x7f3c8e11ba48 (shared)
+//! #1202 "worker-1" sleeping, cpu 0.00s, in futex 0x7f3c8e11ba48 (shared)
+//!    0: syscall [libc.so.6+0x101827]
 //! ```
 //!
-//! Frames read like a Rust panic backtrace: one numbered line per function (inlined functions
-//! included), `at file:line:column` below when debug info has it, and always the module and the
-//! offset in it, for `addr2line -e <module> <offset>`, then the absolute address.
-//!
-//! Every value of the JSON view appears in the text (the summary lines use the JSON's keys), and
-//! every header line is exactly 72 columns (long thread names are shortened with `…` there, and
-//! shown whole on the thread line).
+//! A thread is one header line (TID, name, state, CPU time, what it is blocked in); a group of
+//! threads with one stack has its count in the header and one such line per thread (a list of
+//! TIDs for large groups). Frames read like a Rust panic backtrace, with runs of runtime,
+//! framework and std frames folded (see `report::stack`). The JSON keeps every frame, full
+//! names and paths.
 
 use std::fmt::Write as _;
 
-use super::model::{FrameEntry, StackGroup, ThreadEntry, ThreadsSection};
+use super::model::{StackGroup, ThreadEntry, ThreadsSection};
+use crate::config::FoldConfig;
 use crate::report::TextWriter;
+use crate::report::stack::write_frames;
 
-/// Width of the report.
-const WIDTH: usize = 72;
+/// The longest line the view writes.
+const MAX_LINE: usize = 160;
+
+/// Groups up to this size list one line per thread; larger ones a list of TIDs.
+const LISTED: usize = 8;
 
 pub(super) fn write_text(s: &ThreadsSection, out: &mut TextWriter) {
-    // One `key = value` line per summary field, named as in the JSON.
-    out.kv("thread_count", s.thread_count);
-    out.kv("stacks_captured", s.stacks_captured);
-    out.kv("capture_ms", s.capture_ms);
+    let mut summary = format!(
+        "{} threads, {} stacks captured in {} ms",
+        s.thread_count, s.stacks_captured, s.capture_ms
+    );
     if let Some(sig) = &s.capture_signal {
-        out.kv("capture_signal", sig);
+        let _ = write!(summary, " (capture signal {sig})");
     }
-    out.kv("stacks_supported", s.stacks_supported);
     if !s.stacks_supported {
-        out.line("stacks of other threads are not supported on this platform");
+        summary.push_str("; stacks of other threads are not supported on this platform");
     }
+    out.line(summary);
     for note in &s.notes {
-        out.line(format!("note: {note}"));
+        out.line(format_args!("note: {note}"));
     }
     out.blank();
 
+    let fold = FoldConfig {
+        enabled: s.folded,
+        extra_crates: Vec::new(),
+    };
     for group in &s.stacks {
-        write_group(s, group, out);
+        write_group(s, group, &fold, out);
     }
     for t in s.threads.iter().filter(|t| t.stack.is_none()) {
-        out.thread_header(&format!(" {} ", thread_title(t)));
-        out.line(thread_line(s, t));
-        out.line(format!(
+        out.thread_header(&format!(" {} ", thread_title(s, t)));
+        out.line(format_args!(
             "no stack: {}",
             t.stack_missing.as_deref().unwrap_or("unknown")
         ));
@@ -66,23 +75,75 @@ pub(super) fn write_text(s: &ThreadsSection, out: &mut TextWriter) {
         out.thread_header(" Threads waiting on the same futex ");
         for w in &s.futex_waiters {
             let tids: Vec<String> = w.tids.iter().map(|t| format!("#{t}")).collect();
-            out.line(format!(
-                "futex {}: {} ({} threads: the same lock or condition variable)",
-                w.address,
-                tids.join(" "),
-                w.tids.len()
-            ));
+            for line in wrap(
+                &format!(
+                    "futex {} ({} threads: one lock or condition variable):",
+                    w.address,
+                    w.tids.len()
+                ),
+                &tids,
+            ) {
+                out.line(line);
+            }
         }
         out.blank();
     }
 }
 
-/// Room for a title inside a thread header (60 columns, one space each side).
-const TITLE_ROOM: usize = WIDTH - 12 - 2;
+/// What a thread is blocked in, for its header: `in futex 0x…`, `in recvfrom(fd 9)`, `in
+/// <wchan>`; empty for a running thread.
+fn blocked_in(s: &ThreadsSection, t: &ThreadEntry) -> String {
+    if let Some(sc) = &t.syscall {
+        if let Some(addr) = &sc.futex {
+            let shared = s.futex_waiters.iter().any(|w| &w.address == addr);
+            return format!("in futex {addr}{}", if shared { " (shared)" } else { "" });
+        }
+        return format!("in {}", sc.text.trim_end_matches("()"));
+    }
+    t.wchan
+        .as_deref()
+        .map(|w| format!("in {w}"))
+        .unwrap_or_default()
+}
 
-/// `name`, shortened with `…` so that `fixed` more characters still fit a header.
-fn fit_name(name: &str, fixed: usize) -> String {
-    let room = TITLE_ROOM.saturating_sub(fixed).max(4);
+/// State, CPU time and what the thread is blocked in: `sleeping, cpu 0.03s, in futex 0x…`.
+fn condition(s: &ThreadsSection, t: &ThreadEntry) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(state) = &t.state_name {
+        parts.push(state.clone());
+    }
+    if let (Some(u), Some(sys)) = (t.cpu_user_s, t.cpu_system_s) {
+        parts.push(format!("cpu {:.2}s", u + sys));
+    }
+    let blocked = blocked_in(s, t);
+    if !blocked.is_empty() {
+        parts.push(blocked);
+    }
+    if t.reporting_thread {
+        parts.push("making this report".to_owned());
+    }
+    parts.join(", ")
+}
+
+/// A thread's header: `Thread #1204 "tokio-worker" sleeping, cpu 0.03s, in clock_nanosleep`.
+fn thread_title(s: &ThreadsSection, t: &ThreadEntry) -> String {
+    let rest = condition(s, t);
+    let head = format!("Thread #{} ", t.tid);
+    let room = MAX_LINE - 14 - head.len() - rest.len() - 3;
+    format!("{head}\"{}\" {rest}", fit(&t.name, room))
+}
+
+/// One line about a thread of a group: `#1201 "worker-0" sleeping, cpu 0.00s, in futex 0x…`.
+fn thread_line(s: &ThreadsSection, t: &ThreadEntry) -> String {
+    let rest = condition(s, t);
+    let head = format!("#{} ", t.tid);
+    let room = MAX_LINE - head.len() - rest.len() - 3;
+    format!("{head}\"{}\" {rest}", fit(&t.name, room))
+}
+
+/// `name`, shortened with `…` to at most `room` characters (at least 8).
+fn fit(name: &str, room: usize) -> String {
+    let room = room.max(8);
     if name.chars().count() <= room {
         name.to_owned()
     } else {
@@ -92,46 +153,7 @@ fn fit_name(name: &str, fixed: usize) -> String {
     }
 }
 
-fn thread_title(t: &ThreadEntry) -> String {
-    let state = match (&t.state, &t.state_name) {
-        (Some(state), Some(name)) => format!(" ({state} {name})"),
-        _ => String::new(),
-    };
-    let head = format!("Thread #{} \"", t.tid);
-    let name = fit_name(&t.name, head.chars().count() + 1 + state.chars().count());
-    format!("{head}{name}\"{state}")
-}
-
-/// One line about a thread: name, state, CPU, what it waits in.
-fn thread_line(s: &ThreadsSection, t: &ThreadEntry) -> String {
-    let mut line = format!("#{} \"{}\"", t.tid, t.name);
-    if let Some(comm) = t.comm.as_deref().filter(|c| !t.name.contains(c)) {
-        let _ = write!(line, " (comm \"{comm}\")");
-    }
-    if let (Some(state), Some(name)) = (&t.state, &t.state_name) {
-        let _ = write!(line, ": {state} ({name})");
-    }
-    if let (Some(u), Some(sys)) = (t.cpu_user_s, t.cpu_system_s) {
-        let _ = write!(line, ", cpu {u:.3} s user + {sys:.3} s system");
-    }
-    if let Some(sc) = &t.syscall {
-        let _ = write!(line, ", {} (syscall {})", sc.text, sc.nr);
-        if let Some(addr) = &sc.futex
-            && s.futex_waiters.iter().any(|w| &w.address == addr)
-        {
-            line.push_str(" (shared futex)");
-        }
-    }
-    if let Some(w) = &t.wchan {
-        let _ = write!(line, " in {w}");
-    }
-    if t.reporting_thread {
-        line.push_str(", the reporting thread");
-    }
-    line
-}
-
-fn write_group(s: &ThreadsSection, g: &StackGroup, out: &mut TextWriter) {
+fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut TextWriter) {
     let members: Vec<&ThreadEntry> = g
         .tids
         .iter()
@@ -141,63 +163,60 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, out: &mut TextWriter) {
         return;
     };
     if members.len() == 1 {
-        out.thread_header(&format!(" {} ", thread_title(first)));
+        out.thread_header(&format!(" {} ", thread_title(s, first)));
     } else {
-        let head = format!("Thread #{} \"", first.tid);
-        let tail = format!("\" and {} more with this stack", members.len() - 1);
-        let name = fit_name(&first.name, head.chars().count() + tail.chars().count());
-        out.thread_header(&format!(" {head}{name}{tail} "));
-        let tids: Vec<String> = g.tids.iter().map(|t| format!("#{t}")).collect();
-        for line in wrap(
-            &format!("{} threads with this stack:", members.len()),
-            &tids,
-        ) {
-            out.line(line);
-        }
-    }
-    for t in &members {
-        out.line(thread_line(s, t));
-    }
-    out.blank();
-    write_frames(&g.frames, out);
-    if let Some(why) = &g.truncated {
-        out.line(format!("      ({why})"));
-    }
-    out.blank();
-}
-
-fn write_frames(frames: &[FrameEntry], out: &mut TextWriter) {
-    if frames.is_empty() {
-        out.line("      (no frames)");
-    }
-    for (i, f) in frames.iter().enumerate() {
-        let location = match (&f.module, &f.offset) {
-            (Some(m), Some(o)) => format!("{m}+{o}, {}", f.address),
-            _ => f.address.clone(),
-        };
-        out.line(format!(
-            "{i:>4}: {} [{location}]",
-            f.function.as_deref().unwrap_or("<unknown>")
+        out.thread_header(&format!(
+            " {} threads with this stack: {} ",
+            members.len(),
+            common_condition(s, &members)
         ));
-        if let Some(file) = &f.file {
-            let mut at = format!("             at {file}");
-            if let Some(line) = f.line {
-                let _ = write!(at, ":{line}");
-                if let Some(col) = f.column {
-                    let _ = write!(at, ":{col}");
-                }
+        if members.len() <= LISTED {
+            for t in &members {
+                out.line(thread_line(s, t));
             }
-            out.line(at);
+        } else {
+            let tids: Vec<String> = members
+                .iter()
+                .map(|t| format!("#{} \"{}\"", t.tid, fit(&t.name, 24)))
+                .collect();
+            for line in wrap("", &tids) {
+                out.line(line.trim_start());
+            }
         }
+    }
+    write_frames(out, &g.frames, fold);
+    if let Some(why) = &g.truncated {
+        out.line(format_args!("      ({why})"));
+    }
+    out.blank();
+}
+
+/// What the threads of a group share: their state and what they are blocked in, when every
+/// one has the same (`sleeping, in futex`); `various states` otherwise.
+fn common_condition(s: &ThreadsSection, members: &[&ThreadEntry]) -> String {
+    let summary = |t: &ThreadEntry| {
+        let blocked = blocked_in(s, t);
+        let kind = blocked.split([' ', '(']).take(2).collect::<Vec<_>>().join(" ");
+        match &t.state_name {
+            Some(state) if kind.is_empty() => state.clone(),
+            Some(state) => format!("{state}, {kind}"),
+            None => kind,
+        }
+    };
+    let first = summary(members[0]);
+    if members.iter().all(|t| summary(t) == first) {
+        first
+    } else {
+        "various states".to_owned()
     }
 }
 
-/// `head` followed by `items`, wrapped at the report width with a 4-space continuation indent.
+/// `head` followed by `items`, wrapped at [`MAX_LINE`] with a 4-space continuation indent.
 fn wrap(head: &str, items: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cur = head.to_owned();
     for item in items {
-        if cur.len() + 1 + item.len() > WIDTH && !cur.trim().is_empty() {
+        if cur.chars().count() + 1 + item.chars().count() > MAX_LINE && !cur.trim().is_empty() {
             lines.push(std::mem::replace(&mut cur, "   ".to_owned()));
         }
         cur.push(' ');
@@ -212,11 +231,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wraps_tid_lists_at_72_columns() {
-        let tids: Vec<String> = (1000..1040).map(|t| format!("#{t}")).collect();
-        let lines = wrap("40 threads with this stack:", &tids);
+    fn wraps_long_lists() {
+        let tids: Vec<String> = (1000..1100).map(|t| format!("#{t}")).collect();
+        let lines = wrap("100 threads:", &tids);
         assert!(lines.len() > 1);
-        assert!(lines.iter().all(|l| l.len() <= WIDTH));
+        assert!(lines.iter().all(|l| l.chars().count() <= MAX_LINE));
         assert!(lines[1].starts_with("    #"));
+        assert_eq!(fit("a-very-long-thread-name", 8), "a-very-…");
     }
 }
