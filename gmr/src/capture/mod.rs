@@ -97,6 +97,8 @@ pub(crate) struct CaptureOptions {
     /// Bytes of debug information and symbol tables symbolization may hold
     /// (`threads.symbol_budget`).
     pub(crate) symbol_budget: u64,
+    /// Where separate debug files are looked for (`threads.debug_dirs`).
+    pub(crate) debug_dirs: Vec<std::path::PathBuf>,
 }
 
 /// An address in a stack, before symbolization.
@@ -662,7 +664,11 @@ mod linux {
                 }
             }
         }
-        let resolved = symbolizer.resolve(&wanted, opts.symbol_budget, deadline);
+        let limits = symbolize::Limits {
+            budget: opts.symbol_budget,
+            debug_dirs: opts.debug_dirs.clone(),
+        };
+        let resolved = symbolizer.resolve(&wanted, &limits, deadline);
         notes.extend(resolved.notes.iter().cloned());
         let named = |raw: &[RawFrame]| -> Vec<Frame> {
             raw.iter()

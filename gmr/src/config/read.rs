@@ -36,6 +36,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "threads.max_frames",
     "threads.symbol_budget",
     "threads.fold",
+    "threads.debug_dirs",
 ];
 
 impl GmrConfig {
@@ -176,6 +177,15 @@ impl GmrConfig {
                 self.threads.symbol_budget = bytes;
             }
             "threads.fold" => self.threads.fold = fold(key, value)?,
+            "threads.debug_dirs" => {
+                let items = value
+                    .into_array()
+                    .map_err(|_| wrong_type(key, shown, "an array of directories"))?;
+                self.threads.debug_dirs = items
+                    .into_iter()
+                    .map(|item| path(key, item))
+                    .collect::<Result<_, _>>()?;
+            }
             other => {
                 return Err(ConfigError::UnknownKey {
                     key: other.to_owned(),

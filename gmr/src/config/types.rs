@@ -98,6 +98,9 @@ pub struct ThreadsConfig {
     pub symbol_budget: u64,
     /// `threads.fold`: which runs of frames the text view folds into one line.
     pub fold: FoldConfig,
+    /// `threads.debug_dirs`: where separate debug files are looked for by build-id
+    /// (`<dir>/.build-id/xx/yyyy.debug`) and by `.gnu_debuglink` (`<dir>/<binary's dir>/…`).
+    pub debug_dirs: Vec<PathBuf>,
 }
 
 /// Which runs of frames the text view folds (`threads.fold`): `true` (the default) folds the
@@ -129,6 +132,7 @@ impl Default for ThreadsConfig {
             max_frames: 128,
             symbol_budget: 128 << 20,
             fold: FoldConfig::default(),
+            debug_dirs: vec![PathBuf::from("/usr/lib/debug")],
         }
     }
 }

@@ -279,6 +279,9 @@ impl GmrConfig {
             &size::show(self.threads.symbol_budget),
         )?;
         fold_crates(&self.threads.fold.extra_crates)?;
+        for dir in &self.threads.debug_dirs {
+            path("threads.debug_dirs", &dir.to_string_lossy())?;
+        }
         across_keys(self)
     }
 }

@@ -6,9 +6,10 @@
 //! `/proc/self/map_files`, which always gives the mapped inode. Separate debug files are found
 //! the way gdb finds them:
 //!
-//! * by build-id: `/usr/lib/debug/.build-id/xx/yyyy….debug`;
+//! * by build-id: `/usr/lib/debug/.build-id/xx/yyyy….debug` (and under every directory of
+//!   `threads.debug_dirs`, `/usr/lib/debug` by default);
 //! * by `.gnu_debuglink`: the named file next to the binary, in its `.debug/` directory, or
-//!   under `/usr/lib/debug/` followed by the binary's directory;
+//!   under a debug directory followed by the binary's directory;
 //! * `<binary>.debug` next to the binary;
 //! * `split-debuginfo = "packed"`: `<binary>.dwp` next to the binary, which addr2line's loader
 //!   opens itself from the binary's skeleton units.
@@ -21,9 +22,6 @@ use std::path::{Path, PathBuf};
 use object::{Object as _, ObjectSection as _};
 
 use crate::capture::modules::{FileId, ModuleInfo};
-
-/// The root of separate debug files.
-const DEBUG_ROOT: &str = "/usr/lib/debug";
 
 /// Where a module's symbols are read from.
 #[derive(Debug, Clone)]
@@ -46,7 +44,7 @@ pub(super) struct Located {
 /// # Errors
 ///
 /// Why its symbols cannot be read (the mapped file cannot be opened).
-pub(super) fn locate(module: &ModuleInfo) -> Result<Located, String> {
+pub(super) fn locate(module: &ModuleInfo, debug_dirs: &[PathBuf]) -> Result<Located, String> {
     let path = Path::new(&*module.path);
     let same_file = std::fs::metadata(path)
         .map(|m| FileId::of(&m) == module.file_id)
@@ -92,7 +90,8 @@ pub(super) fn locate(module: &ModuleInfo) -> Result<Located, String> {
         .ok()
         .flatten()
         .map(|(name, _crc)| String::from_utf8_lossy(name).into_owned());
-    for (candidate, source) in candidates(path, build_id.as_deref(), debuglink.as_deref()) {
+    let candidates = candidates(path, build_id.as_deref(), debuglink.as_deref(), debug_dirs);
+    for (candidate, source) in candidates {
         if let Some(bytes) = usable_debug_file(&candidate, build_id.as_deref()) {
             located.dwarf = Some(candidate);
             located.dwarf_source = Some(source);
@@ -108,24 +107,28 @@ fn candidates(
     binary: &Path,
     build_id: Option<&[u8]>,
     debuglink: Option<&str>,
+    debug_dirs: &[PathBuf],
 ) -> Vec<(PathBuf, &'static str)> {
     let mut out = Vec::new();
     if let Some((first, rest)) = build_id.and_then(<[u8]>::split_first) {
         let rest: String = rest.iter().map(|b| format!("{b:02x}")).collect();
-        out.push((
-            PathBuf::from(format!("{DEBUG_ROOT}/.build-id/{first:02x}/{rest}.debug")),
-            "build-id",
-        ));
+        for root in debug_dirs {
+            out.push((
+                root.join(".build-id")
+                    .join(format!("{first:02x}"))
+                    .join(format!("{rest}.debug")),
+                "build-id",
+            ));
+        }
     }
     let dir = binary.parent().unwrap_or(Path::new("/"));
     if let Some(link) = debuglink.filter(|l| !l.is_empty() && !l.contains('/')) {
         out.push((dir.join(link), ".gnu_debuglink"));
         out.push((dir.join(".debug").join(link), ".gnu_debuglink"));
         let relative = dir.strip_prefix("/").unwrap_or(dir);
-        out.push((
-            Path::new(DEBUG_ROOT).join(relative).join(link),
-            ".gnu_debuglink",
-        ));
+        for root in debug_dirs {
+            out.push((root.join(relative).join(link), ".gnu_debuglink"));
+        }
     }
     if let Some(name) = binary.file_name() {
         let mut beside = name.to_os_string();
@@ -178,6 +181,7 @@ mod tests {
             Path::new("/opt/app/bin/server"),
             Some(&[0xab, 0xcd, 0xef]),
             Some("server.debug"),
+            &[PathBuf::from("/usr/lib/debug")],
         );
         let paths: Vec<String> = found.iter().map(|(p, _)| p.display().to_string()).collect();
         assert_eq!(
@@ -193,7 +197,7 @@ mod tests {
         assert_eq!(found[0].1, "build-id");
         // A debuglink with a directory in it is not followed.
         assert_eq!(
-            candidates(Path::new("/bin/x"), None, Some("../evil")).len(),
+            candidates(Path::new("/bin/x"), None, Some("../evil"), &[]).len(),
             1
         );
     }

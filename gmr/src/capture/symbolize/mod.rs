@@ -30,6 +30,8 @@
 
 mod locate;
 mod module;
+#[cfg(test)]
+mod split_debug_tests;
 mod symtab;
 mod worker;
 
@@ -57,6 +59,15 @@ pub(crate) fn demangle(name: &str) -> String {
         Ok(demangled) => format!("{demangled:#}"),
         Err(_) => name.split('@').next().unwrap_or(name).to_owned(),
     }
+}
+
+/// What symbolization may use: `threads.symbol_budget` and `threads.debug_dirs`.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    /// Bytes of debug information and symbol tables that may be held.
+    pub(crate) budget: u64,
+    /// Roots of separate debug files.
+    pub(crate) debug_dirs: Vec<std::path::PathBuf>,
 }
 
 /// Addresses cached before the cache is dropped and refilled.
@@ -101,11 +112,11 @@ impl Symbolizer {
     }
 
     /// Names every `(module, offset)` of `wanted`, waiting for the symbolizer thread until
-    /// `deadline`. `limit` is `threads.symbol_budget` in bytes.
+    /// `deadline`.
     pub(crate) fn resolve(
         &mut self,
         wanted: &[(&ModuleInfo, u64)],
-        limit: u64,
+        limits: &Limits,
         deadline: Instant,
     ) -> Resolved {
         let mut resolved = Resolved::default();
@@ -127,7 +138,7 @@ impl Symbolizer {
             }
         }
         if !missing.is_empty() {
-            self.ask_worker(missing, limit, deadline, &mut resolved);
+            self.ask_worker(missing, limits, deadline, &mut resolved);
         }
         for key in &used {
             if let Some(note) = self.module_notes.get(key)
@@ -142,7 +153,7 @@ impl Symbolizer {
     fn ask_worker(
         &mut self,
         missing: Vec<(ModuleInfo, Vec<u64>)>,
-        limit: u64,
+        limits: &Limits,
         deadline: Instant,
         resolved: &mut Resolved,
     ) {
@@ -170,7 +181,7 @@ impl Symbolizer {
         let job = Job {
             modules: missing.clone(),
             keep: self.mapped.clone(),
-            limit,
+            limits: limits.clone(),
             reply,
         };
         if !worker.submit(job) {
@@ -231,7 +242,11 @@ mod tests {
         symbolizer.retain_modules(std::slice::from_ref(&module));
         let offset = address - module.bias;
         let deadline = Instant::now() + std::time::Duration::from_secs(60);
-        let resolved = symbolizer.resolve(&[(&module, offset)], u64::MAX, deadline);
+        let limits = Limits {
+            budget: u64::MAX,
+            debug_dirs: vec!["/usr/lib/debug".into()],
+        };
+        let resolved = symbolizer.resolve(&[(&module, offset)], &limits, deadline);
         assert!(resolved.notes.is_empty(), "{:?}", resolved.notes);
         let symbols = resolved.get(&module, offset).to_vec();
         Some((module, symbols))

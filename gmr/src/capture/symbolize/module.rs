@@ -41,8 +41,12 @@ impl std::fmt::Debug for LoadedModule {
 
 impl LoadedModule {
     /// Loads `module`'s symbols, its DWARF only if `budget` has room for it.
-    pub(super) fn load(module: &ModuleInfo, budget: &mut Budget) -> LoadedModule {
-        let located = match locate(module) {
+    pub(super) fn load(
+        module: &ModuleInfo,
+        debug_dirs: &[std::path::PathBuf],
+        budget: &mut Budget,
+    ) -> LoadedModule {
+        let located = match locate(module, debug_dirs) {
             Ok(located) => located,
             Err(note) => {
                 return LoadedModule {

@@ -18,8 +18,8 @@ pub(super) struct Job {
     pub(super) modules: Vec<(ModuleInfo, Vec<u64>)>,
     /// The modules mapped now: the others are dropped.
     pub(super) keep: Vec<ModuleKey>,
-    /// `threads.symbol_budget` in bytes.
-    pub(super) limit: u64,
+    /// The budget and the debug directories.
+    pub(super) limits: super::Limits,
     /// Where the answer goes.
     pub(super) reply: mpsc::Sender<Answer>,
 }
@@ -89,7 +89,7 @@ fn run(queue: &mpsc::Receiver<Job>, busy: &AtomicBool) {
 fn answer(loaded: &mut HashMap<ModuleKey, LoadedModule>, job: &Job) -> Answer {
     loaded.retain(|key, _| job.keep.contains(key));
     let mut budget = Budget {
-        limit: job.limit,
+        limit: job.limits.budget,
         used: loaded.values().map(|m| m.cost).sum(),
     };
     let mut symbols = Vec::with_capacity(job.modules.len());
@@ -97,7 +97,7 @@ fn answer(loaded: &mut HashMap<ModuleKey, LoadedModule>, job: &Job) -> Answer {
     for (module, offsets) in &job.modules {
         let entry = loaded
             .entry(key_of(module))
-            .or_insert_with(|| LoadedModule::load(module, &mut budget));
+            .or_insert_with(|| LoadedModule::load(module, &job.limits.debug_dirs, &mut budget));
         symbols.push(
             offsets
                 .iter()

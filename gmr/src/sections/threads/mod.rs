@@ -27,6 +27,7 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
         deadline: t.deadline,
         max_frames: t.max_frames.max(1),
         symbol_budget: t.symbol_budget,
+        debug_dirs: t.debug_dirs.clone(),
     };
     let capture = capture_threads(&opts).map_err(SectionError::failed)?;
     let style = StackStyle {
