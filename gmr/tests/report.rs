@@ -444,7 +444,10 @@ fn threads_text_shows_every_thread_and_stack() {
     for thread in threads["threads"].as_array().expect("threads") {
         let tid = thread["tid"].as_i64().expect("tid");
         let name = thread["name"].as_str().expect("name");
-        assert!(section.contains(&format!("#{tid} ")), "thread {tid} in the text");
+        assert!(
+            section.contains(&format!("#{tid} ")),
+            "thread {tid} in the text"
+        );
         assert!(section.contains(name), "its name {name:?} in the text");
     }
     for group in threads["stacks"].as_array().expect("stacks") {

@@ -142,8 +142,8 @@ fn describe(registry: &Registry, hide_paths: bool) -> Content {
             Some(Some(name)) => format!("#{tid} \"{name}\"").into(),
             Some(None) => format!("#{tid} (exited)").into(),
         };
-        let in_poll_ms = (tid != 0)
-            .then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
+        let in_poll_ms =
+            (tid != 0).then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
         let stuck_for = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64);
         let state = match (stuck_for, tid) {
             (Some(ms), _) => format!("STUCK {:.1}s in one poll", ms as f64 / 1000.0),

@@ -392,7 +392,10 @@ mod tests {
             "count = 2\nrequests:\n  method  path        age\n  GET     /block      2.1s\n  POST    /orders/17  0.3s\n"
         );
         let json = body.to_json();
-        assert_eq!(json["requests"][0]["age_ms"], 2100, "every field is in the JSON");
+        assert_eq!(
+            json["requests"][0]["age_ms"], 2100,
+            "every field is in the JSON"
+        );
         assert_eq!(json["text_tables"]["requests"][1], "path");
         // The same text from the JSON.
         let mut again = TextWriter::new();

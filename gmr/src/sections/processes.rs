@@ -30,7 +30,11 @@ fn twin(key: &str) -> Option<(String, &'static str)> {
 /// Whether `key` is a twin the text shows beside its human-readable field, or a count the
 /// human-readable `open_fds` already holds.
 fn is_twin(key: &str) -> bool {
-    key.ends_with("_bytes") || matches!(key, "uptime_seconds" | "open_fds_count" | "open_fds_soft_limit")
+    key.ends_with("_bytes")
+        || matches!(
+            key,
+            "uptime_seconds" | "open_fds_count" | "open_fds_soft_limit"
+        )
 }
 
 impl SectionBody for ProcessesSection {

@@ -293,6 +293,81 @@ mod tests {
         );
     }
 
+    /// Two libraries built from one template: the same code at the same offsets, different
+    /// names.
+    fn two_libraries(dir: &std::path::Path) -> Vec<ModuleInfo> {
+        ["lib_one_wait", "lib_two_wait"]
+            .iter()
+            .map(|name| {
+                let source = dir.join(format!("{name}.c"));
+                std::fs::write(
+                    &source,
+                    format!("__attribute__((noinline)) int {name}(int x) {{ return x * 7; }}\n"),
+                )
+                .expect("source");
+                let out = dir.join(format!("{name}.so"));
+                let status = std::process::Command::new("gcc")
+                    .args(["-shared", "-fPIC", "-O0", "-g", "-o"])
+                    .arg(&out)
+                    .arg(&source)
+                    .status()
+                    .expect("run gcc");
+                assert!(status.success());
+                let metadata = std::fs::metadata(&out).expect("library");
+                ModuleInfo {
+                    name: format!("{name}.so").into(),
+                    path: out.to_string_lossy().into_owned().into(),
+                    // Both "loaded" at the same address.
+                    bias: 0x7f00_0000_0000,
+                    range: 0x7f00_0000_0000..0x7f00_0010_0000,
+                    file_id: crate::capture::modules::FileId::of(&metadata),
+                    map_files: None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn another_module_at_the_same_addresses_has_its_own_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let libraries = two_libraries(dir.path());
+        let offset = {
+            let data = std::fs::read(&*libraries[0].path).expect("library");
+            use object::{Object as _, ObjectSymbol as _};
+            object::File::parse(&*data)
+                .expect("ELF")
+                .symbols()
+                .find(|s| s.name() == Ok("lib_one_wait"))
+                .map(|s| s.address())
+                .expect("symbol")
+        };
+        let limits = Limits {
+            budget: u64::MAX,
+            debug_dirs: Vec::new(),
+        };
+        let deadline = Instant::now() + std::time::Duration::from_secs(60);
+        let mut symbolizer = Symbolizer::default();
+        let name = |symbolizer: &mut Symbolizer, module: &ModuleInfo| {
+            symbolizer
+                .resolve(&[(module, offset)], &limits, deadline)
+                .get(module, offset)
+                .last()
+                .and_then(|s| s.function.clone())
+        };
+        symbolizer.retain_modules(&libraries[..1]);
+        assert_eq!(
+            name(&mut symbolizer, &libraries[0]).as_deref(),
+            Some("lib_one_wait")
+        );
+        // The first library unloaded, the second loaded at the same address: one module in
+        // the table before and after.
+        symbolizer.retain_modules(&libraries[1..]);
+        assert_eq!(
+            name(&mut symbolizer, &libraries[1]).as_deref(),
+            Some("lib_two_wait")
+        );
+    }
+
     #[test]
     fn demangling_drops_hashes_and_versions() {
         assert_eq!(demangle("_ZN3foo3bar17h0123456789abcdefE"), "foo::bar");

@@ -83,7 +83,10 @@ fn assert_named_with_line(symbols: &[Symbol], how: &str) {
         "{how}: {symbols:?}"
     );
     assert!(
-        outermost.file.as_deref().is_some_and(|f| f.ends_with("prog.c")),
+        outermost
+            .file
+            .as_deref()
+            .is_some_and(|f| f.ends_with("prog.c")),
         "{how}: {symbols:?}"
     );
     assert_eq!(outermost.line, Some(MARKER_LINE), "{how}: {symbols:?}");
@@ -96,7 +99,10 @@ fn has_no_line(symbols: &[Symbol]) -> bool {
 #[test]
 fn an_unstripped_binary_names_itself() {
     let (dir, address) = build(&[]);
-    assert_named_with_line(&resolve(&dir.path().join("prog"), address, &[]), "unstripped");
+    assert_named_with_line(
+        &resolve(&dir.path().join("prog"), address, &[]),
+        "unstripped",
+    );
 }
 
 #[test]
@@ -117,8 +123,11 @@ fn a_debug_file_is_found_by_build_id() {
     let rest: String = rest.iter().map(|b| format!("{b:02x}")).collect();
     let place = root.join(".build-id").join(format!("{first:02x}"));
     std::fs::create_dir_all(&place).expect("mkdir");
-    std::fs::rename(dir.path().join("prog.debug"), place.join(format!("{rest}.debug")))
-        .expect("install");
+    std::fs::rename(
+        dir.path().join("prog.debug"),
+        place.join(format!("{rest}.debug")),
+    )
+    .expect("install");
     // Not in the debug directories gmr looks in: no name (the symbol table went with
     // `strip --strip-all`).
     assert!(has_no_line(&resolve(&binary, address, &[])));
@@ -129,7 +138,11 @@ fn a_debug_file_is_found_by_build_id() {
 fn a_debug_file_is_found_by_gnu_debuglink() {
     let (dir, address) = build(&[]);
     split(dir.path());
-    run(dir.path(), "objcopy", &["--add-gnu-debuglink=prog.debug", "prog"]);
+    run(
+        dir.path(),
+        "objcopy",
+        &["--add-gnu-debuglink=prog.debug", "prog"],
+    );
     // In the binary's `.debug/` directory, as the link's search path allows.
     std::fs::create_dir(dir.path().join(".debug")).expect("mkdir");
     std::fs::rename(
@@ -137,7 +150,10 @@ fn a_debug_file_is_found_by_gnu_debuglink() {
         dir.path().join(".debug").join("prog.debug"),
     )
     .expect("move");
-    assert_named_with_line(&resolve(&dir.path().join("prog"), address, &[]), "debuglink");
+    assert_named_with_line(
+        &resolve(&dir.path().join("prog"), address, &[]),
+        "debuglink",
+    );
 }
 
 #[test]
@@ -155,9 +171,16 @@ fn a_debug_file_of_another_build_is_not_used() {
     // The debug file of a different program, under the right name.
     let (other, _) = build(&["-DUNUSED_DEFINE=1", "-Wl,--build-id=0x0123456789abcdef"]);
     split(other.path());
-    std::fs::copy(other.path().join("prog.debug"), dir.path().join("prog.debug"))
-        .expect("copy");
-    assert!(has_no_line(&resolve(&dir.path().join("prog"), address, &[])));
+    std::fs::copy(
+        other.path().join("prog.debug"),
+        dir.path().join("prog.debug"),
+    )
+    .expect("copy");
+    assert!(has_no_line(&resolve(
+        &dir.path().join("prog"),
+        address,
+        &[]
+    )));
 }
 
 #[test]
@@ -176,10 +199,20 @@ fn a_dwp_package_is_found() {
     run(
         dir.path(),
         &rustc,
-        &["-g", "-C", "split-debuginfo=packed", "-o", "prog", "prog.rs"],
+        &[
+            "-g",
+            "-C",
+            "split-debuginfo=packed",
+            "-o",
+            "prog",
+            "prog.rs",
+        ],
     );
     let binary = dir.path().join("prog");
-    assert!(dir.path().join("prog.dwp").is_file(), "rustc wrote prog.dwp");
+    assert!(
+        dir.path().join("prog.dwp").is_file(),
+        "rustc wrote prog.dwp"
+    );
     let data = std::fs::read(&binary).expect("binary");
     let (start, size) = object::File::parse(&*data)
         .expect("ELF")

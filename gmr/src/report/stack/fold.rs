@@ -38,9 +38,7 @@ fn shown(frames: &[FrameEntry], fold: &FoldConfig) -> Vec<bool> {
     }
     // A run of one hidden frame is shown rather than folded.
     for i in 0..keep.len() {
-        let alone = !keep[i]
-            && (i == 0 || keep[i - 1])
-            && keep.get(i + 1).is_none_or(|k| *k);
+        let alone = !keep[i] && (i == 0 || keep[i - 1]) && keep.get(i + 1).is_none_or(|k| *k);
         if alone {
             keep[i] = true;
         }

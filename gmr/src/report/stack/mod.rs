@@ -15,8 +15,8 @@ mod paths;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use self::fold::write_frames;
-use self::paths::{Origin, Source};
 pub(crate) use self::paths::Workspace;
+use self::paths::{Origin, Source};
 use crate::config::FoldConfig;
 
 /// Who a frame belongs to.
@@ -117,16 +117,64 @@ pub(crate) struct StackStyle {
 
 /// Runtime and framework crates: their frames fold (as package names, `*` a prefix).
 const FRAMEWORK_CRATES: &[&str] = &[
-    "tokio", "tokio-*", "mio", "hyper", "hyper-*", "h2", "h3", "http", "http-body", "http-body-*",
-    "httparse", "want", "try-lock", "tower", "tower-*", "axum", "axum-*", "actix", "actix-*",
-    "futures", "futures-*", "async-*", "pin-project", "pin-project-lite", "tracing", "tracing-*",
-    "parking_lot", "parking_lot_core", "lock_api", "crossbeam-*", "rayon", "rayon-core",
-    "socket2", "signal-hook", "signal-hook-*", "bytes", "slab", "gmr", "gmr-*", "backtrace",
-    "tonic", "tonic-*", "warp", "poem", "salvo", "rocket", "tower_service",
+    "tokio",
+    "tokio-*",
+    "mio",
+    "hyper",
+    "hyper-*",
+    "h2",
+    "h3",
+    "http",
+    "http-body",
+    "http-body-*",
+    "httparse",
+    "want",
+    "try-lock",
+    "tower",
+    "tower-*",
+    "axum",
+    "axum-*",
+    "actix",
+    "actix-*",
+    "futures",
+    "futures-*",
+    "async-*",
+    "pin-project",
+    "pin-project-lite",
+    "tracing",
+    "tracing-*",
+    "parking_lot",
+    "parking_lot_core",
+    "lock_api",
+    "crossbeam-*",
+    "rayon",
+    "rayon-core",
+    "socket2",
+    "signal-hook",
+    "signal-hook-*",
+    "bytes",
+    "slab",
+    "gmr",
+    "gmr-*",
+    "backtrace",
+    "tonic",
+    "tonic-*",
+    "warp",
+    "poem",
+    "salvo",
+    "rocket",
+    "tower_service",
 ];
 
 /// The standard library's crates.
-const STD_CRATES: &[&str] = &["std", "core", "alloc", "proc_macro", "panic_unwind", "panic_abort"];
+const STD_CRATES: &[&str] = &[
+    "std",
+    "core",
+    "alloc",
+    "proc_macro",
+    "panic_unwind",
+    "panic_abort",
+];
 
 /// Whether `package` matches `pattern` (`actix-*` matches `actix-web`), `-` and `_` alike.
 fn matches(pattern: &str, package: &str) -> bool {
@@ -159,7 +207,10 @@ impl StackStyle {
             .package
             .as_ref()
             .is_some_and(|(_, name)| matches(name, package))
-            || self.app_crate.as_deref().is_some_and(|app| matches(app, package));
+            || self
+                .app_crate
+                .as_deref()
+                .is_some_and(|app| matches(app, package));
         if own {
             return FrameKind::Application;
         }
@@ -273,11 +324,20 @@ mod tests {
             Some("/root/.cargo/registry/src/index.crates.io-1/futures-util-0.3.34/src/future/future/map.rs"),
         ));
         assert_eq!(f.kind, FrameKind::Framework);
-        assert_eq!(f.name.as_deref(), Some("futures_util::future::future::map::poll<…>"));
-        assert_eq!(f.path.as_deref(), Some("futures-util-0.3.34/src/future/future/map.rs"));
+        assert_eq!(
+            f.name.as_deref(),
+            Some("futures_util::future::future::map::poll<…>")
+        );
+        assert_eq!(
+            f.path.as_deref(),
+            Some("futures-util-0.3.34/src/future/future/map.rs")
+        );
         assert_eq!(f.package.as_deref(), Some("futures-util"));
 
-        let f = s.frame(&raw("demo_block_handler", Some("/work/main/examples/src/lib.rs")));
+        let f = s.frame(&raw(
+            "demo_block_handler",
+            Some("/work/main/examples/src/lib.rs"),
+        ));
         assert_eq!(f.kind, FrameKind::Application);
         assert_eq!(f.name.as_deref(), Some("gmr_examples::demo_block_handler"));
 

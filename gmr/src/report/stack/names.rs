@@ -72,7 +72,9 @@ pub(crate) fn has_path(name: &str) -> bool {
 /// The crate a name's path starts with: `tokio::runtime::…` → `tokio`,
 /// `<tokio::… as core::…>::poll` → `tokio`; `None` for a bare name.
 pub(crate) fn crate_of(name: &str) -> Option<&str> {
-    let start = name.trim_start_matches(['<', '&', '*']).trim_start_matches("mut ");
+    let start = name
+        .trim_start_matches(['<', '&', '*'])
+        .trim_start_matches("mut ");
     let end = start.find("::")?;
     let first = &start[..end];
     first
@@ -89,11 +91,15 @@ mod tests {
     #[test]
     fn generic_arguments_are_elided() {
         assert_eq!(
-            elide_generics("<futures_util::future::future::Map<Fut, F> as core::future::future::Future>::poll"),
+            elide_generics(
+                "<futures_util::future::future::Map<Fut, F> as core::future::future::Future>::poll"
+            ),
             "<futures_util::future::future::Map<…> as core::future::future::Future>::poll"
         );
         assert_eq!(
-            elide_generics("poll<core::pin::Pin<alloc::boxed::Box<(dyn core::future::future::Future<Output=http::response::Response<axum_core::body::Body>> + core::marker::Send), alloc::alloc::Global>>>"),
+            elide_generics(
+                "poll<core::pin::Pin<alloc::boxed::Box<(dyn core::future::future::Future<Output=http::response::Response<axum_core::body::Body>> + core::marker::Send), alloc::alloc::Global>>>"
+            ),
             "poll<…>"
         );
         assert_eq!(
@@ -120,7 +126,10 @@ mod tests {
         assert!(!has_path("poll<core::pin::Pin<X>>"));
         assert!(!has_path("{closure#0}"));
         assert_eq!(crate_of("tokio::runtime::park::park"), Some("tokio"));
-        assert_eq!(crate_of("<tokio::net::TcpStream as core::fmt::Debug>::fmt"), Some("tokio"));
+        assert_eq!(
+            crate_of("<tokio::net::TcpStream as core::fmt::Debug>::fmt"),
+            Some("tokio")
+        );
         assert_eq!(crate_of("demo_block_handler"), None);
     }
 }

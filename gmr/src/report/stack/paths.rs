@@ -113,7 +113,9 @@ pub(crate) fn origin(file: &str, workspace: &Workspace) -> Origin {
         };
     }
     if let Some(root) = &workspace.root
-        && let Some(relative) = file.strip_prefix(root.as_str()).and_then(|r| r.strip_prefix('/'))
+        && let Some(relative) = file
+            .strip_prefix(root.as_str())
+            .and_then(|r| r.strip_prefix('/'))
     {
         let (package, in_src) = workspace_package(relative, workspace);
         return Origin {
@@ -239,7 +241,10 @@ mod tests {
         assert_eq!(o.package.as_deref(), Some("gmr-tower"));
         assert_eq!(o.in_src.as_deref(), Some("inflight/mod.rs"));
         let o = origin("/usr/include/stdio.h", &ws());
-        assert_eq!((o.display.as_str(), o.source), ("/usr/include/stdio.h", Source::Other));
+        assert_eq!(
+            (o.display.as_str(), o.source),
+            ("/usr/include/stdio.h", Source::Other)
+        );
     }
 
     #[test]

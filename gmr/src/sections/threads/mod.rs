@@ -15,8 +15,8 @@ pub(crate) use self::model::ThreadsSection;
 
 use super::ReportContext;
 use crate::capture::{CaptureOptions, capture_threads};
-use crate::report::stack::{StackStyle, Workspace};
 use crate::error::SectionError;
+use crate::report::stack::{StackStyle, Workspace};
 
 /// Generates the `Threads` section.
 pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, SectionError> {

@@ -196,7 +196,11 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut 
 fn common_condition(s: &ThreadsSection, members: &[&ThreadEntry]) -> String {
     let summary = |t: &ThreadEntry| {
         let blocked = blocked_in(s, t);
-        let kind = blocked.split([' ', '(']).take(2).collect::<Vec<_>>().join(" ");
+        let kind = blocked
+            .split([' ', '('])
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         match &t.state_name {
             Some(state) if kind.is_empty() => state.clone(),
             Some(state) => format!("{state}, {kind}"),
