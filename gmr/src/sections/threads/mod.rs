@@ -8,6 +8,8 @@
 //!
 //! The capture itself (signals, unwinding, symbolization) is in `crate::capture`.
 
+#[cfg(test)]
+mod golden_tests;
 mod model;
 mod render;
 
