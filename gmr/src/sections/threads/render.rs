@@ -162,6 +162,16 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut 
     let Some(first) = members.first() else {
         return;
     };
+    if fold.enabled && members.iter().all(|t| is_gmr_helper(t)) {
+        // gmr's own threads waiting for work: one line each; their frames are in the JSON
+        // (and in the text with `threads.fold = false`).
+        for t in &members {
+            out.thread_header(&format!(" {} ", thread_title(s, t)));
+        }
+        out.line("   (gmr's own thread, waiting: frames in the JSON report)");
+        out.blank();
+        return;
+    }
     if members.len() == 1 {
         out.thread_header(&format!(" {} ", thread_title(s, first)));
     } else {
@@ -189,6 +199,11 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut 
         out.line(format_args!("      ({why})"));
     }
     out.blank();
+}
+
+/// A thread of gmr's own (`gmr-signal`, `gmr-symbolizer`, …) that is not making this report.
+fn is_gmr_helper(t: &ThreadEntry) -> bool {
+    t.name.starts_with("gmr-") && !t.reporting_thread
 }
 
 /// What the threads of a group share: their state and what they are blocked in, when every
