@@ -94,6 +94,9 @@ fn the_trigger_file_makes_a_report() {
     let text = std::fs::read_to_string(&files[0]).expect("read report");
     check_full_report(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
     assert!(text.contains("trigger = file"));
+    // Thread names longer than the kernel's 15 bytes are shown whole where Rust knows them.
+    assert!(text.contains("\"gmr-file-trigger\""), "{text}");
+    assert!(!text.contains("\"gmr-file-trigge\""), "{text}");
     // The host still owns SIGUSR2 afterwards.
     demo.signal(libc::SIGUSR2);
     assert!(demo.wait_stdout(HOST_LINE, 1, WAIT));
