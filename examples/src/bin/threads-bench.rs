@@ -142,12 +142,14 @@ fn main() -> ExitCode {
             .and_then(|j| j["stacks"].as_array().map(Vec::len))
             .unwrap_or(0);
         println!(
-            "report {run}: {ms:.1} ms (threads section: capture {:.1} ms, {} threads, {} stacks, {} groups), {} bytes of text, bench_parked_thread shown: {}",
+            "report {run}: {ms:.1} ms (threads section: capture {:.1} ms, {} threads, {} stacks, {} groups), {} bytes of text in {} lines (longest {}), bench_parked_thread shown: {}",
             field("capture_ms"),
             field("thread_count"),
             field("stacks_captured"),
             groups,
             text.len(),
+            text.lines().count(),
+            text.lines().map(|l| l.chars().count()).max().unwrap_or(0),
             text.contains("bench_parked_thread"),
         );
         times.push(ms);
