@@ -153,13 +153,22 @@ fn usable_debug_file(path: &Path, build_id: Option<&[u8]>) -> Option<u64> {
     (bytes > 0).then_some(bytes)
 }
 
-/// The size of the DWARF sections of an object file.
+/// The size of the DWARF sections of an object file, 0 when it has no `.debug_info` (a
+/// stripped binary keeps `.debug_gdb_scripts`, an allocated section that is not DWARF).
 fn debug_bytes<'data, R: object::ReadRef<'data>>(file: &object::File<'data, R>) -> u64 {
+    let dwarf = |name: &str| {
+        (name.starts_with(".debug_") || name.starts_with(".zdebug_"))
+            && name != ".debug_gdb_scripts"
+    };
+    let has_info = file.sections().any(|s| {
+        s.name()
+            .is_ok_and(|n| n == ".debug_info" || n == ".zdebug_info")
+    });
+    if !has_info {
+        return 0;
+    }
     file.sections()
-        .filter(|s| {
-            s.name()
-                .is_ok_and(|n| n.starts_with(".debug_") || n.starts_with(".zdebug_"))
-        })
+        .filter(|s| s.name().is_ok_and(dwarf))
         .map(|s| s.size())
         .sum()
 }

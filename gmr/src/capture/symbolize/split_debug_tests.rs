@@ -245,3 +245,38 @@ fn a_dwp_package_is_found() {
     std::fs::remove_file(dir.path().join("prog.dwp")).expect("remove .dwp");
     assert!(!inlined_at(&resolve(&binary, address, &[])));
 }
+
+#[test]
+fn a_stripped_rust_binary_finds_its_debug_file() {
+    // A Rust binary keeps `.debug_gdb_scripts` (an allocated section) through `strip`: the
+    // binary must not be taken for one with its DWARF in it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("prog.rs"),
+        "#[inline(never)]\nfn marker_function(x: u32) -> u32 { x * 3 + 1 }\n\
+         fn main() { println!(\"{}\", marker_function(std::env::args().count() as u32)); }\n",
+    )
+    .expect("source");
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    run(dir.path(), &rustc, &["-g", "-o", "prog", "prog.rs"]);
+    let data = std::fs::read(dir.path().join("prog")).expect("binary");
+    let address = object::File::parse(&*data)
+        .expect("ELF")
+        .symbols()
+        .find(|s| {
+            s.name()
+                .is_ok_and(|n| super::demangle(n) == "prog::marker_function")
+        })
+        .map(|s| s.address())
+        .expect("marker_function in the symbol table");
+    split(dir.path());
+    run(
+        dir.path(),
+        "objcopy",
+        &["--add-gnu-debuglink=prog.debug", "prog"],
+    );
+    let symbols = resolve(&dir.path().join("prog"), address, &[]);
+    let outermost = symbols.last().expect("a symbol");
+    assert_eq!(outermost.function.as_deref(), Some("prog::marker_function"));
+    assert_eq!(outermost.line, Some(2), "{symbols:?}");
+}
