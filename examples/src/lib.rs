@@ -20,6 +20,9 @@ pub struct DemoArgs {
     pub no_gmr: bool,
     /// `--workers N`: worker threads (tokio workers, or actix-web workers), 1 to 256; default 2.
     pub workers: usize,
+    /// `--spans`: add gmr's span layer (`gmr::tracing::layer()`) to the demo's subscriber, so
+    /// reports show each request's open spans.
+    pub spans: bool,
 }
 
 impl DemoArgs {
@@ -29,13 +32,15 @@ impl DemoArgs {
     ///
     /// A usage message for an unknown argument or a bad value.
     pub fn parse(program: &str) -> Result<Self, String> {
-        let usage =
-            format!("usage: {program} [--listen ADDR] [--config FILE] [--no-gmr] [--workers N]");
+        let usage = format!(
+            "usage: {program} [--listen ADDR] [--config FILE] [--no-gmr] [--workers N] [--spans]"
+        );
         let mut args = DemoArgs {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             config: None,
             no_gmr: false,
             workers: 2,
+            spans: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(arg) = it.next() {
@@ -55,6 +60,7 @@ impl DemoArgs {
                     ));
                 }
                 "--no-gmr" => args.no_gmr = true,
+                "--spans" => args.spans = true,
                 "--workers" => {
                     let value = it
                         .next()
@@ -200,7 +206,7 @@ pub fn print_banner(
     }
 }
 
-/// The `ms` query parameter of `/slow` and `/block`: 0 to 60000.
+/// The `ms` query parameter of `/slow`, `/block` and `/await-channel`: 0 to 60000.
 ///
 /// # Errors
 ///
@@ -227,6 +233,7 @@ pub fn parse_ms(query: Option<&str>) -> Result<Duration, &'static str> {
 
 /// Awaits a timer (`/slow`): the request waits without holding a thread.
 #[inline(never)]
+#[tracing::instrument(skip_all, fields(ms = duration.as_millis() as u64))]
 pub async fn demo_slow_handler(duration: Duration) -> String {
     tokio::time::sleep(duration).await;
     format!("slept {} ms without blocking\n", duration.as_millis())
@@ -235,20 +242,87 @@ pub async fn demo_slow_handler(duration: Duration) -> String {
 /// Blocks the worker thread (`/block`): the report shows this function on that thread's
 /// stack, under the request that called it.
 #[inline(never)]
+#[tracing::instrument(skip_all, fields(ms = duration.as_millis() as u64))]
 pub fn demo_block_handler(duration: Duration) -> String {
     std::thread::sleep(duration);
     format!("blocked a worker thread for {} ms\n", duration.as_millis())
 }
 
-/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging() {
+/// The lock that [`demo_lock_holder`] holds for the life of the process.
+static DEMO_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Starts the background task that takes [`DEMO_LOCK`] and never gives it back (the async
+/// deadlock of `/await-lock`), and waits until it holds the lock. Call it once, inside the
+/// demo's runtime.
+///
+/// # Errors
+///
+/// When the task ended before taking the lock.
+pub async fn start_lock_holder() -> Result<(), Box<dyn std::error::Error>> {
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(demo_lock_holder(held_tx));
+    held_rx
+        .await
+        .map_err(|_| "the lock holder task ended before taking the lock".into())
+}
+
+/// Takes [`DEMO_LOCK`] and keeps it forever, inside a span open for the life of the process
+/// (a background job, as the report lists it).
+#[inline(never)]
+#[tracing::instrument(skip_all, fields(resource = "inventory"))]
+pub async fn demo_lock_holder(held: tokio::sync::oneshot::Sender<()>) {
+    let _held = DEMO_LOCK.lock().await;
+    let _ = held.send(());
+    std::future::pending::<()>().await;
+}
+
+/// Awaits [`DEMO_LOCK`] (`/await-lock`), which the lock holder never releases: the request
+/// waits forever without holding a thread, the async deadlock the report must explain.
+#[inline(never)]
+#[tracing::instrument(skip_all, fields(resource = "inventory"))]
+pub async fn demo_await_lock() -> String {
+    let _guard = DEMO_LOCK.lock().await;
+    "got the lock (the holder let it go?)\n".to_owned()
+}
+
+/// Awaits a oneshot that a spawned task answers after `duration` (`/await-channel`).
+#[inline(never)]
+#[tracing::instrument(skip_all, fields(ms = duration.as_millis() as u64))]
+pub async fn demo_await_channel(duration: Duration) -> String {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(demo_channel_answerer(duration, tx));
+    match rx.await {
+        Ok(answer) => format!("{answer}\n"),
+        Err(_) => "the answering task went away\n".to_owned(),
+    }
+}
+
+/// Answers [`demo_await_channel`]'s oneshot after `duration`.
+#[inline(never)]
+async fn demo_channel_answerer(duration: Duration, tx: tokio::sync::oneshot::Sender<String>) {
+    tokio::time::sleep(duration).await;
+    let _ = tx.send(format!("answered after {} ms", duration.as_millis()));
+}
+
+/// Installs a `tracing` subscriber writing to stderr, filtered by `RUST_LOG` (default `info`),
+/// with gmr's span layer when `spans` is set (`--spans`).
+pub fn init_logging(spans: bool) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(logs);
+    let _ = if spans {
+        // The one line that shows each request's open spans in reports.
+        registry.with(gmr::tracing::layer()).try_init()
+    } else {
+        registry.try_init()
+    };
 }
 
 #[cfg(test)]
@@ -280,12 +354,22 @@ pub mod axum_routes {
     use axum::http::StatusCode;
     use axum::routing::get;
 
-    /// `GET /`, `GET /slow?ms=N`, `GET /block?ms=N`.
+    /// `GET /`, `GET /slow?ms=N`, `GET /block?ms=N`, `GET /await-lock`,
+    /// `GET /await-channel?ms=N`.
     pub fn routes<S: Clone + Send + Sync + 'static>(greeting: &'static str) -> Router<S> {
         Router::new()
             .route("/", get(move || async move { format!("{greeting}\n") }))
             .route("/slow", get(slow))
             .route("/block", get(block))
+            .route("/await-lock", get(super::demo_await_lock))
+            .route("/await-channel", get(await_channel))
+    }
+
+    async fn await_channel(RawQuery(query): RawQuery) -> (StatusCode, String) {
+        match super::parse_ms(query.as_deref()) {
+            Ok(duration) => (StatusCode::OK, super::demo_await_channel(duration).await),
+            Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
+        }
     }
 
     async fn slow(RawQuery(query): RawQuery) -> (StatusCode, String) {
@@ -362,7 +446,6 @@ where
     F: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
 {
     use std::io::Write as _;
-    init_logging();
     let args = match DemoArgs::parse(name) {
         Ok(args) => args,
         Err(message) => {
@@ -370,6 +453,7 @@ where
             return std::process::ExitCode::from(2);
         }
     };
+    init_logging(args.spans);
     let runtime = match demo_runtime(args.workers) {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -61,18 +61,21 @@ mod procfs;
 mod registry;
 pub mod report;
 mod reporter;
+pub mod requests;
 #[cfg(feature = "tokio")]
 mod runtimes;
 pub mod secrets;
 mod sections;
 pub mod sink;
 mod threads;
+#[cfg(feature = "tracing")]
+pub mod tracing;
 mod triggers;
 
 pub use crate::autorun::{GmrGuard, InstallError};
 pub use crate::builder::GmrBuilder;
 pub use crate::capture::names::{name_current_thread, register_current_thread, thread_name};
-pub use crate::config::{AdminConfig, GmrConfig, SignalChoice, ThreadsConfig};
+pub use crate::config::{AdminConfig, GmrConfig, GreenThreadsConfig, SignalChoice, ThreadsConfig};
 pub use crate::engine::Gmr;
 pub use crate::error::{ConfigError, SectionError};
 pub use crate::package::PackageInfo;
@@ -85,9 +88,11 @@ pub use crate::report::{
     Trigger,
 };
 pub use crate::reporter::{ReportError, ReportHandle};
+pub use crate::requests::{InFlightRequest, RequestId, RequestSource, register_request_source};
 #[cfg(feature = "tokio")]
 pub use crate::runtimes::{
-    SAMPLE_WINDOW, TASK_DUMP_TIMEOUT, TokioRuntimeGuard, register_tokio_runtime,
+    SAMPLE_WINDOW, TASK_DUMP_TIMEOUT, TASK_RESOLVE_TIMEOUT, TokioRuntimeGuard,
+    register_tokio_runtime,
 };
 pub use crate::sink::{Delivery, OutgoingReport, Sink, SinkError};
 pub use crate::triggers::signal::signal_name;

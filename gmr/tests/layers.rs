@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "sections and their sources, sinks",
         &[
-            "sections", "capture", "registry", "runtimes", "sink", "threads",
+            "sections", "capture", "registry", "requests", "runtimes", "sink", "threads", "tracing",
         ],
     ),
     ("engine", &["engine"]),

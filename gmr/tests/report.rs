@@ -129,7 +129,7 @@ fn json_parses_and_holds_the_same_data_as_the_text() {
     let text = report.to_text();
     let json: Value = serde_json::from_str(&report.to_json_string()).expect("JSON parses");
 
-    assert_eq!(json["report_version"], 1);
+    assert_eq!(json["report_version"], gmr::report::REPORT_VERSION);
     assert_eq!(json["service"], "json-test");
     assert_eq!(json["trigger"], "signal");
     assert_eq!(json["pid"], std::process::id());

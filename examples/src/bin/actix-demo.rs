@@ -5,7 +5,10 @@
 //! ```
 //!
 //! Routes: `GET /` (hello), `GET /slow?ms=N` (awaits a timer), `GET /block?ms=N` (blocks its
-//! worker thread, so the report shows a stuck worker), and the admin endpoint. The gmr hook is
+//! worker thread, so the report shows a stuck worker), `GET /await-lock` (awaits a lock a
+//! background task holds forever), `GET /await-channel?ms=N` (awaits a oneshot answered after
+//! N ms), and the admin endpoint. `--spans` adds gmr's span layer (actix's `LocalSet` tasks are
+//! not in tokio's task dumps; spans show where their requests wait). The gmr hook is
 //! installed once, before `HttpServer::new`; each of the `--workers N` (default 2) workers
 //! registers its runtime through the middleware. `--no-gmr` runs the same server without any
 //! gmr middleware, hook or endpoint. actix-web itself shuts down gracefully on Ctrl-C or
@@ -17,7 +20,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use gmr_examples::{DemoArgs, demo_block_handler, demo_slow_handler, parse_ms};
+use gmr_examples::{
+    DemoArgs, demo_await_channel, demo_await_lock, demo_block_handler, demo_slow_handler, parse_ms,
+};
 
 /// Seconds actix-web waits for open requests at shutdown.
 const SHUTDOWN_TIMEOUT_S: u64 = 10;
@@ -40,12 +45,25 @@ async fn block(request: HttpRequest) -> HttpResponse {
     }
 }
 
+async fn await_lock() -> HttpResponse {
+    HttpResponse::Ok().body(demo_await_lock().await)
+}
+
+async fn await_channel(request: HttpRequest) -> HttpResponse {
+    match parse_ms(Some(request.query_string())) {
+        Ok(duration) => HttpResponse::Ok().body(demo_await_channel(duration).await),
+        Err(message) => HttpResponse::BadRequest().body(message),
+    }
+}
+
 /// The demo's own routes.
 fn routes(config: &mut web::ServiceConfig) {
     config
         .route("/", web::get().to(hello))
         .route("/slow", web::get().to(slow))
-        .route("/block", web::get().to(block));
+        .route("/block", web::get().to(block))
+        .route("/await-lock", web::get().to(await_lock))
+        .route("/await-channel", web::get().to(await_channel));
 }
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
@@ -58,6 +76,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         Some(gmr_actix::install(&config, gmr::package!())?)
     };
     gmr_examples::spawn_parked_workers()?;
+    gmr_examples::start_lock_holder().await?;
 
     let listener = std::net::TcpListener::bind(args.listen)?;
     let addr = listener.local_addr()?;
@@ -93,7 +112,6 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() -> ExitCode {
-    gmr_examples::init_logging();
     let args = match DemoArgs::parse("actix-demo") {
         Ok(args) => args,
         Err(message) => {
@@ -101,6 +119,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    gmr_examples::init_logging(args.spans);
     match actix_web::rt::System::new().block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -5,8 +5,10 @@
 //! ```
 //!
 //! Routes: `GET /`, `GET /slow?ms=N` (awaits a timer), `GET /block?ms=N` (blocks its worker
-//! thread: the report shows a stuck worker), and the admin endpoint. `--no-gmr` runs the same
-//! server without gmr. Ctrl-C or SIGTERM shuts it down gracefully.
+//! thread: the report shows a stuck worker), `GET /await-lock` (awaits a lock a background
+//! task holds forever: the async deadlock), `GET /await-channel?ms=N` (awaits a oneshot
+//! answered after N ms), and the admin endpoint. `--spans` adds gmr's span layer; `--no-gmr`
+//! runs the same server without gmr. Ctrl-C or SIGTERM shuts it down gracefully.
 //!
 //! The lines a user writes are in [`serve`]: install gmr, merge its admin router, add its
 //! in-flight layer, and drop it once the server has shut down.
@@ -19,6 +21,7 @@ use gmr_examples::DemoArgs;
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (config, generated_token) = gmr_examples::load_config(&args, "axum-demo")?;
     gmr_examples::spawn_parked_workers()?;
+    gmr_examples::start_lock_holder().await?;
     let routes = gmr_examples::axum_routes::routes("hello from axum-demo");
     let (app, gmr) = if args.no_gmr {
         (routes, None)

@@ -28,6 +28,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
 
     let (config, generated_token) = gmr_examples::load_config(&args, "signal-host-demo")?;
     gmr_examples::spawn_parked_workers()?;
+    gmr_examples::start_lock_holder().await?;
     let routes = gmr_examples::axum_routes::routes("hello from signal-host-demo");
     let (app, gmr) = if args.no_gmr {
         (routes, None)

@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Routes: `GET /` (hello), `GET /slow?ms=N` (awaits a timer), `GET /block?ms=N` (blocks its
-//! worker thread, so the report shows a stuck worker), and the admin endpoint. `--no-gmr` runs
+//! worker thread, so the report shows a stuck worker), `GET /await-lock` (awaits a lock a
+//! background task holds forever), `GET /await-channel?ms=N` (awaits a oneshot answered after
+//! N ms), and the admin endpoint. `--spans` adds gmr's span layer; `--no-gmr` runs
 //! the same server without any gmr layer, hook or endpoint: the baseline for overhead
 //! measurements. Ctrl-C or SIGTERM shuts it down gracefully.
 #![forbid(unsafe_code)]
@@ -15,7 +17,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bytes::Bytes;
-use gmr_examples::{DemoArgs, demo_block_handler, demo_slow_handler, parse_ms};
+use gmr_examples::{
+    DemoArgs, demo_await_channel, demo_await_lock, demo_block_handler, demo_slow_handler, parse_ms,
+};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -53,6 +57,11 @@ async fn route(request: Request<hyper::body::Incoming>) -> Result<Response<Body>
         },
         "/block" => match parse_ms(query) {
             Ok(duration) => text(StatusCode::OK, demo_block_handler(duration)),
+            Err(message) => text(StatusCode::BAD_REQUEST, message),
+        },
+        "/await-lock" => text(StatusCode::OK, demo_await_lock().await),
+        "/await-channel" => match parse_ms(query) {
+            Ok(duration) => text(StatusCode::OK, demo_await_channel(duration).await),
             Err(message) => text(StatusCode::BAD_REQUEST, message),
         },
         _ => text(StatusCode::NOT_FOUND, "not found\n"),

@@ -371,6 +371,36 @@ pub(crate) fn capture_threads(opts: &CaptureOptions) -> Result<ProcessCapture, C
     }
 }
 
+/// Where an address of this process is: its module, the offset in it, whether the module is a
+/// system library. What frames named elsewhere (tokio's task dumps) need to show
+/// `module+0xoffset` like every thread frame.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) fn locate_addresses(addresses: &[u64]) -> Vec<Frame> {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        linux::locate(addresses)
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    {
+        addresses
+            .iter()
+            .map(|&address| Frame {
+                address,
+                module: None,
+                offset: None,
+                system: false,
+                symbols: Arc::from([]),
+            })
+            .collect()
+    }
+}
+
 /// Names `raw` in this process with `backtrace::resolve`, without a module table: the
 /// reporting thread's own stack on platforms where other threads are not captured.
 #[cfg(not(all(
@@ -566,6 +596,35 @@ mod linux {
     }
 
     type Unwound = (Vec<RawFrame>, Option<Truncation>);
+
+    /// [`super::locate_addresses`] with the module table of the captures.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    pub(super) fn locate(addresses: &[u64]) -> Vec<Frame> {
+        let mut guard = REPORTER.lock().unwrap_or_else(PoisonError::into_inner);
+        let rep = guard.get_or_insert_with(Reporter::new);
+        if let Ok(true) = rep.modules.refresh() {
+            rep.symbolizer.retain_modules(rep.modules.modules());
+        }
+        addresses
+            .iter()
+            .map(|&address| match rep.modules.find(address) {
+                Some(module) => Frame {
+                    address,
+                    module: Some(Arc::clone(&module.name)),
+                    offset: Some(address.wrapping_sub(module.bias)),
+                    system: symbolize::is_system_library(&module.path),
+                    symbols: Arc::from([]),
+                },
+                None => Frame {
+                    address,
+                    module: None,
+                    offset: None,
+                    system: false,
+                    symbols: Arc::from([]),
+                },
+            })
+            .collect()
+    }
 
     /// A request in flight.
     #[derive(Debug)]

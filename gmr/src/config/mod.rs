@@ -29,6 +29,7 @@
 //! | `threads.timeout` | `"200ms"` | how long one thread may take to answer |
 //! | `threads.deadline` | `"5s"` | how long the capture of all threads may take |
 //! | `threads.max_frames` | `128` | frames kept per stack |
+//! | `green_threads.span_age` | `"1s"` | spans outside requests open this long are listed |
 #![forbid(unsafe_code)]
 
 mod duration;
@@ -38,8 +39,8 @@ mod types;
 mod validate;
 
 pub use self::types::{
-    AdminConfig, FoldConfig, GmrConfig, OutputFormat, SecretString, SecretsConfig, SignalChoice,
-    ThreadsConfig,
+    AdminConfig, FoldConfig, GmrConfig, GreenThreadsConfig, OutputFormat, SecretString,
+    SecretsConfig, SignalChoice, ThreadsConfig,
 };
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "threads.symbol_budget",
     "threads.fold",
     "threads.debug_dirs",
+    "green_threads.span_age",
 ];
 
 impl GmrConfig {
@@ -177,6 +178,9 @@ impl GmrConfig {
                 self.threads.symbol_budget = bytes;
             }
             "threads.fold" => self.threads.fold = fold(key, value)?,
+            "green_threads.span_age" => {
+                self.green_threads.span_age = duration_value(key, value)?;
+            }
             "threads.debug_dirs" => {
                 let items = value
                     .into_array()

@@ -137,6 +137,22 @@ impl Default for ThreadsConfig {
     }
 }
 
+/// What the `Green Threads` section shows (`[gmr.green_threads]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GreenThreadsConfig {
+    /// `green_threads.span_age`: spans outside any request open at least this long are listed
+    /// (background jobs), with `gmr::tracing::layer()`.
+    pub span_age: Duration,
+}
+
+impl Default for GreenThreadsConfig {
+    fn default() -> Self {
+        GreenThreadsConfig {
+            span_age: Duration::from_secs(1),
+        }
+    }
+}
+
 /// The validated `[gmr]` configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -163,6 +179,8 @@ pub struct GmrConfig {
     pub secrets: SecretsConfig,
     /// `[gmr.threads]`: stack capture of other threads.
     pub threads: ThreadsConfig,
+    /// `[gmr.green_threads]`: requests, tasks and spans.
+    pub green_threads: GreenThreadsConfig,
 }
 
 impl Default for GmrConfig {
@@ -179,6 +197,7 @@ impl Default for GmrConfig {
             admin: AdminConfig::default(),
             secrets: SecretsConfig::default(),
             threads: ThreadsConfig::default(),
+            green_threads: GreenThreadsConfig::default(),
         }
     }
 }

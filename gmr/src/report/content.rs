@@ -247,37 +247,20 @@ fn write_table(out: &mut TextWriter, key: &str, columns: &[Value], rows: &[Value
                 .collect()
         })
         .collect();
-    let widths: Vec<usize> = columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|r| r[i].chars().count())
-                .chain([c.chars().count()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |values: &[&str]| {
-        let mut text = String::new();
-        for (i, value) in values.iter().enumerate() {
-            if i + 1 == values.len() {
-                text.push_str(value);
-            } else {
-                let pad = widths[i].saturating_sub(value.chars().count());
-                text.push_str(value);
-                text.push_str(&" ".repeat(pad + 2));
-            }
-        }
-        text.trim_end().to_owned()
-    };
+    let mut lines = align_rows(
+        std::iter::once(columns.iter().map(|c| (*c).to_owned()).collect())
+            .chain(cells)
+            .collect::<Vec<Vec<String>>>()
+            .as_slice(),
+    )
+    .into_iter();
     out.line(format_args!("{key}:"));
     out.indented(|out| {
-        out.line(line(&columns));
-        for (row, values) in rows.iter().zip(&cells) {
-            let values: Vec<&str> = values.iter().map(String::as_str).collect();
-            out.line(line(&values));
+        if let Some(header) = lines.next() {
+            out.line(header);
+        }
+        for (row, text) in rows.iter().zip(lines) {
+            out.line(text);
             // A row's own tables (a runtime's workers), under it.
             if let Some(Value::Object(inner)) = row.get(TABLES_KEY) {
                 out.indented(|out| {
@@ -292,6 +275,34 @@ fn write_table(out: &mut TextWriter, key: &str, columns: &[Value], rows: &[Value
             }
         }
     });
+}
+
+/// Rows of cells as lines with aligned columns (two spaces between columns, no trailing
+/// spaces); the first row is usually the header.
+pub(crate) fn align_rows(rows: &[Vec<String>]) -> Vec<String> {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let mut text = String::new();
+            for (i, value) in row.iter().enumerate() {
+                text.push_str(value);
+                if i + 1 < row.len() {
+                    let pad = widths[i].saturating_sub(value.chars().count());
+                    text.push_str(&" ".repeat(pad + 2));
+                }
+            }
+            text.trim_end().to_owned()
+        })
+        .collect()
 }
 
 /// A table cell: a scalar as the text shows it, `-` for none, cut to [`MAX_CELL`].

@@ -2,7 +2,7 @@
 //!
 //! ```json
 //! {
-//!   "report_version": 1,
+//!   "report_version": 2,
 //!   "service": "billing", "version": "1.4.2", "host": "web-3", "pid": 4242,
 //!   "generated_at": "2026-11-26T03:14:15Z", "trigger": "signal",
 //!   "sections": [{"title": "Package", "key": "package"}, …],

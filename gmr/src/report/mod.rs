@@ -26,13 +26,13 @@ pub mod titles;
 use std::fmt;
 
 pub use self::content::{Content, Table};
-pub(crate) use self::content::{scalar as content_scalar, write_fields};
+pub(crate) use self::content::{align_rows, scalar as content_scalar, write_fields};
 pub use self::format::{OutputFormat, RenderedReport, ReportViews};
 pub use self::text::TextWriter;
 use crate::error::SectionError;
 
 /// The version of the JSON document's schema. Bumped on a breaking change.
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;
 
 /// What asked for a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

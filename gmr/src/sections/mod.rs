@@ -15,6 +15,7 @@ pub(crate) mod threads;
 use crate::config::GmrConfig;
 use crate::error::SectionError;
 use crate::package::PackageInfo;
+use crate::report::stack::{StackStyle, Workspace};
 use crate::report::{SectionBody, titles};
 
 /// What a built-in section generator may look at.
@@ -26,6 +27,17 @@ pub(crate) struct ReportContext<'a> {
     pub(crate) app_config: Option<&'a ::config::Config>,
     /// The application's package.
     pub(crate) package: &'a PackageInfo,
+}
+
+impl ReportContext<'_> {
+    /// How stack frames of this application are named, shortened and folded.
+    pub(crate) fn stack_style(&self) -> StackStyle {
+        StackStyle {
+            workspace: Workspace::of(self.package.manifest_dir, self.package.name),
+            app_crate: Some(self.package.name.replace('-', "_")),
+            fold: self.settings.threads.fold.clone(),
+        }
+    }
 }
 
 /// A section generator: a body, or the error that stopped it.

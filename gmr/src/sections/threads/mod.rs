@@ -14,11 +14,12 @@ mod model;
 mod render;
 
 pub(crate) use self::model::ThreadsSection;
+#[cfg(feature = "tokio")]
+pub(crate) use self::model::frame_entries;
 
 use super::ReportContext;
 use crate::capture::{CaptureOptions, capture_threads};
 use crate::error::SectionError;
-use crate::report::stack::{StackStyle, Workspace};
 
 /// Generates the `Threads` section.
 pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, SectionError> {
@@ -32,10 +33,5 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
         debug_dirs: t.debug_dirs.clone(),
     };
     let capture = capture_threads(&opts).map_err(SectionError::failed)?;
-    let style = StackStyle {
-        workspace: Workspace::of(ctx.package.manifest_dir, ctx.package.name),
-        app_crate: Some(ctx.package.name.replace('-', "_")),
-        fold: t.fold.clone(),
-    };
-    Ok(ThreadsSection::from_capture(capture, &style))
+    Ok(ThreadsSection::from_capture(capture, &ctx.stack_style()))
 }

@@ -104,7 +104,9 @@ pub(crate) struct FutexWaiters {
     pub(crate) tids: Vec<i32>,
 }
 
-fn frame_entries(frames: &[Frame], style: &StackStyle) -> Vec<FrameEntry> {
+/// The frames of a stack as the report shows them: one entry per function, inlined ones first.
+#[cfg_attr(not(feature = "tokio"), allow(unreachable_pub))]
+pub(crate) fn frame_entries(frames: &[Frame], style: &StackStyle) -> Vec<FrameEntry> {
     let mut out = Vec::with_capacity(frames.len());
     for f in frames {
         let raw = RawSymbol {

@@ -11,48 +11,40 @@
 //! worker's current-thread runtime. Registration ends when the returned guard is dropped.
 //!
 //! With the cargo feature `tokio-taskdump` (and `RUSTFLAGS="--cfg tokio_unstable"`, which
-//! tokio requires), each runtime also gets a task dump: the stack of every task. tokio takes it
-//! by pausing every worker, so it never finishes while a worker is blocked; gmr asks for it
-//! from a task and waits at most [`TASK_DUMP_TIMEOUT`], then says it timed out. actix's
-//! `LocalSet` tasks are not in it (tokio cannot see them).
+//! tokio requires), each runtime also gets a task dump: the stack of every task (see
+//! [`taskdump`]). actix's `LocalSet` tasks are not in it (tokio cannot see them).
 #![forbid(unsafe_code)]
+
+pub(crate) mod taskdump;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::error::SectionError;
-use crate::registry::{GreenThreadsHandle, GreenThreadsSource, register_green_threads_source};
+pub use self::taskdump::{TASK_DUMP_TIMEOUT, TASK_RESOLVE_TIMEOUT};
 use crate::report::{Content, Table};
 
 /// The time between the two metric samples of a report.
 pub const SAMPLE_WINDOW: Duration = Duration::from_millis(50);
-
-/// How long a task dump may take before the report goes on without it.
-pub const TASK_DUMP_TIMEOUT: Duration = Duration::from_secs(1);
 
 struct Registered {
     id: u64,
     name: String,
     handle: Handle,
     /// A task dump of this runtime is still running (at most one at a time).
-    #[cfg_attr(not(feature = "tokio-taskdump"), allow(dead_code))]
     dumping: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// The runtimes registered now, and the single green-threads source that shows them all.
+/// The runtimes registered now.
 struct Runtimes {
     entries: Vec<Registered>,
     next_id: u64,
-    source: Option<GreenThreadsHandle>,
 }
 
 static RUNTIMES: Mutex<Runtimes> = Mutex::new(Runtimes {
     entries: Vec::new(),
     next_id: 1,
-    source: None,
 });
 
 /// Keeps a runtime listed in the report; dropping it removes the runtime.
@@ -66,11 +58,6 @@ impl Drop for TokioRuntimeGuard {
     fn drop(&mut self) {
         let mut runtimes = RUNTIMES.lock().unwrap_or_else(PoisonError::into_inner);
         runtimes.entries.retain(|r| r.id != self.id);
-        if runtimes.entries.is_empty()
-            && let Some(source) = runtimes.source.take()
-        {
-            source.unregister();
-        }
     }
 }
 
@@ -93,9 +80,6 @@ pub fn register_tokio_runtime(handle: &Handle, name: impl Into<String>) -> Tokio
         handle: handle.clone(),
         dumping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     });
-    if runtimes.source.is_none() {
-        runtimes.source = Some(register_green_threads_source(Arc::new(TokioSource)));
-    }
     TokioRuntimeGuard { id }
 }
 
@@ -183,112 +167,64 @@ fn describe(name: &str, flavor: RuntimeFlavor, before: &Sample, after: &Sample) 
         .table("worker_metrics", workers)
 }
 
-/// The task dump of one runtime, under [`TASK_DUMP_TIMEOUT`].
-///
-/// Skipped when a worker is stuck (tokio cannot finish a dump then, and a pending dump makes the
-/// healthy workers wait at its barrier on every tick) and while an earlier dump of the same
-/// runtime is still running.
-#[cfg(all(feature = "tokio-taskdump", tokio_unstable))]
-fn task_dump(
-    handle: &Handle,
-    in_progress: &Arc<std::sync::atomic::AtomicBool>,
-    stuck: bool,
-) -> Option<Value> {
-    use std::sync::atomic::Ordering;
-    if stuck {
-        return Some(serde_json::json!(
-            "skipped: a worker is stuck, and tokio cannot dump tasks while a worker is blocked"
-        ));
-    }
-    if in_progress.swap(true, Ordering::AcqRel) {
-        return Some(serde_json::json!(
-            "skipped: the previous task dump has not finished yet"
-        ));
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let dumping = handle.clone();
-    let done = Arc::clone(in_progress);
-    handle.spawn(async move {
-        let dump = dumping.dump().await;
-        done.store(false, Ordering::Release);
-        let traces: Vec<String> = dump
-            .tasks()
-            .iter()
-            .map(|task| task.trace().to_string())
-            .collect();
-        let _ = tx.send(traces);
-    });
-    Some(match rx.recv_timeout(TASK_DUMP_TIMEOUT) {
-        Ok(traces) => serde_json::json!({ "tasks": traces.len(), "traces": traces }),
-        Err(_) => serde_json::json!(format!(
-            "timed out after {} ms: tokio cannot dump tasks while a worker is blocked",
-            TASK_DUMP_TIMEOUT.as_millis()
-        )),
-    })
+/// The runtimes now: their metrics over [`SAMPLE_WINDOW`], and their task dumps when built in.
+#[derive(Debug)]
+pub(crate) struct RuntimesSnapshot {
+    /// The runtimes and their workers, as the report shows them.
+    pub(crate) metrics: Content,
+    /// One dump per runtime (empty without the feature `tokio-taskdump`).
+    pub(crate) dumps: Vec<taskdump::RuntimeDump>,
 }
 
-#[cfg(all(feature = "tokio-taskdump", not(tokio_unstable)))]
-fn task_dump(
-    _handle: &Handle,
-    _in_progress: &Arc<std::sync::atomic::AtomicBool>,
-    _stuck: bool,
-) -> Option<Value> {
-    Some(serde_json::json!(
-        "unavailable: build with RUSTFLAGS=\"--cfg tokio_unstable\" for tokio task dumps"
-    ))
-}
-
-#[cfg(not(feature = "tokio-taskdump"))]
-fn task_dump(
-    _handle: &Handle,
-    _in_progress: &Arc<std::sync::atomic::AtomicBool>,
-    _stuck: bool,
-) -> Option<Value> {
-    None
-}
-
-struct TokioSource;
-
-impl GreenThreadsSource for TokioSource {
-    fn title(&self) -> String {
-        "tokio runtimes".to_owned()
+/// The registered runtimes now; `None` when none is registered.
+pub(crate) fn snapshot() -> Option<RuntimesSnapshot> {
+    type Listed = (String, Handle, Arc<std::sync::atomic::AtomicBool>);
+    let handles: Vec<Listed> = RUNTIMES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entries
+        .iter()
+        .map(|r| (r.name.clone(), r.handle.clone(), Arc::clone(&r.dumping)))
+        .collect();
+    if handles.is_empty() {
+        return None;
     }
-
-    fn snapshot(&self) -> Result<Content, SectionError> {
-        type Listed = (String, Handle, Arc<std::sync::atomic::AtomicBool>);
-        let handles: Vec<Listed> = RUNTIMES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entries
-            .iter()
-            .map(|r| (r.name.clone(), r.handle.clone(), Arc::clone(&r.dumping)))
-            .collect();
-        let before: Vec<Sample> = handles.iter().map(|(_, h, _)| sample(h)).collect();
-        std::thread::sleep(SAMPLE_WINDOW);
-        let mut runtimes = Table::new([
-            "name",
-            "flavor",
-            "workers",
-            "alive_tasks",
-            "global_queue_depth",
-            "stuck_workers",
-        ]);
-        let mut count = 0usize;
-        for ((name, handle, dumping), before) in handles.iter().zip(&before) {
-            let after = sample(handle);
-            let stuck = stuck_workers(before, &after).iter().any(|s| *s);
-            let mut runtime = describe(name, handle.runtime_flavor(), before, &after);
-            if let Some(dump) = task_dump(handle, dumping, stuck) {
-                runtime = runtime.field("task_dump", dump);
-            }
-            runtimes = runtimes.row(runtime);
-            count += 1;
-        }
-        Ok(Content::new()
-            .field("runtimes", count)
+    let before: Vec<Sample> = handles.iter().map(|(_, h, _)| sample(h)).collect();
+    std::thread::sleep(SAMPLE_WINDOW);
+    let mut runtimes = Table::new([
+        "name",
+        "flavor",
+        "workers",
+        "alive_tasks",
+        "global_queue_depth",
+        "stuck_workers",
+    ]);
+    let mut targets = Vec::with_capacity(handles.len());
+    for ((name, handle, dumping), before) in handles.iter().zip(&before) {
+        let after = sample(handle);
+        let stuck = stuck_workers(before, &after);
+        let stuck_count = stuck.iter().filter(|s| **s).count();
+        runtimes = runtimes.row(describe(name, handle.runtime_flavor(), before, &after));
+        targets.push(taskdump::DumpTarget {
+            name,
+            handle,
+            in_progress: dumping,
+            skip: (stuck_count > 0).then(|| {
+                format!(
+                    "{stuck_count} worker(s) of this runtime made no progress in {} ms with                      tasks queued, and tokio cannot dump tasks while a worker is blocked",
+                    SAMPLE_WINDOW.as_millis()
+                )
+            }),
+        });
+    }
+    let dumps = taskdump::dump_all(&targets);
+    Some(RuntimesSnapshot {
+        metrics: Content::new()
+            .field("runtimes", handles.len())
             .field("sample_window_ms", SAMPLE_WINDOW.as_millis() as u64)
-            .table("runtime", runtimes))
-    }
+            .table("runtime", runtimes),
+        dumps,
+    })
 }
 
 #[cfg(test)]
@@ -318,58 +254,6 @@ mod tests {
         assert_eq!(stuck_workers(&before, &after), vec![false]);
     }
 
-    #[cfg(all(feature = "tokio-taskdump", tokio_unstable))]
-    #[test]
-    fn task_dump_lists_tasks_and_times_out_when_a_worker_is_blocked() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        #[inline(never)]
-        async fn dumped_task_waiting_forever() {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
-        }
-        runtime.spawn(dumped_task_waiting_forever());
-        let in_progress = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let dump = task_dump(runtime.handle(), &in_progress, false).expect("feature on");
-        assert!(dump["tasks"].as_u64().is_some_and(|n| n >= 1), "{dump}");
-        assert!(
-            dump.to_string().contains("dumped_task_waiting_forever"),
-            "{dump}"
-        );
-
-        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        runtime.spawn(async move {
-            let _ = entered_tx.send(());
-            let _ = release_rx.recv();
-        });
-        entered_rx.recv().expect("worker blocked");
-        let started = std::time::Instant::now();
-        let dump = task_dump(runtime.handle(), &in_progress, false).expect("feature on");
-        assert!(
-            dump.as_str().is_some_and(|s| s.starts_with("timed out")),
-            "{dump}"
-        );
-        assert!(started.elapsed() < TASK_DUMP_TIMEOUT * 3);
-        // The dump still pending: the next report does not start another one.
-        let again = task_dump(runtime.handle(), &in_progress, false).expect("feature on");
-        assert!(
-            again
-                .as_str()
-                .is_some_and(|s| s.contains("has not finished")),
-            "{again}"
-        );
-        // A stuck worker: no dump is even attempted.
-        let stuck = task_dump(runtime.handle(), &in_progress, true).expect("feature on");
-        assert!(
-            stuck.as_str().is_some_and(|s| s.starts_with("skipped")),
-            "{stuck}"
-        );
-        release_tx.send(()).expect("release");
-    }
-
     #[test]
     fn a_blocked_current_thread_runtime_is_flagged_stuck() {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -395,8 +279,8 @@ mod tests {
             handle.spawn(async {});
         }
         let _guard = register_tokio_runtime(&handle, "unit-blocked");
-        let content = TokioSource.snapshot().expect("snapshot");
-        let json = crate::report::SectionBody::to_json(&content);
+        let snapshot = snapshot().expect("a runtime is registered");
+        let json = crate::report::SectionBody::to_json(&snapshot.metrics);
         let rt = json["runtime"]
             .as_array()
             .and_then(|r| r.iter().find(|r| r["name"] == "unit-blocked"))
@@ -409,6 +293,18 @@ mod tests {
                 .as_str()
                 .is_some_and(|s| s.starts_with("STUCK"))
         );
+        // No dump is even attempted of a runtime with a stuck worker.
+        if taskdump::AVAILABLE {
+            let dump = snapshot
+                .dumps
+                .iter()
+                .find(|d| d.runtime == "unit-blocked")
+                .expect("a dump entry");
+            assert!(
+                matches!(&dump.outcome, taskdump::DumpOutcome::Missing { status: "skipped", reason } if reason.contains("blocked")),
+                "{dump:?}"
+            );
+        }
         release_tx.send(()).expect("release");
         blocker.join().expect("runtime thread");
     }

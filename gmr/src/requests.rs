@@ -1,0 +1,320 @@
+//! Requests in flight, as the web adapters see them, and which request a thread works for now.
+//!
+//! An adapter (`gmr-tower`'s in-flight layer, `gmr-actix`'s middleware) gives every request a
+//! [`RequestId`], registers a [`RequestSource`] that lists its requests at report time, and
+//! marks each poll of a request with [`enter`]. The `Green Threads` section then shows each
+//! request joined to what else gmr knows about it: the thread polling it (its stack is in
+//! `Threads`), its tokio task (and the task's stack when there is a task dump), and its open
+//! tracing spans (with [`crate::tracing::layer`]), which find their request through [`current`].
+//!
+//! Everything here is cheap enough for the request path: an id is one atomic increment, and
+//! entering a request is two thread-local writes.
+#![forbid(unsafe_code)]
+
+use std::cell::Cell;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// A request's id: unique in the process, never reused, increasing with arrival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(NonZeroU64);
+
+static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
+
+impl RequestId {
+    /// A new id, greater than every id given out before.
+    pub fn next() -> Self {
+        let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
+        // 2^64 requests are never reached; should the counter wrap, 0 is skipped.
+        RequestId(NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN))
+    }
+
+    /// The id as a number (as the report shows it).
+    pub fn get(self) -> u64 {
+        self.0.get()
+    }
+
+    /// The id of a number, `None` for 0.
+    pub fn from_u64(n: u64) -> Option<Self> {
+        NonZeroU64::new(n).map(RequestId)
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Marks the calling thread as working for `request` until the returned guard is dropped
+/// (adapters enter it around each poll of the request's future). Nests: dropping the guard
+/// restores the request entered before.
+pub fn enter(request: RequestId) -> EnteredRequest {
+    let previous = CURRENT.with(|c| c.replace(request.get()));
+    EnteredRequest {
+        previous,
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+/// The request the calling thread works for now, if an adapter entered one.
+pub fn current() -> Option<RequestId> {
+    RequestId::from_u64(CURRENT.with(Cell::get))
+}
+
+/// Restores the previously entered request when dropped. Made by [`enter`].
+#[derive(Debug)]
+#[must_use = "the request is current only while this guard is alive"]
+pub struct EnteredRequest {
+    previous: u64,
+    /// The guard restores a thread-local: it must drop on the thread that made it.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for EnteredRequest {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+/// The id of the tokio task running on the calling thread (`tokio::task::try_id`), as a
+/// number: what the task dump lists. `None` outside a tokio task, and without gmr's `tokio`
+/// feature.
+pub fn current_task_id() -> Option<u64> {
+    #[cfg(feature = "tokio")]
+    {
+        use std::fmt::Write as _;
+        let id = tokio::task::try_id()?;
+        // tokio shows its ids only through `Display`.
+        let mut digits = DigitBuffer::default();
+        write!(digits, "{id}").ok()?;
+        digits.as_str().parse().ok()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        None
+    }
+}
+
+/// A `u64`'s decimal digits, formatted without allocating.
+#[cfg(feature = "tokio")]
+#[derive(Default)]
+struct DigitBuffer {
+    bytes: [u8; 20],
+    len: usize,
+}
+
+#[cfg(feature = "tokio")]
+impl DigitBuffer {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl fmt::Write for DigitBuffer {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        let room = self.bytes.get_mut(self.len..end).ok_or(fmt::Error)?;
+        room.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// One request in flight, as an adapter lists it at report time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InFlightRequest {
+    /// Its id.
+    pub id: RequestId,
+    /// The HTTP method.
+    pub method: String,
+    /// The path, never the query string (or the route, when the adapter hides paths).
+    pub path: String,
+    /// The route pattern it matched (`/users/{id}`), when the framework tells.
+    pub route: Option<String>,
+    /// Time since it arrived.
+    pub age: Duration,
+    /// The kernel TID of the thread polling it right now, if any.
+    pub polled_by: Option<i32>,
+    /// Time since its last poll started (the current one, while `polled_by` is set); `None`
+    /// before its first poll.
+    pub last_poll: Option<Duration>,
+    /// The tokio task that polls it ([`current_task_id`] at its first poll).
+    pub task: Option<u64>,
+}
+
+impl InFlightRequest {
+    /// A request that arrived `age` ago and has not been polled yet.
+    pub fn new(
+        id: RequestId,
+        method: impl Into<String>,
+        path: impl Into<String>,
+        age: Duration,
+    ) -> Self {
+        InFlightRequest {
+            id,
+            method: method.into(),
+            path: path.into(),
+            route: None,
+            age,
+            polled_by: None,
+            last_poll: None,
+            task: None,
+        }
+    }
+
+    /// With the route pattern it matched.
+    pub fn route(mut self, route: Option<impl Into<String>>) -> Self {
+        self.route = route.map(Into::into);
+        self
+    }
+
+    /// With its poll state: the thread polling it now (if any), and the time since its last
+    /// poll started.
+    pub fn polled(mut self, polled_by: Option<i32>, last_poll: Option<Duration>) -> Self {
+        self.polled_by = polled_by;
+        self.last_poll = last_poll;
+        self
+    }
+
+    /// With the tokio task that polls it.
+    pub fn task(mut self, task: Option<u64>) -> Self {
+        self.task = task;
+        self
+    }
+}
+
+/// Something that lists requests in flight: an adapter's table. Registered with
+/// [`register_request_source`].
+pub trait RequestSource: Send + Sync + 'static {
+    /// The name of this source in the report (`axum`, `actix-web`, the service's name).
+    fn name(&self) -> String;
+    /// The requests in flight now, oldest first. Called on the reporting thread; must not wait
+    /// on async work.
+    fn requests(&self) -> Vec<InFlightRequest>;
+}
+
+static SOURCES: RwLock<Vec<(u64, Arc<dyn RequestSource>)>> = RwLock::new(Vec::new());
+static NEXT_SOURCE: AtomicU64 = AtomicU64::new(1);
+
+/// Lists `source`'s requests in the `Green Threads` section of every report until the
+/// returned handle is unregistered.
+pub fn register_request_source(source: Arc<dyn RequestSource>) -> RequestSourceHandle {
+    let id = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed);
+    SOURCES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push((id, source));
+    RequestSourceHandle { id }
+}
+
+/// The registered request sources, in registration order.
+pub(crate) fn sources() -> Vec<Arc<dyn RequestSource>> {
+    SOURCES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .map(|(_, s)| Arc::clone(s))
+        .collect()
+}
+
+/// A registration made by [`register_request_source`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSourceHandle {
+    id: u64,
+}
+
+impl RequestSourceHandle {
+    /// Removes the source from later reports. Returns whether it was still registered.
+    pub fn unregister(self) -> bool {
+        let mut sources = SOURCES.write().unwrap_or_else(PoisonError::into_inner);
+        let before = sources.len();
+        sources.retain(|(id, _)| *id != self.id);
+        sources.len() != before
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_increase_and_entering_nests() {
+        let a = RequestId::next();
+        let b = RequestId::next();
+        assert!(b > a);
+        assert_eq!(current(), None);
+        {
+            let _outer = enter(a);
+            assert_eq!(current(), Some(a));
+            {
+                let _inner = enter(b);
+                assert_eq!(current(), Some(b));
+            }
+            assert_eq!(current(), Some(a));
+        }
+        assert_eq!(current(), None);
+        assert_eq!(RequestId::from_u64(a.get()), Some(a));
+        assert_eq!(RequestId::from_u64(0), None);
+    }
+
+    #[test]
+    fn the_current_request_is_per_thread() {
+        let a = RequestId::next();
+        let _entered = enter(a);
+        let other = std::thread::spawn(current).join().expect("thread");
+        assert_eq!(other, None);
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn the_task_id_is_the_one_tokio_shows() {
+        assert_eq!(current_task_id(), None, "no task on a plain thread");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let (shown, ours) = runtime.block_on(async {
+            tokio::spawn(async {
+                let shown = tokio::task::id().to_string();
+                (shown, current_task_id())
+            })
+            .await
+            .expect("task")
+        });
+        assert_eq!(ours.map(|n| n.to_string()), Some(shown));
+    }
+
+    struct Two;
+    impl RequestSource for Two {
+        fn name(&self) -> String {
+            "two".into()
+        }
+        fn requests(&self) -> Vec<InFlightRequest> {
+            let id = RequestId::next();
+            vec![
+                InFlightRequest::new(id, "GET", "/a", Duration::from_secs(2))
+                    .route(Some("/a"))
+                    .polled(Some(7), Some(Duration::from_millis(5)))
+                    .task(Some(3)),
+            ]
+        }
+    }
+
+    #[test]
+    fn sources_register_and_unregister() {
+        let handle = register_request_source(Arc::new(Two));
+        assert!(sources().iter().any(|s| s.name() == "two"));
+        assert!(handle.unregister());
+        assert!(!handle.unregister());
+        assert!(!sources().iter().any(|s| s.name() == "two"));
+    }
+}

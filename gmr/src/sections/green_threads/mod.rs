@@ -1,0 +1,219 @@
+//! The `Green Threads` section: Rust's green threads are async tasks. It shows, in this order:
+//!
+//! * the requests in flight of every adapter, oldest first, each joined to what else gmr
+//!   knows about it: the thread polling it now (its stack is in `Threads`), when it was last
+//!   polled, its open tracing spans and where it waits, and its tokio task's stack;
+//! * the tasks of each tokio runtime grouped by identical stacks (task dumps);
+//! * long-open spans outside requests (background jobs);
+//! * the runtimes' metrics, and the application's own sources.
+//!
+//! Each part is gathered on its own: a blocked worker that stops the task dump leaves the
+//! requests, spans and metrics in place, with one line saying why there are no task stacks.
+
+mod model;
+mod render;
+#[cfg(feature = "tracing")]
+mod spans;
+#[cfg(feature = "tokio")]
+mod tasks;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub(crate) use self::model::GreenThreadsModel;
+use self::model::{RequestBlock, RequestEntry, SourceEntry, TaskRef};
+use crate::registry::green_threads_sources;
+use crate::report::isolate;
+use crate::report::{SectionBody, TextWriter};
+use crate::requests::InFlightRequest;
+use crate::secrets::Masker;
+
+/// A poll that lasts this long means a blocked thread: the request is flagged STUCK.
+pub(crate) const STUCK_POLL: Duration = Duration::from_secs(1);
+
+/// The line shown when nothing is registered.
+const NOTHING_REGISTERED: &str = "no async runtime or request tracking is registered";
+
+/// What the `Green Threads` section shows.
+#[derive(Debug)]
+pub(crate) struct GreenThreadsSection {
+    model: GreenThreadsModel,
+}
+
+/// Generates the `Green Threads` section.
+pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
+    let style = ctx.stack_style();
+    let masker = Masker::new(&ctx.settings.secrets.extra_keys);
+    let mut model = GreenThreadsModel {
+        requests: Vec::new(),
+        tasks: Vec::new(),
+        tasks_note: None,
+        spans: None,
+        runtimes: None,
+        sources: Vec::new(),
+        folded: ctx.settings.threads.fold.enabled,
+        note: None,
+    };
+
+    // Runtimes first: their sampling window and task dumps take the longest, and the
+    // requests' ages are then read as late as possible.
+    #[cfg(feature = "tokio")]
+    let task_index = runtimes(&mut model, &style);
+    #[cfg(not(feature = "tokio"))]
+    let task_index: HashMap<u64, TaskRef> = {
+        let _ = &style;
+        HashMap::new()
+    };
+
+    #[cfg(feature = "tracing")]
+    let mut request_spans = open_spans(&mut model, ctx, &masker);
+
+    for source in crate::requests::sources() {
+        let name = source.name();
+        let block = match isolate::catch(|| source.requests()) {
+            Ok(requests) => {
+                let mut entries: Vec<RequestEntry> = requests
+                    .into_iter()
+                    .map(|r| request_entry(r, &masker, &task_index))
+                    .collect();
+                #[cfg(feature = "tracing")]
+                for entry in &mut entries {
+                    if let Some(spans) = request_spans.remove(&entry.id) {
+                        entry.waiting_in =
+                            spans::waiting_in(&spans.chain, entry.polled_by_tid.is_some());
+                        entry.spans = spans.chain;
+                        entry.other_spans = spans.others;
+                    }
+                }
+                entries.sort_by(|a, b| b.age_ms.cmp(&a.age_ms));
+                RequestBlock {
+                    source: name,
+                    in_flight: entries.len(),
+                    stuck_in_poll: entries
+                        .iter()
+                        .filter(|e| e.in_poll_ms >= Some(STUCK_POLL.as_millis() as u64))
+                        .count(),
+                    requests: entries,
+                    error: None,
+                }
+            }
+            Err(panic) => RequestBlock {
+                source: name,
+                in_flight: 0,
+                stuck_in_poll: 0,
+                requests: Vec::new(),
+                error: Some(format!("source panicked: {panic}")),
+            },
+        };
+        model.requests.push(block);
+    }
+
+    model.sources = green_threads_sources()
+        .into_iter()
+        .map(|source| {
+            let title = source.title();
+            let (data, error) = match isolate::catch(|| source.snapshot()) {
+                Ok(Ok(content)) => (Some(content.to_json()), None),
+                Ok(Err(error)) => (None, Some(error.to_string())),
+                Err(panic) => (None, Some(format!("source panicked: {panic}"))),
+            };
+            SourceEntry { title, data, error }
+        })
+        .collect();
+
+    if model.requests.is_empty()
+        && model.runtimes.is_none()
+        && model.spans.is_none()
+        && model.sources.is_empty()
+    {
+        model.note = Some(NOTHING_REGISTERED.to_owned());
+    }
+    GreenThreadsSection { model }
+}
+
+/// The runtimes' metrics and task dumps into `model`; where each task's stack is.
+#[cfg(feature = "tokio")]
+fn runtimes(
+    model: &mut GreenThreadsModel,
+    style: &crate::report::stack::StackStyle,
+) -> HashMap<u64, TaskRef> {
+    let Some(snapshot) = isolate::catch(crate::runtimes::snapshot).ok().flatten() else {
+        return HashMap::new();
+    };
+    model.runtimes = Some(snapshot.metrics.to_json());
+    if snapshot.dumps.is_empty() {
+        model.tasks_note = Some(
+            "task stacks are off: build with gmr's cargo feature `tokio-taskdump` and \
+             RUSTFLAGS=\"--cfg tokio_unstable\""
+                .to_owned(),
+        );
+        return HashMap::new();
+    }
+    let (dumps, index) = tasks::entries(snapshot.dumps, style);
+    model.tasks = dumps;
+    index
+}
+
+/// The open spans: the spans block into `model`, and the spans of each request by its id.
+#[cfg(feature = "tracing")]
+fn open_spans(
+    model: &mut GreenThreadsModel,
+    ctx: &super::ReportContext<'_>,
+    masker: &Masker,
+) -> HashMap<u64, spans::RequestSpans> {
+    let Some(views) = crate::tracing::open_spans() else {
+        return HashMap::new();
+    };
+    let now = crate::coarse_monotonic();
+    let (per_request, block) = spans::join(views, now, ctx.settings.green_threads.span_age, masker);
+    model.spans = Some(block);
+    per_request
+}
+
+/// One request as the report shows it.
+fn request_entry(
+    r: InFlightRequest,
+    masker: &Masker,
+    task_index: &HashMap<u64, TaskRef>,
+) -> RequestEntry {
+    let in_poll = r.polled_by.and(r.last_poll);
+    let stuck = in_poll.filter(|d| *d >= STUCK_POLL);
+    let thread = r.polled_by.map(|tid| match crate::thread_name(tid) {
+        Some(name) => format!("#{tid} \"{name}\""),
+        None => format!("#{tid} (exited)"),
+    });
+    let state = match (stuck, r.polled_by) {
+        (Some(d), _) => format!("STUCK {:.1} s in one poll", d.as_secs_f64()),
+        (None, Some(_)) => "running".to_owned(),
+        (None, None) => "waiting".to_owned(),
+    };
+    RequestEntry {
+        id: r.id.get(),
+        method: r.method,
+        path: masker.mask_text(&r.path),
+        route: r.route,
+        age_ms: r.age.as_millis() as u64,
+        state,
+        thread,
+        polled_by_tid: r.polled_by,
+        in_poll_ms: in_poll.map(|d| d.as_millis() as u64),
+        last_poll_ms: r.last_poll.map(|d| d.as_millis() as u64),
+        task_id: r.task,
+        task_stack: r.task.and_then(|t| task_index.get(&t).copied()),
+        spans: Vec::new(),
+        other_spans: 0,
+        waiting_in: None,
+    }
+}
+
+impl SectionBody for GreenThreadsSection {
+    fn write_text(&self, out: &mut TextWriter) {
+        render::write_text(&self.model, out);
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.model).unwrap_or_else(
+            |e| serde_json::json!({ "error": format!("cannot serialize the section: {e}") }),
+        )
+    }
+}
