@@ -236,6 +236,69 @@ mod tests {
     }
 
     #[test]
+    fn strict_values_are_refused_naming_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("max_reports = 1.5", "gmr.max_reports", "1.5"),
+            ("max_reports = 2.9", "gmr.max_reports", "2.9"),
+            ("max_reports = true", "gmr.max_reports", "true"),
+            ("max_reports = 1e3", "gmr.max_reports", "1000"),
+            ("max_reports = \"1e3\"", "gmr.max_reports", "1e3"),
+            ("max_reports = \"1.5\"", "gmr.max_reports", "1.5"),
+            ("max_reports = \"true\"", "gmr.max_reports", "true"),
+            ("threads.max_frames = 64.0", "gmr.threads.max_frames", "64"),
+            ("show_environment = 2", "gmr.show_environment", "2"),
+            ("show_environment = -1", "gmr.show_environment", "-1"),
+            ("show_environment = 1.0", "gmr.show_environment", "1"),
+            ("show_environment = \"2\"", "gmr.show_environment", "2"),
+            ("signal = \" SIGUSR1\"", "gmr.signal", "SIGUSR1"),
+            ("signal = \"SIGUSR1 \"", "gmr.signal", "SIGUSR1"),
+            ("format = \" json\"", "gmr.format", "json"),
+            ("format = \"json\\n\"", "gmr.format", "json"),
+            (
+                "threads.capture_signal = \"SIGRTMIN+5 \"",
+                "gmr.threads.capture_signal",
+                "SIGRTMIN+5",
+            ),
+            ("admin.path = \"/admin/../gmr\"", "gmr.admin.path", "/admin/../gmr"),
+            ("admin.path = \"/admin/./gmr\"", "gmr.admin.path", "/admin/./gmr"),
+            ("admin.path = \"/..\"", "gmr.admin.path", "/.."),
+            ("admin.path = \"/.\"", "gmr.admin.path", "/."),
+            ("admin.path = \"/admin/..\"", "gmr.admin.path", "/admin/.."),
+        ];
+        for (line, key, value) in cases {
+            let message = err(&format!("[gmr]\n{line}\n"));
+            assert!(
+                message.contains(key) && message.contains(value),
+                "{line}: message {message:?} should name {key} and {value}"
+            );
+        }
+        // What stays accepted: whole numbers and the documented boolean words, also as the
+        // strings environment variables give; dots inside a segment of admin.path.
+        let c = GmrConfig::from_config(&cfg(
+            "[gmr]\nmax_reports = \"7\"\nshow_environment = 1\n[gmr.admin]\npath = \"/admin/gmr.v2/.well-known\"\n",
+        ))
+        .expect("valid");
+        assert_eq!(c.max_reports, 7);
+        assert!(c.show_environment);
+        assert_eq!(c.admin.path, "/admin/gmr.v2/.well-known");
+        for (text, expected) in [("yes", true), ("Off", false), ("0", false), ("TRUE", true)] {
+            let c = GmrConfig::from_config(&cfg(&format!(
+                "[gmr]\nshow_environment = \"{text}\"\n"
+            )))
+            .expect("a boolean word");
+            assert_eq!(c.show_environment, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn admin_path_dot_segments_are_refused_in_code_too() {
+        let mut c = GmrConfig::default();
+        c.admin.path = "/admin/../gmr".to_owned();
+        let message = c.validate().expect_err("dot segment").to_string();
+        assert!(message.contains("gmr.admin.path"), "{message}");
+    }
+
+    #[test]
     fn token_errors_never_show_the_token() {
         let message = err("[gmr.admin]\ntoken = \"short\"\n");
         assert!(message.contains("gmr.admin.token"), "{message}");

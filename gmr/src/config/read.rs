@@ -90,13 +90,13 @@ impl GmrConfig {
                 self.file_event_handler_interval = interval;
             }
             "signal" => {
-                let text = string(key, value)?;
+                let text = name(key, value)?;
                 let choice = trigger_signal_choice(&text)?;
                 validate::signal(choice, &text)?;
                 self.signal = choice;
             }
             "format" => {
-                let text = string(key, value)?;
+                let text = name(key, value)?;
                 self.format = OutputFormat::from_name(&text).ok_or_else(|| {
                     invalid(
                         key,
@@ -148,7 +148,7 @@ impl GmrConfig {
                 self.secrets.extra_keys = keys;
             }
             "threads.capture_signal" => {
-                let text = string(key, value)?;
+                let text = name(key, value)?;
                 let offset = capture_signal_offset(&text)?;
                 validate::capture_signal(offset, &text)?;
                 self.threads.capture_signal = offset;
@@ -226,18 +226,72 @@ fn wrong_type(key: &str, shown: String, expected: &'static str) -> ConfigError {
     }
 }
 
+/// What an integer key takes, for messages.
+const WHOLE_NUMBER: &str = "a whole number such as 20 (no decimals, exponent or boolean)";
+
+/// A whole number: an integer, or a string of one (`"7"`, what an environment variable gives).
+/// Decimals (`1.5`, even `2.0`), exponents (`1e3`) and booleans are refused rather than
+/// rounded or converted.
 fn integer(key: &str, value: Value) -> Result<i64, ConfigError> {
     let shown = value.to_string();
-    value
-        .into_int()
-        .map_err(|_| wrong_type(key, shown, "an integer"))
+    let whole = match &value.kind {
+        ValueKind::I64(n) => Some(*n),
+        ValueKind::U64(n) => i64::try_from(*n).ok(),
+        ValueKind::I128(n) => i64::try_from(*n).ok(),
+        ValueKind::U128(n) => i64::try_from(*n).ok(),
+        ValueKind::String(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+            s.parse::<i64>().ok()
+        }
+        _ => None,
+    };
+    whole.ok_or_else(|| wrong_type(key, shown, WHOLE_NUMBER))
 }
 
+/// What a boolean key takes, for messages.
+const BOOLEAN: &str = "true or false (also yes/no, on/off, 1/0)";
+
+/// A boolean: `true`/`false`, the integers 1 and 0, or one of the words `true`, `false`, `yes`,
+/// `no`, `on`, `off`, `1`, `0` in any case (what an environment variable gives). Any other
+/// number (`2`, `-1`, `1.0`) is refused rather than taken for `true`.
 fn boolean(key: &str, value: Value) -> Result<bool, ConfigError> {
     let shown = value.to_string();
-    value
-        .into_bool()
-        .map_err(|_| wrong_type(key, shown, "true or false"))
+    let parsed = match &value.kind {
+        ValueKind::Boolean(b) => Some(*b),
+        ValueKind::I64(n) => bit(i128::from(*n)),
+        ValueKind::U64(n) => bit(i128::from(*n)),
+        ValueKind::I128(n) => bit(*n),
+        ValueKind::U128(n) => i128::try_from(*n).ok().and_then(bit),
+        ValueKind::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    parsed.ok_or_else(|| wrong_type(key, shown, BOOLEAN))
+}
+
+/// 1 and 0 as booleans; any other number is not one.
+fn bit(n: i128) -> Option<bool> {
+    match n {
+        1 => Some(true),
+        0 => Some(false),
+        _ => None,
+    }
+}
+
+/// A name (`signal`, `format`, `threads.capture_signal`): a string without spaces around it.
+/// Spaces are refused, never trimmed silently, so `" json"` is an error that says so.
+fn name(key: &str, value: Value) -> Result<String, ConfigError> {
+    let text = string(key, value)?;
+    if text.trim() != text {
+        return Err(invalid(
+            key,
+            &format!("{text:?}"),
+            "remove the spaces (or other whitespace) around the value",
+        ));
+    }
+    Ok(text)
 }
 
 /// A number of seconds (integer or decimal), or a duration string such as `"500ms"`.
