@@ -559,6 +559,38 @@ fn uncreatable_trigger_file_fails_install() {
     assert!(message.contains("gmr.file_event_handler"), "{message}");
     assert!(message.contains("no-such-dir"), "{message}");
 
+    // What is not a regular file is refused at install, naming the key and what is there.
+    let fifo = dir.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("planted"), &dangling).expect("symlink");
+    for (path, what) in [
+        (fifo.as_path(), "a FIFO"),
+        (dir.path(), "a directory"),
+        (Path::new("/dev/null"), "a device"),
+        (dangling.as_path(), "symbolic link"),
+    ] {
+        let error = Gmr::builder()
+            .config(&config(&format!(
+                "[gmr]\nsignal = \"none\"\nfile_event_handler = \"{}\"\n",
+                path.display()
+            )))
+            .install()
+            .expect_err("install must refuse it");
+        let message = error.to_string();
+        assert!(
+            matches!(error, InstallError::TriggerFileRefused { .. }),
+            "{message}"
+        );
+        assert!(message.contains("gmr.file_event_handler"), "{message}");
+        assert!(message.contains(what), "{message}");
+    }
+    assert!(
+        !dir.path().join("planted").exists(),
+        "nothing created through the link"
+    );
+
     // A missing file in an existing directory is created.
     let created = dir.path().join("created_trigger");
     let _guard = install(&format!(

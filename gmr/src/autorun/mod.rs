@@ -40,6 +40,15 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
+    /// What is at the trigger file's path is not a regular file: a FIFO, a directory, a device,
+    /// or a symbolic link to nothing (gmr never creates a file through a symbolic link).
+    #[error("refusing the trigger file `gmr.file_event_handler` {path}: {reason}")]
+    TriggerFileRefused {
+        /// The configured path.
+        path: PathBuf,
+        /// What is there, and what to do.
+        reason: String,
+    },
     /// The trigger signal's handler could not be registered.
     #[error("cannot handle the trigger signal {signal} (`gmr.signal`): {source}")]
     Signal {
@@ -69,6 +78,9 @@ impl From<TriggerError> for InstallError {
     fn from(error: TriggerError) -> Self {
         match error {
             TriggerError::File { path, source } => InstallError::TriggerFile { path, source },
+            TriggerError::FileRefused { path, reason } => {
+                InstallError::TriggerFileRefused { path, reason }
+            }
             TriggerError::Signal { signal, source } => InstallError::Signal { signal, source },
             TriggerError::Spawn { thread, source } => InstallError::Spawn { thread, source },
         }

@@ -259,8 +259,16 @@ mod tests {
                 "gmr.threads.capture_signal",
                 "SIGRTMIN+5",
             ),
-            ("admin.path = \"/admin/../gmr\"", "gmr.admin.path", "/admin/../gmr"),
-            ("admin.path = \"/admin/./gmr\"", "gmr.admin.path", "/admin/./gmr"),
+            (
+                "admin.path = \"/admin/../gmr\"",
+                "gmr.admin.path",
+                "/admin/../gmr",
+            ),
+            (
+                "admin.path = \"/admin/./gmr\"",
+                "gmr.admin.path",
+                "/admin/./gmr",
+            ),
             ("admin.path = \"/..\"", "gmr.admin.path", "/.."),
             ("admin.path = \"/.\"", "gmr.admin.path", "/."),
             ("admin.path = \"/admin/..\"", "gmr.admin.path", "/admin/.."),
@@ -282,10 +290,9 @@ mod tests {
         assert!(c.show_environment);
         assert_eq!(c.admin.path, "/admin/gmr.v2/.well-known");
         for (text, expected) in [("yes", true), ("Off", false), ("0", false), ("TRUE", true)] {
-            let c = GmrConfig::from_config(&cfg(&format!(
-                "[gmr]\nshow_environment = \"{text}\"\n"
-            )))
-            .expect("a boolean word");
+            let c =
+                GmrConfig::from_config(&cfg(&format!("[gmr]\nshow_environment = \"{text}\"\n")))
+                    .expect("a boolean word");
             assert_eq!(c.show_environment, expected, "{text}");
         }
     }
