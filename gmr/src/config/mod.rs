@@ -336,6 +336,116 @@ mod tests {
         assert!(message.contains("/nonexistent/gmr-token"), "{message}");
     }
 
+    /// The messages of the warnings emitted while `f` runs on this thread.
+    fn warnings_during(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+        #[derive(Clone, Default)]
+        struct Warnings(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                struct Text(String);
+                impl tracing::field::Visit for Text {
+                    fn record_debug(
+                        &mut self,
+                        field: &tracing::field::Field,
+                        value: &dyn std::fmt::Debug,
+                    ) {
+                        self.0.push_str(&format!(" {}={value:?}", field.name()));
+                    }
+                }
+                if *event.metadata().level() == tracing::Level::WARN {
+                    let mut text = Text(String::new());
+                    event.record(&mut text);
+                    self.0.lock().expect("lock").push(text.0);
+                }
+            }
+        }
+        let warnings = Warnings::default();
+        let subscriber = tracing_subscriber::registry().with(warnings.clone());
+        tracing::subscriber::with_default(subscriber, f);
+        let seen = warnings.0.lock().expect("lock").clone();
+        seen
+    }
+
+    fn token_file_config(path: &std::path::Path) -> Result<GmrConfig, crate::ConfigError> {
+        GmrConfig::from_config(&cfg(&format!(
+            "[gmr.admin]\ntoken_file = \"{}\"\n",
+            path.display()
+        )))
+    }
+
+    #[test]
+    fn a_fifo_token_file_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("token-fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(token_file_config(&path).map_err(|e| e.to_string()));
+        });
+        let message = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("reading a FIFO token file must not hang")
+            .expect_err("a FIFO is refused");
+        assert!(message.contains("gmr.admin.token_file"), "{message}");
+        assert!(message.contains("FIFO"), "{message}");
+        assert!(message.contains("regular file"), "{message}");
+    }
+
+    #[test]
+    fn token_files_are_regular_files_of_bounded_size() {
+        let message = token_file_config(std::path::Path::new("/dev/zero"))
+            .expect_err("a device is refused")
+            .to_string();
+        assert!(message.contains("gmr.admin.token_file"), "{message}");
+        assert!(message.contains("regular file"), "{message}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let message = token_file_config(dir.path())
+            .expect_err("a directory is refused")
+            .to_string();
+        assert!(message.contains("directory"), "{message}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, "a".repeat(1 << 20)).expect("write");
+        let message = token_file_config(&big)
+            .expect_err("a large file is refused")
+            .to_string();
+        assert!(
+            message.contains("gmr.admin.token_file") && message.contains("bytes"),
+            "{message}"
+        );
+        assert!(!message.contains("aaaa"), "never the contents: {message}");
+    }
+
+    #[test]
+    fn a_token_file_readable_by_others_gets_a_warning() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "0123456789abcdef0123\n").expect("write token");
+        for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let warnings = warnings_during(|| {
+                token_file_config(&path).expect("a valid token file");
+            });
+            assert_eq!(!warnings.is_empty(), warned, "{mode:o}: {warnings:?}");
+            for warning in &warnings {
+                assert!(warning.contains("gmr.admin.token_file"), "{warning}");
+                assert!(warning.contains(&format!("{mode:o}")), "{warning}");
+                assert!(!warning.contains("0123456789abcdef"), "{warning}");
+            }
+        }
+    }
+
     #[test]
     fn values_from_environment_strings_are_coerced() {
         let c = ::config::Config::builder()

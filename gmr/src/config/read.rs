@@ -371,12 +371,81 @@ fn capture_signal_offset(text: &str) -> Result<i32, ConfigError> {
     })
 }
 
+/// The largest `admin.token_file` read: a token is at most 4096 characters, and a line ending
+/// may follow it.
+const TOKEN_FILE_LIMIT: u64 = 8 * 1024;
+
+/// Reads `admin.token_file`: a regular file (or a link to one) of at most
+/// [`TOKEN_FILE_LIMIT`] bytes. It is opened with `O_NONBLOCK` and checked with `fstat` before a
+/// byte is read, so a FIFO (which would wait for a writer) or a device (`/dev/zero`, which
+/// never ends) is refused at once instead of hanging or growing the process. A file readable
+/// by its group or by others gets a warning: the token guards every report.
 fn read_token_file(path: &PathBuf) -> Result<SecretString, ConfigError> {
-    let contents = std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+    use std::io::Read as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    let io_error = |source| ConfigError::TokenFile {
         path: path.clone(),
         source,
-    })?;
+    };
+    let refused = |reason: String| ConfigError::TokenFileRefused {
+        path: path.clone(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if !meta.is_file() {
+        return Err(refused(format!(
+            "it is {}, not a regular file; put the token in a regular file (mode 0600)",
+            file_kind(meta.file_type())
+        )));
+    }
+    if meta.len() > TOKEN_FILE_LIMIT {
+        return Err(refused(format!(
+            "it holds {} bytes, more than the {TOKEN_FILE_LIMIT} bytes a token file may hold; it must hold only the token",
+            meta.len()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            key = "gmr.admin.token_file",
+            path = %path.display(),
+            mode = %format!("{mode:o}"),
+            "the admin token file is readable by its group or by others; make it 0600 (chmod 600)"
+        );
+    }
+    let mut contents = String::new();
+    // The file may grow after the check: never read more than the limit.
+    file.take(TOKEN_FILE_LIMIT + 1)
+        .read_to_string(&mut contents)
+        .map_err(io_error)?;
+    if contents.len() as u64 > TOKEN_FILE_LIMIT {
+        return Err(refused(format!(
+            "it holds more than the {TOKEN_FILE_LIMIT} bytes a token file may hold; it must hold only the token"
+        )));
+    }
     let token = contents.trim_end_matches(['\n', '\r']).to_owned();
     validate::token(&token, "admin.token_file")?;
     Ok(SecretString::new(token))
+}
+
+/// What a file type is, for messages.
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
