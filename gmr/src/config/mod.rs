@@ -368,8 +368,7 @@ mod tests {
         let warnings = Warnings::default();
         let subscriber = tracing_subscriber::registry().with(warnings.clone());
         tracing::subscriber::with_default(subscriber, f);
-        let seen = warnings.0.lock().expect("lock").clone();
-        seen
+        warnings.0.lock().expect("lock").clone()
     }
 
     fn token_file_config(path: &std::path::Path) -> Result<GmrConfig, crate::ConfigError> {

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use self::dir::LogDirSink;
+pub(crate) use self::dir::loose_directory;
 pub use self::fallback::StderrFallback;
 pub use self::naming::report_file_name;
 pub(crate) use self::naming::sanitize_name;
