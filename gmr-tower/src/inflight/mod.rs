@@ -123,6 +123,7 @@ pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_sec
 /// The section content for the entries of `registry` (oldest first).
 fn describe(registry: &Registry, hide_paths: bool) -> Content {
     let entries = registry.snapshot();
+    let masker = gmr::secrets::Masker::default();
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
     let requests: Vec<serde_json::Value> = entries
@@ -143,9 +144,10 @@ fn describe(registry: &Registry, hide_paths: bool) -> Content {
             let mut request = serde_json::json!({
                 "method": e.method.as_str(),
                 "path": if hide_paths {
-                    e.route.as_deref().unwrap_or("(hidden)")
+                    e.route.as_deref().unwrap_or("(hidden)").to_owned()
                 } else {
-                    e.target.path()
+                    // A token in a path (`/verify/<JWT>`) is masked like any other value.
+                    masker.mask_text(e.target.path())
                 },
                 "route": e.route,
                 "age": format!("{:.3}s", age.as_secs_f64()),
@@ -519,6 +521,18 @@ mod tests {
             .to_bytes();
         assert_eq!(body, Bytes::from_static(b"x"));
         assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[test]
+    fn secrets_in_paths_are_masked() {
+        let layer = InFlightLayer::named("unit-masked-path");
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let _a = layer.record("GET", &format!("/verify/{jwt}"), None);
+        let _b = layer.record("GET", "/proxy/https://user:hunter2@upstream/x", None);
+        let json = layer.snapshot().to_json().to_string();
+        assert!(!json.contains("dozjgNryP4J3jVmNHl0w5N"), "{json}");
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(json.contains("/verify/***"), "{json}");
     }
 
     #[test]
