@@ -6,20 +6,28 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, guard, web};
 use gmr_tower::{AdminAnswer, AdminEndpoint};
 
 /// A resource serving `endpoint` at its path ([`AdminEndpoint::path`]) for every method: `GET`
 /// and `HEAD` get the report, any other method the endpoint's `405` with `Allow: GET, HEAD`.
 ///
+/// Only a request whose path is exactly `admin.path`, byte for byte, reaches the endpoint, as on
+/// axum and tower. actix matches routes on the percent-decoded path, so the resource also
+/// checks the path as received: `/%61dmin/gmr` or `/admin/gm%72` is a 404 like any unknown
+/// path, and a proxy rule that blocks `/admin/gmr` by its exact text cannot be walked around.
+///
 /// Mount it at the root of the app (not inside a scope, which would prefix the path).
 /// [`crate::GmrActix::admin`] does this for you.
 pub fn admin_resource(endpoint: &AdminEndpoint) -> Resource {
     let endpoint = endpoint.clone();
-    web::resource(endpoint.path().to_owned()).to(move |request: HttpRequest| {
-        let endpoint = endpoint.clone();
-        async move { respond(&endpoint, &request).await }
-    })
+    let exact = endpoint.path().to_owned();
+    web::resource(endpoint.path().to_owned())
+        .guard(guard::fn_guard(move |ctx| ctx.head().uri.path() == exact))
+        .to(move |request: HttpRequest| {
+            let endpoint = endpoint.clone();
+            async move { respond(&endpoint, &request).await }
+        })
 }
 
 /// Answers one request with the endpoint. The report is awaited from gmr's reporter thread;
