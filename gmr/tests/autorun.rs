@@ -66,6 +66,10 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("host_owns_the_signal", host_owns_the_signal),
     (
+        "the_capture_signal_is_handled_from_install",
+        the_capture_signal_is_handled_from_install,
+    ),
+    (
         "one_tracing_event_per_report_and_warnings",
         one_tracing_event_per_report_and_warnings,
     ),
@@ -803,6 +807,39 @@ fn host_owns_the_signal() {
     assert_eq!(
         disposition(libc::SIGUSR2),
         host_handler as *const () as usize
+    );
+}
+
+/// The capture signal's default action kills the process: its handler is installed by
+/// `install()`, so the signal sent by anyone before the first report is harmless.
+fn the_capture_signal_is_handled_from_install() {
+    let capture = libc::SIGRTMIN() + 5;
+    assert_eq!(disposition(capture), libc::SIG_DFL, "nobody handles it yet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "signal = \"none\""));
+    assert_eq!(guard.reports().reports_made(), 0, "no report yet");
+    assert_ne!(
+        disposition(capture),
+        libc::SIG_DFL,
+        "handled from install on"
+    );
+    for _ in 0..10 {
+        raise(capture);
+    }
+    // Still alive (a default action would have ended the process at the first one), and
+    // reports still capture every thread.
+    let report = guard
+        .reports()
+        .report_blocking(Trigger::Api)
+        .expect("a report after the signals");
+    let threads = report
+        .section(gmr::report::titles::THREADS)
+        .and_then(|s| s.body().ok())
+        .map(|b| b.to_json())
+        .expect("threads section");
+    assert!(
+        threads["stacks_captured"].as_u64().is_some_and(|n| n >= 2),
+        "{threads}"
     );
 }
 

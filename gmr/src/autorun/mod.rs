@@ -166,6 +166,12 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
     // gmr's threads leave the capture signal open (and only it): set before any starts.
     if let Some(signal) = crate::capture::capture_signal_number(settings.threads.capture_signal) {
         crate::threads::set_capture_signal(signal);
+        // Its default action kills the process: handled from now on, not from the first
+        // report. A signal somebody else owns is left alone (each report then says why it
+        // has no stacks of other threads).
+        if let Err(why) = crate::capture::install_capture_handler(settings.threads.capture_signal) {
+            tracing::warn!(reason = %why, "gmr cannot handle its capture signal; reports will hold no stacks of other threads");
+        }
     }
     // Checks that can fail come before any thread starts.
     let prepared = Prepared::new(settings)?;

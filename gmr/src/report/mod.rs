@@ -28,7 +28,6 @@ pub use self::content::Content;
 pub(crate) use self::content::{scalar as content_scalar, write_fields};
 pub use self::format::{OutputFormat, RenderedReport, ReportViews};
 pub use self::text::TextWriter;
-pub(crate) use self::text::escape_control;
 use crate::error::SectionError;
 
 /// The version of the JSON document's schema. Bumped on a breaking change.

@@ -25,7 +25,7 @@ pub(crate) const WIDTH: usize = 72;
 ///
 /// Section bodies write through it so that every section shares the same layout rules.
 ///
-/// **Terminal-safe.** Everything written through it is escaped ([`escape_control`]): a
+/// **Terminal-safe.** Everything written through it is escaped: a
 /// newline, a carriage return, an ANSI escape sequence or any other control character in a
 /// value (a configuration value, a thread name, an argument, an environment variable, a path)
 /// is shown as `\n`, `\r`, `\t` or `\u{1b}` on the line it belongs to. So a value can never
@@ -142,7 +142,7 @@ fn push_escaped(out: &mut String, c: char) {
 
 /// `text` with every control character escaped as the text view shows it (`\n`, `\r`, `\t`,
 /// `\u{1b}` for `ESC`; see [`TextWriter`]). Text without one is returned as it is.
-pub(crate) fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(is_unsafe) {
         return std::borrow::Cow::Borrowed(text);
     }
