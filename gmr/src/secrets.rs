@@ -540,7 +540,7 @@ mod tests {
                 format!("token in a query: https://x/cb?state={JWT}&x=1"),
                 "SflKxwRJSMeKKF2QT4fw",
             ),
-            (format!("{JWT}"), "eyJzdWIiOiIxMjM0NTY3ODkwIiw"),
+            (JWT.to_owned(), "eyJzdWIiOiIxMjM0NTY3ODkwIiw"),
             (
                 format!("cookie jar: id={JWT}; Path=/"),
                 "SflKxwRJSMeKKF2QT4fw",
