@@ -57,6 +57,14 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("burst_of_signals_coalesces", burst_of_signals_coalesces),
     (
+        "a_signal_flood_gives_one_report_per_min_interval",
+        a_signal_flood_gives_one_report_per_min_interval,
+    ),
+    (
+        "trigger_file_changes_share_the_min_interval",
+        trigger_file_changes_share_the_min_interval,
+    ),
+    (
         "a_caller_stops_waiting_for_a_stuck_reporter",
         a_caller_stops_waiting_for_a_stuck_reporter,
     ),
@@ -686,6 +694,104 @@ fn burst_of_signals_coalesces() {
     assert_eq!(reports_in(dir.path()).len() as u64, made);
     // Still alive and answering.
     assert!(reports.report_blocking(Trigger::Api).is_ok());
+}
+
+/// Waits until `reports_made` has not moved for `still`; the count then.
+fn settled_count(reports: &gmr::ReportHandle, still: Duration) -> u64 {
+    let mut last = reports.reports_made();
+    let mut since = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let now = reports.reports_made();
+            if now != last {
+                last = now;
+                since = Instant::now();
+            }
+            since.elapsed() >= still
+        }),
+        "the report count never settled"
+    );
+    last
+}
+
+/// A signal every 10 ms for 1.2 s with `min_interval = "300ms"`: about one report per interval
+/// (not 120), and a last report made after the last signal (a trailing report, so the last
+/// signal is not lost).
+fn a_signal_flood_gives_one_report_per_min_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "min_interval = \"300ms\""));
+    let reports = guard.reports();
+    let started = Instant::now();
+    let mut last_signal = started;
+    while started.elapsed() < Duration::from_millis(1200) {
+        raise(libc::SIGUSR2);
+        last_signal = Instant::now();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let last_signal_at = std::time::SystemTime::now() - last_signal.elapsed();
+    let made = settled_count(&reports, Duration::from_millis(900));
+    let elapsed = started.elapsed();
+    // One per started interval over the flood, plus the trailing one.
+    let bound = elapsed.as_millis() as u64 / 300 + 2;
+    assert!(
+        (2..=bound).contains(&made),
+        "{made} reports in {elapsed:?} (bound {bound})"
+    );
+    let files = reports_in(dir.path());
+    assert_eq!(files.len() as u64, made);
+    let newest = files
+        .iter()
+        .filter_map(|f| fs::metadata(f).and_then(|m| m.modified()).ok())
+        .max()
+        .expect("report files");
+    assert!(
+        newest >= last_signal_at,
+        "the last report was made before the last signal"
+    );
+    // The API is not limited by it.
+    let before = reports.reports_made();
+    for _ in 0..3 {
+        reports.write_blocking(Trigger::Api).expect("written");
+    }
+    assert_eq!(reports.reports_made(), before + 3);
+}
+
+/// Changes of the trigger file closer than `min_interval` share one report too.
+fn trigger_file_changes_share_the_min_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("logs");
+    let trigger = dir.path().join("trigger");
+    let guard = install(&toml_with_dir(
+        &logs,
+        &format!(
+            "signal = \"none\"\nmin_interval = \"2s\"\nfile_event_handler = \"{}\"\nfile_event_handler_interval = 0.02",
+            trigger.display()
+        ),
+    ));
+    let reports = guard.reports();
+    touch(&trigger);
+    assert!(wait_until(Duration::from_secs(30), || reports
+        .reports_made()
+        == 1));
+    let first = Instant::now();
+    // Changes seen by several polls within the interval: one more report, at its end.
+    for _ in 0..5 {
+        touch(&trigger);
+        // Three polls see the change; no report yet.
+        assert!(!wait_until(Duration::from_millis(60), || reports
+            .reports_made()
+            > 1));
+    }
+    assert!(wait_until(Duration::from_secs(30), || reports
+        .reports_made()
+        == 2));
+    assert!(
+        first.elapsed() >= Duration::from_millis(1500),
+        "the second report came {:?} after the first",
+        first.elapsed()
+    );
+    assert_eq!(settled_count(&reports, Duration::from_millis(500)), 2);
 }
 
 fn a_caller_stops_waiting_for_a_stuck_reporter() {

@@ -20,6 +20,7 @@
 //! | `signal` | `"SIGUSR2"` | trigger signal, or `"none"` |
 //! | `format` | `"text"` | `text` or `json` for files and stderr |
 //! | `max_reports` | `20` | files kept in `log_dir` per service |
+//! | `min_interval` | `"1s"` | signal and file triggers closer than this share one report |
 //! | `show_environment` | `false` | list environment variables (masked) in `Processes` |
 //! | `admin.path` | `"/admin/gmr"` | admin endpoint path |
 //! | `admin.token` / `admin.token_file` | unset: endpoint off | bearer token, or a file holding it |
@@ -69,6 +70,7 @@ mod tests {
         assert_eq!(c.max_reports, 20);
         assert_eq!(c.admin.path, "/admin/gmr");
         assert_eq!(c.admin.min_interval, Duration::from_secs(1));
+        assert_eq!(c.min_interval, Duration::from_secs(1));
         assert_eq!(c.file_event_handler_interval, Duration::from_secs(1));
         assert_eq!(c.format, OutputFormat::Text);
     }
@@ -88,6 +90,7 @@ mod tests {
             signal = "SIGUSR1"
             format = "json"
             max_reports = 5
+            min_interval = "2s"
             show_environment = true
             [gmr.admin]
             path = "/internal/gmr"
@@ -114,6 +117,7 @@ mod tests {
         assert_eq!(c.signal, SignalChoice::Signal(libc::SIGUSR1));
         assert_eq!(c.format, OutputFormat::Json);
         assert_eq!(c.max_reports, 5);
+        assert_eq!(c.min_interval, Duration::from_secs(2));
         assert!(c.show_environment);
         assert_eq!(c.admin.path, "/internal/gmr");
         assert_eq!(
@@ -175,6 +179,9 @@ mod tests {
             ("max_reports = 0", "gmr.max_reports", "0"),
             ("max_reports = -1", "gmr.max_reports", "-1"),
             ("max_reports = \"many\"", "gmr.max_reports", "many"),
+            ("min_interval = \"0s\"", "gmr.min_interval", "0s"),
+            ("min_interval = \"soon\"", "gmr.min_interval", "soon"),
+            ("min_interval = true", "gmr.min_interval", "true"),
             (
                 "show_environment = \"maybe\"",
                 "gmr.show_environment",

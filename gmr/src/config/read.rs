@@ -24,6 +24,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "signal",
     "format",
     "max_reports",
+    "min_interval",
     "show_environment",
     "admin.path",
     "admin.token",
@@ -107,6 +108,11 @@ impl GmrConfig {
             }
             "max_reports" => {
                 self.max_reports = validate::max_reports(integer(key, value)?, &shown)?
+            }
+            "min_interval" => {
+                let interval = duration_value(key, value)?;
+                validate::min_interval(interval, &shown)?;
+                self.min_interval = interval;
             }
             "show_environment" => self.show_environment = boolean(key, value)?,
             "admin.path" => {

@@ -146,6 +146,16 @@ pub(super) fn token(token: &str, key: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// `min_interval`: the signal and file triggers' interval.
+pub(super) fn min_interval(interval: Duration, shown: &str) -> Result<(), ConfigError> {
+    positive(
+        "min_interval",
+        interval,
+        shown,
+        "must be greater than 0 so signals and trigger-file changes share reports",
+    )
+}
+
 /// `admin.min_interval`.
 pub(super) fn admin_min_interval(interval: Duration, shown: &str) -> Result<(), ConfigError> {
     positive(
@@ -234,6 +244,7 @@ impl GmrConfig {
         }
         let reports = i64::try_from(self.max_reports).unwrap_or(i64::MAX);
         max_reports(reports, &self.max_reports.to_string())?;
+        min_interval(self.min_interval, &duration::show(self.min_interval))?;
         admin_path(&self.admin.path)?;
         if let Some(secret) = &self.admin.token {
             token(secret.expose(), "admin.token")?;
