@@ -55,7 +55,9 @@ pub(crate) async fn respond(endpoint: &AdminEndpoint, request: &HttpRequest) -> 
 /// The actix response for an endpoint answer.
 fn into_response(answer: AdminAnswer) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status.as_u16()).unwrap_or_else(|_| {
-        tracing::warn!(status = %answer.status, "gmr admin answer with a status actix rejects");
+        gmr::log_without_blocking(|| {
+            tracing::warn!(status = %answer.status, "gmr admin answer with a status actix rejects");
+        });
         StatusCode::INTERNAL_SERVER_ERROR
     });
     let mut response = HttpResponse::build(status);
@@ -67,7 +69,9 @@ fn into_response(answer: AdminAnswer) -> HttpResponse {
             (Ok(name), Ok(value)) => {
                 response.append_header((name, value));
             }
-            _ => tracing::warn!(header = %name, "gmr admin header actix rejects; left out"),
+            _ => gmr::log_without_blocking(|| {
+                tracing::warn!(header = %name, "gmr admin header actix rejects; left out");
+            }),
         }
     }
     response.body(answer.body)

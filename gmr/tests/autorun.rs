@@ -81,6 +81,10 @@ const SCENARIOS: &[Scenario] = &[
         "one_tracing_event_per_report_and_warnings",
         one_tracing_event_per_report_and_warnings,
     ),
+    (
+        "gmr_never_waits_for_the_applications_log_output",
+        gmr_never_waits_for_the_applications_log_output,
+    ),
     ("stderr_holds_only_the_report", stderr_holds_only_the_report),
     (
         "stderr_holds_only_the_report_child",
@@ -958,6 +962,12 @@ fn one_tracing_event_per_report_and_warnings() {
     for _ in 0..3 {
         reports.write_blocking(Trigger::Api).expect("written");
     }
+    // gmr's threads log through gmr-log: the events follow the reports.
+    assert!(wait_until(Duration::from_secs(10), || events_matching(
+        "gmr report written"
+    )
+    .len()
+        >= 3));
     let written = events_matching("gmr report written");
     assert_eq!(written.len(), 3, "{written:?}");
     for event in &written {
@@ -979,9 +989,88 @@ fn one_tracing_event_per_report_and_warnings() {
         matches!(delivery, Delivery::StderrFallback { .. }),
         "{delivery:?}"
     );
+    assert!(wait_until(Duration::from_secs(10), || !events_matching(
+        "cannot write the report to log_dir"
+    )
+    .is_empty()));
     let warnings = events_matching("cannot write the report to log_dir");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].starts_with("WARN"), "{}", warnings[0]);
+}
+
+/// While closed, the application's log output blocks every thread but the scenario's own:
+/// what a full stderr pipe does to a subscriber writing to it.
+static LOG_GATE: (Mutex<bool>, std::sync::Condvar) = (Mutex::new(false), std::sync::Condvar::new());
+static SCENARIO_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
+struct Gate;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Gate {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if SCENARIO_THREAD.get() == Some(&std::thread::current().id()) {
+            return;
+        }
+        let (closed, opened) = &LOG_GATE;
+        let mut closed = closed.lock().unwrap_or_else(|e| e.into_inner());
+        while *closed {
+            closed = opened.wait(closed).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn set_log_gate(closed: bool) {
+    *LOG_GATE.0.lock().unwrap_or_else(|e| e.into_inner()) = closed;
+    LOG_GATE.1.notify_all();
+}
+
+/// The reporter and the admin endpoint's events go through gmr-log: while the application's
+/// log output is blocked, reports are still made and delivered, events beyond gmr-log's
+/// queue are dropped, and one warning says how many once the output moves again.
+fn gmr_never_waits_for_the_applications_log_output() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let _ = SCENARIO_THREAD.set(std::thread::current().id());
+    let subscriber = tracing_subscriber::registry().with(Gate).with(Recorder);
+    tracing::subscriber::set_global_default(subscriber).expect("set subscriber");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "signal = \"none\""));
+    let reports = guard.reports();
+    set_log_gate(true);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = reports.clone();
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            let _ = tx.send(writer.write_blocking(Trigger::Api));
+        }
+    });
+    for _ in 0..3 {
+        let written = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the reporter made the report while log output was blocked");
+        assert!(matches!(written, Ok(Delivery::File(_))), "{written:?}");
+    }
+    // Events of any thread, through gmr-log: none waits, the ones beyond its queue are counted.
+    for i in 0..3000 {
+        gmr::log_without_blocking(|| tracing::info!(i, "flood of events"));
+    }
+    set_log_gate(false);
+    assert!(
+        wait_until(Duration::from_secs(20), || !events_matching(
+            "gmr dropped log events"
+        )
+        .is_empty()),
+        "no warning about dropped events"
+    );
+    let warning = &events_matching("gmr dropped log events")[0];
+    assert!(
+        warning.starts_with("WARN") && warning.contains("dropped="),
+        "{warning}"
+    );
+    // Relayed events keep their fields.
+    assert!(wait_until(Duration::from_secs(20), || events_matching(
+        "gmr report written"
+    )
+    .iter()
+    .any(|e| e.contains("trigger=api") && e.contains("bytes="))));
 }
 
 fn stderr_holds_only_the_report() {

@@ -122,6 +122,55 @@ pub(crate) fn blocks_signal(signal: i32) -> bool {
     }
 }
 
+/// Gives the memory the C allocator holds free back to the system (`malloc_trim(0)` with
+/// glibc: the free pages of every arena, not only the top of the main heap). A no-op with
+/// other C libraries. Called by the reporter once it has been idle for a moment after making
+/// reports: a flood of reports leaves free memory scattered over the arenas of the threads
+/// that served it, which glibc would otherwise keep for the life of the process.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only walks the allocator's own arenas
+    // under their locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Waits up to `timeout` until `fd` can take a write (`poll` for `POLLOUT`): `Ok(true)` when
+/// it can, or when a write would fail at once (the reader is gone: the write then says why);
+/// `Ok(false)` when the time passed (or a signal interrupted the wait). On a pipe, "can take a
+/// write" means room for at least `PIPE_BUF` bytes, so a write of that size does not block.
+///
+/// # Errors
+///
+/// `EBADF` when `fd` is not open (`POLLNVAL`); the I/O error of `poll`.
+pub(crate) fn wait_writable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: std::time::Duration,
+) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd as _;
+    let mut pollfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pollfd` is one valid, writable pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pollfd, 1, millis) };
+    if rc < 0 {
+        let error = std::io::Error::last_os_error();
+        return if error.kind() == std::io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(error)
+        };
+    }
+    if pollfd.revents & libc::POLLNVAL != 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(rc > 0 && pollfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+}
+
 pub(crate) use self::file_calls::*;
 
 /// The calls that publish a report file from its descriptor (`sink/dir.rs`): an unnamed file

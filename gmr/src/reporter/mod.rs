@@ -114,6 +114,8 @@ struct State {
     reports_made: u64,
     /// When the last report for the signal and file triggers started.
     last_fired: Option<Instant>,
+    /// Reports were made since the allocator's free memory was last given back.
+    trim_pending: bool,
 }
 
 impl State {
@@ -447,6 +449,11 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
+/// How long the reporter waits, idle after making reports, before it gives the allocator's
+/// free memory back to the system: long enough that a flood of requests is over (trimming
+/// between its reports would only slow them), short enough that the memory comes back soon.
+const TRIM_WHEN_IDLE: Duration = Duration::from_secs(1);
+
 /// The thread's body: wait for requests, make reports, until asked to stop.
 ///
 /// Requests of the signal and file triggers are limited to one report per `min_interval`: the
@@ -477,6 +484,19 @@ fn run(shared: &Shared, gmr: &Gmr) {
                             .unwrap_or_else(PoisonError::into_inner)
                             .0
                     }
+                    None if state.trim_pending => {
+                        let (mut state, waited) = shared
+                            .wake
+                            .wait_timeout(state, TRIM_WHEN_IDLE)
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if waited.timed_out() && state.queue.is_empty() {
+                            state.trim_pending = false;
+                            drop(state);
+                            crate::capture::sys::release_free_memory();
+                            state = shared.lock();
+                        }
+                        state
+                    }
                     None => shared
                         .wake
                         .wait(state)
@@ -492,6 +512,7 @@ fn run(shared: &Shared, gmr: &Gmr) {
             }
             if batch.iter().any(|r| r.reuse.is_none()) {
                 state.joined = Some(Vec::new());
+                state.trim_pending = true;
             }
             batch
         };
@@ -538,13 +559,23 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
         let header = views.report().header();
         match gmr.deliver(header, &mut |format| views.get(format)) {
             Ok((delivery, bytes)) => {
-                tracing::info!(
-                    trigger = %trigger,
-                    destination = %delivery,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    bytes,
-                    "gmr report written"
-                );
+                if delivery == Delivery::StderrQueued {
+                    tracing::warn!(
+                        trigger = %trigger,
+                        destination = %delivery,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        bytes,
+                        "gmr report queued: nobody reads stderr; it is written when stderr drains"
+                    );
+                } else {
+                    tracing::info!(
+                        trigger = %trigger,
+                        destination = %delivery,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        bytes,
+                        "gmr report written"
+                    );
+                }
                 Ok(delivery)
             }
             Err(error) => {
