@@ -5,7 +5,8 @@
 //!
 //! Reports keep coming (signals, and the admin endpoint with a report or a 503 within its
 //! bound), `/` keeps answering, and once stderr drains the reports that could not wait are
-//! accounted for in one line.
+//! accounted for in one line. (The test fills the pipe itself once the demo has started, so
+//! the first report already finds it full, whatever its size.)
 
 use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt as _;
@@ -28,6 +29,25 @@ fn get_within(demo: &Demo, path: &str, auth: bool, timeout: Duration) -> (Option
     let started = Instant::now();
     let raw = send_and_read(demo.addr, request.as_bytes(), timeout);
     (parse_response(&raw).map(|r| r.status), started.elapsed())
+}
+
+/// Writes to the FIFO at `path` until it takes no more.
+fn fill(path: &std::path::Path) {
+    let mut filler = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .expect("open the FIFO to fill it");
+    for size in [4096, 1] {
+        let line = vec![b'.'; size];
+        loop {
+            match std::io::Write::write(&mut filler, &line) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("filling the FIFO: {e}"),
+            }
+        }
+    }
 }
 
 #[test]
@@ -65,10 +85,12 @@ fn a_stderr_nobody_reads_cannot_freeze_the_server() {
         writer,
         &drained,
     );
+    // Nobody reads, and the pipe is full: whatever writes to stderr from now on would block.
+    fill(&fifo);
 
     // Each round: a signal (its report goes to stderr), an admin request (its report comes
-    // back over HTTP, and is made after the signal's), and `/`. The first report fills the
-    // pipe, the next ones wait in gmr's queue, and the rest are dropped.
+    // back over HTTP, and is made after the signal's), and `/`. The first report finds the
+    // pipe full, the next ones wait in gmr's queue, and the rest are dropped.
     let bound = gmr_tower::REPORT_TIMEOUT + Duration::from_secs(5);
     for round in 0..6 {
         demo.signal(libc::SIGUSR2);
