@@ -2,23 +2,30 @@
 # Memory and throughput of axum-demo under a flood of reports (docs/performance.md, "Under a
 # flood of reports"). Needs wrk and curl; builds the release demo first.
 #
-#   [CONNECTIONS=1000] examples/scripts/report-flood.sh [SECONDS]
+#   [CONNECTIONS=1000] [ROUNDS=3] [DEMO=path/to/axum-demo] examples/scripts/report-flood.sh [SECONDS]
 #
 # 1. RSS after start, after one report over HTTP, right after a SECONDS (default 10) flood of
 #    valid-token admin requests on CONNECTIONS connections with `admin.min_interval = "1ms"`
 #    (every request may make a report), and 3 s after the flood (gmr gives the allocator's
 #    free memory back once its reporter has been idle for a second).
 # 2. Requests per second on `/` while idle, then while 1000 SIGUSR2 arrive 10 ms apart (with
-#    the default `min_interval = "1s"`), and how many reports the signals made.
+#    the default `min_interval = "1s"`), ROUNDS times alternately, with the median ratio; and
+#    how many reports each flood of signals made.
+#
+# DEMO runs another build of axum-demo (an older release, to compare) instead of building this
+# one.
 set -euo pipefail
 
 seconds=${1:-10}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release -q -p gmr-examples --bin axum-demo --manifest-path "$root/Cargo.toml"
-demo=$target/release/axum-demo
+if [ -z "${DEMO:-}" ]; then
+    cargo build --release -q -p gmr-examples --bin axum-demo --manifest-path "$root/Cargo.toml"
+fi
+demo=${DEMO:-$target/release/axum-demo}
+rounds=${ROUNDS:-3}
 work=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill ${pid:-} ${dummy:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 
 token=flood-bench-token-0123456789abcdef
 cat >"$work/flood.toml" <<TOML
@@ -63,26 +70,30 @@ for _ in $(seq 100); do
     grep -q 'gmr report written' "$work/stderr" && break
     sleep 0.1
 done
-warm=$(grep -c 'gmr report written' "$work/stderr" || true)
 
 # 1000 signals 10 ms apart to process $1. The same loop runs during the idle measurement,
 # aimed at a process that ignores them, so both measurements pay for the sender alike.
 signal_flood() { for _ in $(seq 1000); do kill -USR2 "$1" 2>/dev/null || true; sleep 0.01; done; }
 sh -c 'trap "" USR2; exec sleep 3600' &
 dummy=$!
-signal_flood "$dummy" &
-sender=$!
-idle=$(wrk -t2 -c8 -d"${seconds}s" "http://$addr/" | rps)
-kill "$sender" "$dummy" 2>/dev/null || true
-wait "$sender" "$dummy" 2>/dev/null || true
-echo "idle_requests_per_sec=$idle"
+ratios=""
+for round in $(seq "$rounds"); do
+    signal_flood "$dummy" &
+    sender=$!
+    idle=$(wrk -t2 -c8 -d"${seconds}s" "http://$addr/" | rps)
+    kill "$sender" 2>/dev/null || true
+    wait "$sender" 2>/dev/null || true
 
-signal_flood "$pid" &
-sender=$!
-flooded=$(wrk -t2 -c8 -d"${seconds}s" "http://$addr/" | rps)
-wait "$sender"
-echo "sigusr2_flood_requests_per_sec=$flooded"
-echo "sigusr2_flood_throughput_ratio=$(awk -v a="$flooded" -v b="$idle" 'BEGIN { printf "%.3f", a / b }')"
-sleep 1.5
-made=$(grep -c 'gmr report written' "$work/stderr" || true)
-echo "reports_from_1000_signals=$((made - warm))"
+    before=$(grep -c 'gmr report written' "$work/stderr" || true)
+    signal_flood "$pid" &
+    sender=$!
+    flooded=$(wrk -t2 -c8 -d"${seconds}s" "http://$addr/" | rps)
+    wait "$sender"
+    sleep 1.5
+    made=$(grep -c 'gmr report written' "$work/stderr" || true)
+    ratio=$(awk -v a="$flooded" -v b="$idle" 'BEGIN { printf "%.3f", a / b }')
+    ratios="$ratios $ratio"
+    echo "round=$round idle_requests_per_sec=$idle sigusr2_flood_requests_per_sec=$flooded ratio=$ratio reports_from_1000_signals=$((made - before))"
+done
+kill "$dummy" 2>/dev/null || true
+echo "median_ratio=$(echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"

@@ -307,7 +307,9 @@ impl ReportHandle {
     }
 
     /// Asks for a report written to the sink and returns at once. Used by the signal and file
-    /// triggers. Returns `false` if the reporter has stopped.
+    /// triggers, and limited like them to one report per `min_interval`: a request within the
+    /// interval after the last such report shares the report made when the interval ends.
+    /// Returns `false` if the reporter has stopped.
     pub fn request(&self, trigger: Trigger) -> bool {
         self.enqueue(Request::new(trigger, Want::Fire))
     }
