@@ -9,8 +9,9 @@
 #    (every request may make a report), and 3 s after the flood (gmr gives the allocator's
 #    free memory back once its reporter has been idle for a second).
 # 2. Requests per second on `/` while idle, then while 1000 SIGUSR2 arrive 10 ms apart (with
-#    the default `min_interval = "1s"`), ROUNDS times alternately, with the median ratio; and
-#    how many reports each flood of signals made.
+#    the default `min_interval = "1s"`), ROUNDS times alternately, with the median ratio, how
+#    many reports each flood of signals made and the CPU the demo used; then one flood without
+#    load, and the CPU the demo spent on it.
 #
 # DEMO runs another build of axum-demo (an older release, to compare) instead of building this
 # one.
@@ -50,6 +51,9 @@ start_demo() {
 
 rps() { sed -n 's/^Requests\/sec: *//p'; }
 
+# CPU seconds (user + system) the demo has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$pid/stat"; }
+
 start_demo "$work/flood.toml"
 echo "rss_after_start_kb=$(rss_kb)"
 curl -fsS -o /dev/null -H "Authorization: Bearer $token" "http://$addr/admin/gmr"
@@ -80,20 +84,34 @@ ratios=""
 for round in $(seq "$rounds"); do
     signal_flood "$dummy" &
     sender=$!
+    cpu0=$(cpu_s)
     idle=$(wrk -t2 -c8 -d"${seconds}s" "http://$addr/" | rps)
+    cpu1=$(cpu_s)
     kill "$sender" 2>/dev/null || true
     wait "$sender" 2>/dev/null || true
 
     before=$(grep -c 'gmr report written' "$work/stderr" || true)
     signal_flood "$pid" &
     sender=$!
+    cpu2=$(cpu_s)
     flooded=$(wrk -t2 -c8 -d"${seconds}s" "http://$addr/" | rps)
+    cpu3=$(cpu_s)
     wait "$sender"
     sleep 1.5
     made=$(grep -c 'gmr report written' "$work/stderr" || true)
     ratio=$(awk -v a="$flooded" -v b="$idle" 'BEGIN { printf "%.3f", a / b }')
     ratios="$ratios $ratio"
-    echo "round=$round idle_requests_per_sec=$idle sigusr2_flood_requests_per_sec=$flooded ratio=$ratio reports_from_1000_signals=$((made - before))"
+    idle_cpu=$(awk -v a="$cpu1" -v b="$cpu0" 'BEGIN { printf "%.2f", a - b }')
+    flood_cpu=$(awk -v a="$cpu3" -v b="$cpu2" 'BEGIN { printf "%.2f", a - b }')
+    echo "round=$round idle_requests_per_sec=$idle sigusr2_flood_requests_per_sec=$flooded ratio=$ratio reports_from_1000_signals=$((made - before)) demo_cpu_s_idle=$idle_cpu demo_cpu_s_flood=$flood_cpu"
 done
 kill "$dummy" 2>/dev/null || true
+# The flood alone, without load: the CPU the reports it makes cost the process.
+before=$(grep -c 'gmr report written' "$work/stderr" || true)
+cpu0=$(cpu_s)
+signal_flood "$pid"
+sleep 1.5
+cpu1=$(cpu_s)
+made=$(grep -c 'gmr report written' "$work/stderr" || true)
+echo "unloaded_flood_reports=$((made - before)) unloaded_flood_demo_cpu_s=$(awk -v a="$cpu1" -v b="$cpu0" 'BEGIN { printf "%.2f", a - b }')"
 echo "median_ratio=$(echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')"
