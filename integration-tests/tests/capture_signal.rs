@@ -20,9 +20,9 @@ fn the_capture_signal_before_the_first_report_does_not_kill_any_demo() {
         let answer = http(demo.addr, "GET", "/", &[]);
         assert_eq!(answer.status, 200, "{name}");
         assert!(demo.alive(), "{name} died of the capture signal");
-        // And reports still work, stacks included.
-        let stderr = signal_report(&demo);
-        assert!(stderr.contains("stacks_captured"), "{name}");
+        // And reports still work, with the stacks of other threads (`signal_report` checks the
+        // parked workers' frames).
+        signal_report(&demo);
         assert!(demo.wait_exit(Duration::ZERO).is_none(), "{name}");
     }
 }
