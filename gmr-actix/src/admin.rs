@@ -6,20 +6,28 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, HttpResponse, Resource, guard, web};
 use gmr_tower::{AdminAnswer, AdminEndpoint};
 
 /// A resource serving `endpoint` at its path ([`AdminEndpoint::path`]) for every method: `GET`
 /// and `HEAD` get the report, any other method the endpoint's `405` with `Allow: GET, HEAD`.
 ///
+/// Only a request whose path is exactly `admin.path`, byte for byte, reaches the endpoint, as on
+/// axum and tower. actix matches routes on the percent-decoded path, so the resource also
+/// checks the path as received: `/%61dmin/gmr` or `/admin/gm%72` is a 404 like any unknown
+/// path, and a proxy rule that blocks `/admin/gmr` by its exact text cannot be walked around.
+///
 /// Mount it at the root of the app (not inside a scope, which would prefix the path).
 /// [`crate::GmrActix::admin`] does this for you.
 pub fn admin_resource(endpoint: &AdminEndpoint) -> Resource {
     let endpoint = endpoint.clone();
-    web::resource(endpoint.path().to_owned()).to(move |request: HttpRequest| {
-        let endpoint = endpoint.clone();
-        async move { respond(&endpoint, &request).await }
-    })
+    let exact = endpoint.path().to_owned();
+    web::resource(endpoint.path().to_owned())
+        .guard(guard::fn_guard(move |ctx| ctx.head().uri.path() == exact))
+        .to(move |request: HttpRequest| {
+            let endpoint = endpoint.clone();
+            async move { respond(&endpoint, &request).await }
+        })
 }
 
 /// Answers one request with the endpoint. The report is awaited from gmr's reporter thread;
@@ -47,7 +55,9 @@ pub(crate) async fn respond(endpoint: &AdminEndpoint, request: &HttpRequest) -> 
 /// The actix response for an endpoint answer.
 fn into_response(answer: AdminAnswer) -> HttpResponse {
     let status = StatusCode::from_u16(answer.status.as_u16()).unwrap_or_else(|_| {
-        tracing::warn!(status = %answer.status, "gmr admin answer with a status actix rejects");
+        gmr::log_without_blocking(|| {
+            tracing::warn!(status = %answer.status, "gmr admin answer with a status actix rejects");
+        });
         StatusCode::INTERNAL_SERVER_ERROR
     });
     let mut response = HttpResponse::build(status);
@@ -59,7 +69,9 @@ fn into_response(answer: AdminAnswer) -> HttpResponse {
             (Ok(name), Ok(value)) => {
                 response.append_header((name, value));
             }
-            _ => tracing::warn!(header = %name, "gmr admin header actix rejects; left out"),
+            _ => gmr::log_without_blocking(|| {
+                tracing::warn!(header = %name, "gmr admin header actix rejects; left out");
+            }),
         }
     }
     response.body(answer.body)

@@ -190,6 +190,60 @@ async fn admin_auth_matrix() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// Only the exact bytes of `admin.path` reach the endpoint, as on axum and tower: actix matches
+/// routes on the percent-decoded path, so without a check `/%61dmin/gmr` would get the report
+/// and defeat a proxy rule that blocks `/admin/gmr` by its exact text.
+#[actix_web::test]
+async fn only_the_exact_admin_path_reaches_the_endpoint() {
+    let gmr = gmr();
+    let app = actix_test::init_service(
+        App::new()
+            .configure(gmr.admin())
+            .route("/", web::get().to(|| async { "hello" }))
+            .wrap(gmr.middleware()),
+    )
+    .await;
+    for path in [
+        "/%61dmin/gmr",
+        "/admin/gm%72",
+        "/%61%64%6d%69%6e/%67%6d%72",
+        "/ADMIN/gmr",
+        "/admin%2Fgmr",
+        "/admin/gmr/",
+        "//admin/gmr",
+        "/admin//gmr",
+        "/admin/./gmr",
+        "/admin/x/../gmr",
+    ] {
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get()
+                .uri(path)
+                .insert_header(bearer(TOKEN))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let body = actix_test::read_body(response).await;
+        assert!(
+            !String::from_utf8_lossy(&body).contains("Guru Meditation"),
+            "{path} got the report"
+        );
+    }
+    // The exact path still works, with a query string too.
+    for path in ["/admin/gmr", "/admin/gmr?format=json"] {
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get()
+                .uri(path)
+                .insert_header(bearer(TOKEN))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
+
 #[actix_web::test]
 async fn a_request_names_its_route_and_the_thread_polling_it() {
     let _ = gmr();

@@ -15,7 +15,7 @@ use crate::error::ConfigError;
 use crate::package::PackageInfo;
 use crate::registry::{Entry, boxed_generator, new_entry};
 use crate::report::SectionBody;
-use crate::sink::{LogDirSink, Sink, StderrFallback, StderrSink, sanitize_name};
+use crate::sink::{LogDirSink, Sink, StderrFallback, StderrSink, loose_directory, sanitize_name};
 
 /// Builds a [`Gmr`] engine: the configuration, the application's package, and optional
 /// sections and sinks of this engine only.
@@ -132,6 +132,17 @@ impl GmrBuilder {
             .clone()
             .unwrap_or_else(|| default_service_name(&package));
         let host = crate::capture::sys::hostname().unwrap_or_else(|| "unknown-host".to_owned());
+        if let Some(reason) = settings.log_dir.as_deref().and_then(loose_directory) {
+            return Err(ConfigError::InvalidValue {
+                key: "log_dir".to_owned(),
+                value: settings
+                    .log_dir
+                    .as_deref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                reason,
+            });
+        }
         let destination: Arc<dyn Sink> = match &settings.log_dir {
             Some(dir) => Arc::new(StderrFallback::new(LogDirSink::new(
                 dir.clone(),
@@ -163,4 +174,45 @@ fn default_service_name(package: &PackageInfo) -> String {
         .or_else(|| package.bin_name.map(str::to_owned))
         .unwrap_or_else(|| package.name.to_owned());
     sanitize_name(&raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_log_dir_others_can_write_without_the_sticky_bit_fails_build_and_install() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let settings = GmrConfig {
+            log_dir: Some(dir.path().to_owned()),
+            signal: crate::config::SignalChoice::None,
+            ..GmrConfig::default()
+        };
+        let message = Gmr::builder()
+            .settings(settings.clone())
+            .build()
+            .expect_err("build refuses the directory")
+            .to_string();
+        assert!(message.contains("gmr.log_dir"), "{message}");
+        assert!(message.contains("0777"), "{message}");
+        let error = Gmr::builder()
+            .settings(settings.clone())
+            .install()
+            .expect_err("install refuses the directory");
+        assert!(
+            matches!(
+                error,
+                InstallError::Config(ConfigError::InvalidValue { .. })
+            ),
+            "{error}"
+        );
+        // The sticky bit (a shared directory such as /tmp) makes it acceptable.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777))
+            .expect("chmod");
+        assert!(Gmr::builder().settings(settings).build().is_ok());
+    }
 }

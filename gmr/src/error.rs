@@ -65,6 +65,14 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The admin token file is not a regular file, or is larger than a token file can be.
+    #[error("refusing `gmr.admin.token_file` {path}: {reason}")]
+    TokenFileRefused {
+        /// The configured path.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
     /// The `config` crate could not produce the `[gmr]` table.
     #[error("cannot read the `[gmr]` table of the configuration: {0}")]
     Source(#[from] ::config::ConfigError),

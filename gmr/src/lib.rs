@@ -104,6 +104,24 @@ pub fn coarse_monotonic() -> std::time::Duration {
     capture::sys::coarse_monotonic()
 }
 
+/// Runs `f` with the `tracing` events it emits handed to gmr's log thread (`gmr-log`), which
+/// passes them on to the application's subscriber: the calling thread never waits for the
+/// application's log output, even when that output is a full pipe nobody reads. Events keep
+/// their level, target and fields (they lose their span context); when the log thread itself
+/// is blocked, further events are dropped and counted, and one warning says how many once the
+/// output moves again.
+///
+/// gmr emits every event of its own threads this way; the adapters (`gmr-tower`,
+/// `gmr-actix`) use it for the events they emit on web workers, so that a stderr nobody reads
+/// never stops a worker.
+///
+/// ```
+/// gmr::log_without_blocking(|| tracing::warn!(status = 503, "report unavailable"));
+/// ```
+pub fn log_without_blocking<R>(f: impl FnOnce() -> R) -> R {
+    threads::relay::without_blocking(f)
+}
+
 /// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an
 /// adapter records to say which OS thread is polling a request. `0` where the platform has no
 /// such id.

@@ -1,12 +1,18 @@
 //! Secret masking (`docs/security.md`): what never leaves the process.
 //!
 //! * A configuration value (or environment variable, or command-line flag) whose **key** looks
-//!   secret is shown as `***`. A key looks secret when it contains `password`, `passwd`,
-//!   `secret`, `token`, `credential`, `private` or `auth` (case-insensitive, anywhere in the
-//!   name), has `key` as a word (`api_key`, `apiKey`, `key`, but not `keyboard` or `monkey`), or
+//!   secret is shown as `***`. A key looks secret when it contains `passw` (`password`,
+//!   `passwd`), `secret`, `token`, `credential`, `private` or `auth` (case-insensitive, anywhere
+//!   in the name), has `key` as a word (`api_key`, `apiKey`, `key`, but not `keyboard` or `monkey`), or
 //!   matches one of the application's `secrets.extra_keys` (as a word, case-insensitive).
+//!   Also `bearer`, `jwt`, `cookie`, `creds` and `passw` anywhere, the words `sk`, `pat`,
+//!   `session`, `dsn`, `totp`, `hotp`, and words starting with `otp` (`STRIPE_SK`,
+//!   `GITHUB_PAT`, `otp_seed`).
 //! * Secrets inside any other value are masked wherever they appear, whatever the key
 //!   ([`Masker::mask_text`]):
+//!   * the body of PEM private-key blocks (`-----BEGIN PRIVATE KEY-----`, `RSA`, `EC`,
+//!     `OPENSSH`, `ENCRYPTED`, PGP), certificates left alone;
+//!   * JSON Web Tokens (`eyJ….….…`);
 //!   * credentials in URLs: `postgres://app:hunter2@db/x` becomes `postgres://app:***@db/x`
 //!     (also when the password holds `/`, `?` or `#`), and a user-only
 //!     `https://ghp_abc@github.com` becomes `https://***@github.com`;
@@ -21,19 +27,41 @@
 /// The text shown instead of a secret.
 pub const MASK: &str = "***";
 
-/// Substrings that make a key secret wherever they appear in it.
+/// Substrings that make a key secret wherever they appear in it (`passw` covers `password`,
+/// `passwd` and `passwort`).
 const SECRET_SUBSTRINGS: &[&str] = &[
-    "password",
-    "passwd",
+    "passw",
     "secret",
     "token",
     "credential",
+    "creds",
     "private",
     "auth",
+    "bearer",
+    "jwt",
+    "cookie",
 ];
 
-/// Words that make a key secret when they are a whole word of it.
-const SECRET_WORDS: &[&str] = &["key", "keys", "apikey", "pwd", "pass", "passphrase", "dsn"];
+/// Words that make a key secret when they are a whole word of it (`STRIPE_SK`, `GITHUB_PAT`,
+/// `sentry_dsn`, `user_session`).
+const SECRET_WORDS: &[&str] = &[
+    "key",
+    "keys",
+    "apikey",
+    "pwd",
+    "pass",
+    "passphrase",
+    "dsn",
+    "sk",
+    "pat",
+    "session",
+    "totp",
+    "hotp",
+];
+
+/// Prefixes that make a key secret when a word of it starts with them (`otp`, `otp_seed`,
+/// `otpauth_uri`).
+const SECRET_WORD_PREFIXES: &[&str] = &["otp"];
 
 /// Decides which keys are secret and masks values.
 #[derive(Debug, Clone, Default)]
@@ -63,7 +91,10 @@ impl Masker {
             return true;
         }
         let words = split_words(key);
-        if words.iter().any(|w| SECRET_WORDS.contains(&w.as_str())) {
+        if words.iter().any(|w| {
+            SECRET_WORDS.contains(&w.as_str())
+                || SECRET_WORD_PREFIXES.iter().any(|p| w.starts_with(p))
+        }) {
             return true;
         }
         self.extra_words.iter().any(|extra| {
@@ -85,10 +116,13 @@ impl Masker {
         }
     }
 
-    /// Masks the secrets inside a free-form value: URL credentials, `name=value` pairs and
-    /// `Name: value` headers whose name looks secret, and `Bearer`/`Basic` credentials.
+    /// Masks the secrets inside a free-form value: the body of PEM private-key blocks, JWTs,
+    /// URL credentials, `name=value` pairs and `Name: value` headers whose name looks secret,
+    /// and `Bearer`/`Basic` credentials.
     pub fn mask_text(&self, text: &str) -> String {
-        let text = mask_url_credentials(text);
+        let text = mask_private_keys(text);
+        let text = mask_jwts(&text);
+        let text = mask_url_credentials(&text);
         let text = mask_bare_userinfo(&text);
         let text = mask_auth_schemes(&text);
         let text = self.mask_pairs(&text, "=", |c| {
@@ -261,6 +295,75 @@ fn mask_bare_userinfo(text: &str) -> String {
     out
 }
 
+/// Masks the body of every PEM private-key block (`-----BEGIN PRIVATE KEY-----`, and the `RSA`,
+/// `EC`, `OPENSSH`, `ENCRYPTED`, `PGP … BLOCK` variants: any label with `PRIVATE KEY`), keeping
+/// its `BEGIN` and `END` lines; a block without its `END` line is masked to the end of the
+/// text. Certificates and public keys are left alone.
+fn mask_private_keys(text: &str) -> String {
+    const BEGIN: &str = "-----BEGIN ";
+    const DASHES: &str = "-----";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(BEGIN) {
+        let after = &rest[at + BEGIN.len()..];
+        let label = after.find(DASHES).map(|end| &after[..end]);
+        let Some(label) = label.filter(|l| l.contains("PRIVATE KEY") && !l.contains('\n')) else {
+            out.push_str(&rest[..at + BEGIN.len()]);
+            rest = after;
+            continue;
+        };
+        let body_start = at + BEGIN.len() + label.len() + DASHES.len();
+        out.push_str(&rest[..body_start]);
+        out.push_str(MASK);
+        let body = &rest[body_start..];
+        rest = match body.find(&format!("-----END {label}-----")) {
+            Some(end) => &body[end..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Masks every JSON Web Token: three base64url segments joined by dots, the first starting
+/// with `eyJ` (the encoding of `{"`), standing as a word of its own.
+fn mask_jwts(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_');
+    // The end of the base64url run starting at `from`.
+    let run = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| !b64(b))
+            .map_or(bytes.len(), |n| from + n)
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = text[search..].find("eyJ") {
+        let start = search + found;
+        search = start + 3;
+        if start > 0 && b64(bytes[start - 1]) {
+            continue;
+        }
+        let first_end = run(start);
+        if first_end - start < 10 || bytes.get(first_end) != Some(&b'.') {
+            continue;
+        }
+        let second_end = run(first_end + 1);
+        if second_end == first_end + 1 || bytes.get(second_end) != Some(&b'.') {
+            continue;
+        }
+        let end = run(second_end + 1);
+        out.push_str(&text[copied..start]);
+        out.push_str(MASK);
+        copied = end;
+        search = end;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 /// Masks what follows `Bearer ` or `Basic ` (any case): the credentials of an
 /// `Authorization` value wherever it appears.
 fn mask_auth_schemes(text: &str) -> String {
@@ -343,6 +446,126 @@ mod tests {
         ] {
             assert!(!m.is_secret_key(key), "{key} should be shown");
         }
+    }
+
+    #[test]
+    fn more_secret_key_names() {
+        let m = Masker::default();
+        for key in [
+            "bearer",
+            "bearer_value",
+            "jwt",
+            "JWT",
+            "id_jwt",
+            "passwort",
+            "db_passw",
+            "sk",
+            "STRIPE_SK",
+            "stripeSk",
+            "creds",
+            "aws_creds",
+            "cookie",
+            "session_cookie",
+            "Cookies",
+            "otp",
+            "otp_seed",
+            "otpauth_uri",
+            "totp",
+            "GITHUB_PAT",
+            "gitlab-pat",
+            "pat",
+            "sentry_dsn",
+            "session",
+            "user_session",
+        ] {
+            assert!(m.is_secret_key(key), "{key} should be secret");
+        }
+        for key in [
+            "path", "pattern", "patch", "skip", "sky", "task", "desk", "motd", "hotpot",
+        ] {
+            assert!(!m.is_secret_key(key), "{key} should be shown");
+        }
+    }
+
+    /// A private key as tools write it (the body is not a real key).
+    const PEM_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\nMzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n-----END PRIVATE KEY-----";
+    const PEM_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUPublicCertificateBody\n-----END CERTIFICATE-----";
+    const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+
+    #[test]
+    fn private_keys_jwts_and_auth_credentials_in_any_value() {
+        let m = Masker::default();
+        for label in [
+            "PRIVATE KEY",
+            "RSA PRIVATE KEY",
+            "EC PRIVATE KEY",
+            "OPENSSH PRIVATE KEY",
+            "ENCRYPTED PRIVATE KEY",
+        ] {
+            let key = PEM_KEY.replace("PRIVATE KEY", label);
+            // Under a key that does not look secret, with a certificate before it.
+            let bundle = format!("{PEM_CERT}\n{key}\n");
+            let masked = m.mask_value("cert_bundle", &bundle);
+            assert!(
+                !masked.contains("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+                "{label}: {masked}"
+            );
+            assert!(!masked.contains("MzEfYyjiWA4R4"), "{label}: {masked}");
+            assert!(
+                masked.contains(&format!("-----BEGIN {label}-----")),
+                "{masked}"
+            );
+            assert!(
+                masked.contains("PublicCertificateBody"),
+                "certificates stay: {masked}"
+            );
+        }
+        // A block cut short (no END line) is masked to the end.
+        let cut = &PEM_KEY[..80];
+        assert!(
+            !m.mask_text(cut).contains("MIIEvQIBADAN"),
+            "{}",
+            m.mask_text(cut)
+        );
+        // A PGP private key block, and escaped newlines as environment variables hold them.
+        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\\nlQOYBGSecretPgpBody\\n-----END PGP PRIVATE KEY BLOCK-----";
+        assert!(
+            !m.mask_text(pgp).contains("SecretPgpBody"),
+            "{}",
+            m.mask_text(pgp)
+        );
+
+        for (raw, secret) in [
+            (
+                format!("token in a query: https://x/cb?state={JWT}&x=1"),
+                "SflKxwRJSMeKKF2QT4fw",
+            ),
+            (JWT.to_owned(), "eyJzdWIiOiIxMjM0NTY3ODkwIiw"),
+            (
+                format!("cookie jar: id={JWT}; Path=/"),
+                "SflKxwRJSMeKKF2QT4fw",
+            ),
+            (
+                "curl -H 'Authorization: Bearer abc.def-123'".to_owned(),
+                "abc.def-123",
+            ),
+            ("Bearer opaque-token-1".to_owned(), "opaque-token-1"),
+            (
+                "headers=X:1,Authorization:Basic dXNlcjpwYXNz".to_owned(),
+                "dXNlcjpwYXNz",
+            ),
+            ("BASIC dXNlcjpwYXNz".to_owned(), "dXNlcjpwYXNz"),
+        ] {
+            let masked = m.mask_value("notes", &raw);
+            assert!(!masked.contains(secret), "{raw}: {masked}");
+            assert!(masked.contains(MASK), "{raw}: {masked}");
+        }
+        // Not every dotted word is a JWT.
+        assert_eq!(
+            m.mask_text("app.example.com v1.2.3"),
+            "app.example.com v1.2.3"
+        );
+        assert_eq!(m.mask_text("eyJ alone"), "eyJ alone");
     }
 
     #[test]

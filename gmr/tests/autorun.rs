@@ -57,6 +57,14 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("burst_of_signals_coalesces", burst_of_signals_coalesces),
     (
+        "a_signal_flood_gives_one_report_per_min_interval",
+        a_signal_flood_gives_one_report_per_min_interval,
+    ),
+    (
+        "trigger_file_changes_share_the_min_interval",
+        trigger_file_changes_share_the_min_interval,
+    ),
+    (
         "a_caller_stops_waiting_for_a_stuck_reporter",
         a_caller_stops_waiting_for_a_stuck_reporter,
     ),
@@ -66,8 +74,16 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("host_owns_the_signal", host_owns_the_signal),
     (
+        "the_capture_signal_is_handled_from_install",
+        the_capture_signal_is_handled_from_install,
+    ),
+    (
         "one_tracing_event_per_report_and_warnings",
         one_tracing_event_per_report_and_warnings,
+    ),
+    (
+        "gmr_never_waits_for_the_applications_log_output",
+        gmr_never_waits_for_the_applications_log_output,
     ),
     ("stderr_holds_only_the_report", stderr_holds_only_the_report),
     (
@@ -559,6 +575,38 @@ fn uncreatable_trigger_file_fails_install() {
     assert!(message.contains("gmr.file_event_handler"), "{message}");
     assert!(message.contains("no-such-dir"), "{message}");
 
+    // What is not a regular file is refused at install, naming the key and what is there.
+    let fifo = dir.path().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("planted"), &dangling).expect("symlink");
+    for (path, what) in [
+        (fifo.as_path(), "a FIFO"),
+        (dir.path(), "a directory"),
+        (Path::new("/dev/null"), "a device"),
+        (dangling.as_path(), "symbolic link"),
+    ] {
+        let error = Gmr::builder()
+            .config(&config(&format!(
+                "[gmr]\nsignal = \"none\"\nfile_event_handler = \"{}\"\n",
+                path.display()
+            )))
+            .install()
+            .expect_err("install must refuse it");
+        let message = error.to_string();
+        assert!(
+            matches!(error, InstallError::TriggerFileRefused { .. }),
+            "{message}"
+        );
+        assert!(message.contains("gmr.file_event_handler"), "{message}");
+        assert!(message.contains(what), "{message}");
+    }
+    assert!(
+        !dir.path().join("planted").exists(),
+        "nothing created through the link"
+    );
+
     // A missing file in an existing directory is created.
     let created = dir.path().join("created_trigger");
     let _guard = install(&format!(
@@ -650,6 +698,104 @@ fn burst_of_signals_coalesces() {
     assert_eq!(reports_in(dir.path()).len() as u64, made);
     // Still alive and answering.
     assert!(reports.report_blocking(Trigger::Api).is_ok());
+}
+
+/// Waits until `reports_made` has not moved for `still`; the count then.
+fn settled_count(reports: &gmr::ReportHandle, still: Duration) -> u64 {
+    let mut last = reports.reports_made();
+    let mut since = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            let now = reports.reports_made();
+            if now != last {
+                last = now;
+                since = Instant::now();
+            }
+            since.elapsed() >= still
+        }),
+        "the report count never settled"
+    );
+    last
+}
+
+/// A signal every 10 ms for 1.2 s with `min_interval = "300ms"`: about one report per interval
+/// (not 120), and a last report made after the last signal (a trailing report, so the last
+/// signal is not lost).
+fn a_signal_flood_gives_one_report_per_min_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "min_interval = \"300ms\""));
+    let reports = guard.reports();
+    let started = Instant::now();
+    let mut last_signal = started;
+    while started.elapsed() < Duration::from_millis(1200) {
+        raise(libc::SIGUSR2);
+        last_signal = Instant::now();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let last_signal_at = std::time::SystemTime::now() - last_signal.elapsed();
+    let made = settled_count(&reports, Duration::from_millis(900));
+    let elapsed = started.elapsed();
+    // One per started interval over the flood, plus the trailing one.
+    let bound = elapsed.as_millis() as u64 / 300 + 2;
+    assert!(
+        (2..=bound).contains(&made),
+        "{made} reports in {elapsed:?} (bound {bound})"
+    );
+    let files = reports_in(dir.path());
+    assert_eq!(files.len() as u64, made);
+    let newest = files
+        .iter()
+        .filter_map(|f| fs::metadata(f).and_then(|m| m.modified()).ok())
+        .max()
+        .expect("report files");
+    assert!(
+        newest >= last_signal_at,
+        "the last report was made before the last signal"
+    );
+    // The API is not limited by it.
+    let before = reports.reports_made();
+    for _ in 0..3 {
+        reports.write_blocking(Trigger::Api).expect("written");
+    }
+    assert_eq!(reports.reports_made(), before + 3);
+}
+
+/// Changes of the trigger file closer than `min_interval` share one report too.
+fn trigger_file_changes_share_the_min_interval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).expect("logs");
+    let trigger = dir.path().join("trigger");
+    let guard = install(&toml_with_dir(
+        &logs,
+        &format!(
+            "signal = \"none\"\nmin_interval = \"2s\"\nfile_event_handler = \"{}\"\nfile_event_handler_interval = 0.02",
+            trigger.display()
+        ),
+    ));
+    let reports = guard.reports();
+    touch(&trigger);
+    assert!(wait_until(Duration::from_secs(30), || reports
+        .reports_made()
+        == 1));
+    let first = Instant::now();
+    // Changes seen by several polls within the interval: one more report, at its end.
+    for _ in 0..5 {
+        touch(&trigger);
+        // Three polls see the change; no report yet.
+        assert!(!wait_until(Duration::from_millis(60), || reports
+            .reports_made()
+            > 1));
+    }
+    assert!(wait_until(Duration::from_secs(30), || reports
+        .reports_made()
+        == 2));
+    assert!(
+        first.elapsed() >= Duration::from_millis(1500),
+        "the second report came {:?} after the first",
+        first.elapsed()
+    );
+    assert_eq!(settled_count(&reports, Duration::from_millis(500)), 2);
 }
 
 fn a_caller_stops_waiting_for_a_stuck_reporter() {
@@ -774,6 +920,39 @@ fn host_owns_the_signal() {
     );
 }
 
+/// The capture signal's default action kills the process: its handler is installed by
+/// `install()`, so the signal sent by anyone before the first report is harmless.
+fn the_capture_signal_is_handled_from_install() {
+    let capture = libc::SIGRTMIN() + 5;
+    assert_eq!(disposition(capture), libc::SIG_DFL, "nobody handles it yet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "signal = \"none\""));
+    assert_eq!(guard.reports().reports_made(), 0, "no report yet");
+    assert_ne!(
+        disposition(capture),
+        libc::SIG_DFL,
+        "handled from install on"
+    );
+    for _ in 0..10 {
+        raise(capture);
+    }
+    // Still alive (a default action would have ended the process at the first one), and
+    // reports still capture every thread.
+    let report = guard
+        .reports()
+        .report_blocking(Trigger::Api)
+        .expect("a report after the signals");
+    let threads = report
+        .section(gmr::report::titles::THREADS)
+        .and_then(|s| s.body().ok())
+        .map(|b| b.to_json())
+        .expect("threads section");
+    assert!(
+        threads["stacks_captured"].as_u64().is_some_and(|n| n >= 2),
+        "{threads}"
+    );
+}
+
 fn one_tracing_event_per_report_and_warnings() {
     record_events();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -783,6 +962,12 @@ fn one_tracing_event_per_report_and_warnings() {
     for _ in 0..3 {
         reports.write_blocking(Trigger::Api).expect("written");
     }
+    // gmr's threads log through gmr-log: the events follow the reports.
+    assert!(wait_until(Duration::from_secs(10), || events_matching(
+        "gmr report written"
+    )
+    .len()
+        >= 3));
     let written = events_matching("gmr report written");
     assert_eq!(written.len(), 3, "{written:?}");
     for event in &written {
@@ -804,9 +989,88 @@ fn one_tracing_event_per_report_and_warnings() {
         matches!(delivery, Delivery::StderrFallback { .. }),
         "{delivery:?}"
     );
+    assert!(wait_until(Duration::from_secs(10), || !events_matching(
+        "cannot write the report to log_dir"
+    )
+    .is_empty()));
     let warnings = events_matching("cannot write the report to log_dir");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].starts_with("WARN"), "{}", warnings[0]);
+}
+
+/// While closed, the application's log output blocks every thread but the scenario's own:
+/// what a full stderr pipe does to a subscriber writing to it.
+static LOG_GATE: (Mutex<bool>, std::sync::Condvar) = (Mutex::new(false), std::sync::Condvar::new());
+static SCENARIO_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
+struct Gate;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Gate {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if SCENARIO_THREAD.get() == Some(&std::thread::current().id()) {
+            return;
+        }
+        let (closed, opened) = &LOG_GATE;
+        let mut closed = closed.lock().unwrap_or_else(|e| e.into_inner());
+        while *closed {
+            closed = opened.wait(closed).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn set_log_gate(closed: bool) {
+    *LOG_GATE.0.lock().unwrap_or_else(|e| e.into_inner()) = closed;
+    LOG_GATE.1.notify_all();
+}
+
+/// The reporter and the admin endpoint's events go through gmr-log: while the application's
+/// log output is blocked, reports are still made and delivered, events beyond gmr-log's
+/// queue are dropped, and one warning says how many once the output moves again.
+fn gmr_never_waits_for_the_applications_log_output() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let _ = SCENARIO_THREAD.set(std::thread::current().id());
+    let subscriber = tracing_subscriber::registry().with(Gate).with(Recorder);
+    tracing::subscriber::set_global_default(subscriber).expect("set subscriber");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guard = install(&toml_with_dir(dir.path(), "signal = \"none\""));
+    let reports = guard.reports();
+    set_log_gate(true);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = reports.clone();
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            let _ = tx.send(writer.write_blocking(Trigger::Api));
+        }
+    });
+    for _ in 0..3 {
+        let written = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the reporter made the report while log output was blocked");
+        assert!(matches!(written, Ok(Delivery::File(_))), "{written:?}");
+    }
+    // Events of any thread, through gmr-log: none waits, the ones beyond its queue are counted.
+    for i in 0..3000 {
+        gmr::log_without_blocking(|| tracing::info!(i, "flood of events"));
+    }
+    set_log_gate(false);
+    assert!(
+        wait_until(Duration::from_secs(20), || !events_matching(
+            "gmr dropped log events"
+        )
+        .is_empty()),
+        "no warning about dropped events"
+    );
+    let warning = &events_matching("gmr dropped log events")[0];
+    assert!(
+        warning.starts_with("WARN") && warning.contains("dropped="),
+        "{warning}"
+    );
+    // Relayed events keep their fields.
+    assert!(wait_until(Duration::from_secs(20), || events_matching(
+        "gmr report written"
+    )
+    .iter()
+    .any(|e| e.contains("trigger=api") && e.contains("bytes="))));
 }
 
 fn stderr_holds_only_the_report() {

@@ -431,6 +431,8 @@ fn bad_config_fails_build_naming_the_key() {
 
 #[test]
 fn threads_text_shows_every_thread_and_stack() {
+    // Other tests register sections and name threads with control characters.
+    let _turn = registry_turn();
     let gmr = engine_with("[gmr]\nservice_name = \"threads-text\"\n");
     let report = gmr.report(Trigger::Api);
     let text = report.to_text();
@@ -450,7 +452,23 @@ fn threads_text_shows_every_thread_and_stack() {
         );
         assert!(section.contains(name), "its name {name:?} in the text");
     }
-    for group in threads["stacks"].as_array().expect("stacks") {
+    // gmr's own helper threads are one line each, by design: their frames are in the JSON.
+    let shown_stacks: std::collections::BTreeSet<u64> = threads["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .filter(|t| !t["name"].as_str().unwrap_or("").starts_with("gmr-"))
+        .filter_map(|t| t["stack"].as_u64())
+        .collect();
+    for (index, group) in threads["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .enumerate()
+    {
+        if !shown_stacks.contains(&(index as u64)) {
+            continue;
+        }
         // The innermost frame of every stack is shown, by its short name.
         let first = &group["frames"][0];
         let name = first["name"]
@@ -470,4 +488,87 @@ fn threads_text_shows_every_thread_and_stack() {
         "{} threads, {} stacks captured",
         threads["thread_count"], threads["stacks_captured"]
     )));
+}
+
+/// Whether `text` holds a character a terminal would act on (anything but `\n` that is a
+/// control character, a line separator or a bidirectional control).
+fn terminal_unsafe(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        c != '\n'
+            && (c.is_control()
+                || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+    })
+}
+
+/// The lines of `text` that look like the middle line of a section header but are not one
+/// (a genuine header's middle line sits between two rules of 72 `=`).
+fn forged_headers(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(i, line)| {
+            line.starts_with("====")
+                && **line != RULE
+                && !(*i > 0
+                    && lines[i - 1] == RULE
+                    && lines.get(i + 1).is_some_and(|next| *next == RULE))
+        })
+        .map(|(_, line)| (*line).to_owned())
+        .collect()
+}
+
+#[test]
+fn the_text_view_is_terminal_safe() {
+    let _turn = registry_turn();
+    const EVIL: &str = "x\n====                          FORGED                            ====\n\u{1b}[2J\u{1b}]0;pwned\u{7}\r\u{202e}";
+    // A configuration value and a key, a thread name, and a registered section's title and
+    // lines, each holding newlines, a forged header and terminal escapes.
+    let config = config::Config::builder()
+        .set_default("app.motd", EVIL)
+        .and_then(|b| b.set_default("app.nested.evil_key", "plain"))
+        .and_then(|b| b.set_default("gmr.service_name", "terminal-test"))
+        .and_then(|b| b.build())
+        .expect("config");
+    let gmr = Gmr::builder()
+        .config(&config)
+        .build()
+        .expect("valid gmr config");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name(format!("evil{EVIL}"))
+        .spawn(move || {
+            gmr::register_current_thread();
+            let _ = ready_tx.send(());
+            let _ = stop_rx.recv();
+        })
+        .expect("spawn");
+    ready_rx.recv().expect("thread ready");
+    let handle = gmr::register_section(format!("Section{EVIL}"), || {
+        Ok::<_, String>(Content::new().field("field", EVIL).line(EVIL))
+    });
+    let report = gmr.report(Trigger::Api);
+    handle.unregister();
+    let _ = stop_tx.send(());
+    thread.join().expect("join");
+
+    let text = report.to_text();
+    assert_eq!(terminal_unsafe(&text), None, "{text}");
+    assert_eq!(forged_headers(&text), Vec::<String>::new());
+    let escaped = "x\\n====                          FORGED";
+    let threads = text
+        .split("Thread #")
+        .find(|block| block.contains("evilx"))
+        .expect("the evil thread is listed");
+    assert!(threads.contains(escaped), "thread name: {threads}");
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("motd = ") && l.contains(escaped)),
+        "config value"
+    );
+    // JSON escapes by itself: it keeps the exact values.
+    let json = report.to_json();
+    assert_eq!(json["configuration"]["values"]["app"]["motd"], EVIL);
+    assert!(json.to_string().contains("\\u001b[2J"));
 }

@@ -181,7 +181,7 @@ fn names_follow_the_mapped_library_not_the_file_on_disk() {
         //    pins that case down).
         let other = build_library(dir.path(), "libother.so", "lib_alt_wait");
         let library = Library::open(&other);
-        eprintln!(
+        let where_mapped = format!(
             "old library at {first_range:x?}, new one at {:x?}",
             mapped_at(&other)
         );
@@ -189,7 +189,7 @@ fn names_follow_the_mapped_library_not_the_file_on_disk() {
         let (names, _) = stack_with(blocked.tid, "lib_alt_wait");
         assert!(
             names.iter().any(|f| f == "lib_alt_wait"),
-            "the new library's own names: {names:?}"
+            "the new library's own names ({where_mapped}): {names:?}"
         );
         assert!(
             !names.iter().any(|f| f.contains("lib_old_wait")),

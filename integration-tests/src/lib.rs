@@ -94,6 +94,34 @@ impl Demo {
         let dir = tempfile::tempdir().expect("tempdir");
         let stderr_path = dir.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        Demo::launch(name, extra, env, stderr, stderr_path, dir)
+    }
+
+    /// [`Demo::start_with_env`] with the demo's stderr going to `stderr` (a pipe, a FIFO);
+    /// [`Demo::stderr`] then reads `stderr_path`, where the test puts what it reads from it.
+    ///
+    /// # Panics
+    ///
+    /// As [`Demo::start`].
+    pub fn start_with_stderr(
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        stderr: std::fs::File,
+        stderr_path: &Path,
+    ) -> Demo {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Demo::launch(name, extra, env, stderr, stderr_path.to_owned(), dir)
+    }
+
+    fn launch(
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        stderr: std::fs::File,
+        stderr_path: PathBuf,
+        dir: tempfile::TempDir,
+    ) -> Demo {
         let mut command = Command::new(demo_binary(name));
         command
             .args(["--listen", "127.0.0.1:0"])

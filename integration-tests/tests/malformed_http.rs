@@ -494,3 +494,37 @@ fn axum_demo_survives_malformed_requests() {
 fn tower_demo_survives_malformed_requests() {
     malformed_requests_leave_the_server_up("tower-demo");
 }
+
+/// The admin endpoint answers its exact path only, byte for byte, on every adapter: a path
+/// that decodes or normalizes to `/admin/gmr` is a 404 (a proxy rule that blocks
+/// `/admin/gmr` by its exact text must not be walked around by encoding a letter).
+#[test]
+fn encoded_admin_paths_are_404_on_every_demo() {
+    for name in ["axum-demo", "tower-demo", "actix-demo"] {
+        let demo = Demo::start(name, &[]);
+        let token = demo.token().expect("token in the banner");
+        let auth = format!("Authorization: Bearer {token}");
+        for path in [
+            "/%61dmin/gmr",
+            "/admin/gm%72",
+            "/%61%64%6d%69%6e/%67%6d%72",
+            "/admin%2Fgmr",
+            "/admin/gmr/",
+            "/admin//gmr",
+            "/admin/./gmr",
+            "/admin/x/../gmr",
+        ] {
+            let answer = http(demo.addr, "GET", path, &[&auth]);
+            assert_eq!(answer.status, 404, "{name} {path}: {}", answer.text());
+            assert!(
+                !answer.text().contains("Guru Meditation"),
+                "{name} {path} got the report"
+            );
+        }
+        assert_eq!(
+            http(demo.addr, "GET", "/admin/gmr", &[&auth]).status,
+            200,
+            "{name}: the exact path still works"
+        );
+    }
+}

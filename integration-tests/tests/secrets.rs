@@ -25,17 +25,66 @@ const CMDLINE_PASSWORD: &str = "cmdline-pass-888";
 /// The password in the demos' built-in `app.database_url`.
 const BUILTIN_PASSWORD: &str = "demo-db-password";
 
-const SECRETS: [&str; 9] = [
-    FILE_PASSWORD,
-    URL_PASSWORD,
-    FILE_API_KEY,
-    ADMIN_TOKEN,
-    ENV_CONFIG_TOKEN,
-    ENV_SECRET,
-    ENV_URL_PASSWORD,
-    CMDLINE_PASSWORD,
-    BUILTIN_PASSWORD,
+/// The body of a PEM private key under `cert_bundle` (after a certificate) and `rsa_bundle`:
+/// keys that do not look secret. Not a real key.
+const PEM_BODY: &str = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwPemBodyNineNineNine";
+const RSA_BODY: &str = "MIIEpAIBAAKCAQEAuRsaBodyTenTenTen";
+/// A certificate's body: public, shown.
+const CERT_BODY: &str = "MIIBszCCAVmgAwIBAgIUCertificateBody";
+/// The signature of a JWT inside an innocent-looking URL value.
+const JWT_SIGNATURE: &str = "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+/// Credentials after `Bearer ` and `Basic ` in values whose keys do not look secret.
+const BEARER_CREDENTIAL: &str = "bearer-cred-1212";
+const BASIC_CREDENTIAL: &str = "YmFzaWM6Y3JlZDEzMTM=";
+/// Values under keys named like secrets without the classic words.
+const NAMED_SECRETS: [(&str, &str); 9] = [
+    ("bearer", "named-bearer-1414"),
+    ("jwt", "named-jwt-1515"),
+    ("passwort", "named-passw-1616"),
+    ("stripe_sk", "named-sk-1717"),
+    ("aws_creds", "named-creds-1818"),
+    ("session_cookie", "named-cookie-1919"),
+    ("otp_seed", "named-otp-2020"),
+    ("github_pat", "named-pat-2121"),
+    ("sentry_dsn", "named-dsn-2222"),
 ];
+/// Environment variables shown with `show_environment`, masked by the same rules.
+const ENV_PAT: &str = "ghp_envpat2323232323";
+const ENV_JWT_SIGNATURE: &str = "envJwtSignature2424242424";
+const ENV_PEM_BODY: &str = "MIIEvQIBADANEnvPemBody2525";
+
+fn jwt(signature: &str) -> String {
+    format!("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.{signature}")
+}
+
+fn pem(label: &str, body: &str) -> String {
+    format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+}
+
+/// Every secret the tests seed; none may appear in any report.
+fn secrets() -> Vec<&'static str> {
+    let mut all = vec![
+        FILE_PASSWORD,
+        URL_PASSWORD,
+        FILE_API_KEY,
+        ADMIN_TOKEN,
+        ENV_CONFIG_TOKEN,
+        ENV_SECRET,
+        ENV_URL_PASSWORD,
+        CMDLINE_PASSWORD,
+        BUILTIN_PASSWORD,
+        PEM_BODY,
+        RSA_BODY,
+        JWT_SIGNATURE,
+        BEARER_CREDENTIAL,
+        BASIC_CREDENTIAL,
+        ENV_PAT,
+        ENV_JWT_SIGNATURE,
+        ENV_PEM_BODY,
+    ];
+    all.extend(NAMED_SECRETS.iter().map(|(_, value)| *value));
+    all
+}
 
 /// Environment of every run: a secret read as configuration, and secret-looking variables of
 /// the process environment.
@@ -48,6 +97,16 @@ fn secret_env() -> Vec<(&'static str, String)> {
             format!("http://proxyuser:{ENV_URL_PASSWORD}@127.0.0.1:3128"),
         ),
         ("DEMO__GMR__SHOW_ENVIRONMENT", "true".to_owned()),
+        ("GITHUB_PAT", ENV_PAT.to_owned()),
+        ("JWT", jwt(ENV_JWT_SIGNATURE)),
+        (
+            "CERT_BUNDLE",
+            format!(
+                "{}{}",
+                pem("CERTIFICATE", CERT_BODY),
+                pem("PRIVATE KEY", ENV_PEM_BODY)
+            ),
+        ),
     ]
 }
 
@@ -98,7 +157,7 @@ fn take_reports(demo: &Demo, trigger: &Path, log_dir: Option<&Path>) -> Vec<(Str
 
 fn assert_no_secret(outputs: &[(String, String)]) {
     for (what, body) in outputs {
-        for secret in SECRETS {
+        for secret in secrets() {
             assert!(
                 !body.contains(secret),
                 "{secret:?} leaked in {what}:\n{}",
@@ -121,6 +180,8 @@ fn assert_masked_text(what: &str, text: &str) {
         "DEMO__APP__API_TOKEN = ***",
         "MY_SERVICE_SECRET = ***",
         "HTTP_PROXY = http://proxyuser:***@127.0.0.1:3128",
+        "GITHUB_PAT = ***",
+        "JWT = ***",
     ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(expected)),
@@ -174,6 +235,11 @@ fn check_all(outputs: &[(String, String)], more_text: &[&str], more_json: &[(&st
     }
 }
 
+/// `text` as a TOML basic string.
+fn toml_string(text: &str) -> String {
+    serde_json::to_string(text).expect("a JSON string is a TOML basic string")
+}
+
 /// A config file with a password key, a URL with credentials and a secret in a nested table;
 /// reports go to files in `log_dir` in `format`.
 fn config_file_secrets(format: &str) {
@@ -189,6 +255,12 @@ fn config_file_secrets(format: &str) {
 db_password = "{FILE_PASSWORD}"
 replica_url = "postgres://replica:{URL_PASSWORD}@10.0.0.2:5432/demo"
 
+cert_bundle = {cert_bundle}
+rsa_bundle = {rsa_bundle}
+login_callback = "https://idp.example/cb?state={jwt}&next=/"
+curl_example = "curl -H 'Authorization: Bearer {BEARER_CREDENTIAL}' https://api.example/"
+proxy_header = "Basic {BASIC_CREDENTIAL}"
+{named}
 [app.upstream]
 api_key = "{FILE_API_KEY}"
 
@@ -204,6 +276,17 @@ min_interval = "10ms"
 "#,
             log_dir = log_dir.display().to_string(),
             trigger = trigger.display().to_string(),
+            cert_bundle = toml_string(&format!(
+                "{}{}",
+                pem("CERTIFICATE", CERT_BODY),
+                pem("PRIVATE KEY", PEM_BODY)
+            )),
+            rsa_bundle = toml_string(&pem("RSA PRIVATE KEY", RSA_BODY)),
+            jwt = jwt(JWT_SIGNATURE),
+            named = NAMED_SECRETS
+                .iter()
+                .map(|(key, value)| format!("{key} = \"{value}\"\n"))
+                .collect::<String>(),
         ),
     );
     let demo = start(&config, &secret_env());
@@ -214,6 +297,9 @@ min_interval = "10ms"
             "db_password = ***",
             "api_key = ***",
             "replica_url = postgres://replica:***@10.0.0.2:5432/demo",
+            "bearer = ***",
+            "github_pat = ***",
+            "login_callback = https://idp.example/cb?state=***&next=/",
         ],
         &[
             ("/configuration/values/app/db_password", "***"),
@@ -222,8 +308,16 @@ min_interval = "10ms"
                 "/configuration/values/app/replica_url",
                 "postgres://replica:***@10.0.0.2:5432/demo",
             ),
+            ("/configuration/values/app/otp_seed", "***"),
+            ("/configuration/values/app/proxy_header", "Basic ***"),
         ],
     );
+    // The certificate of a bundle is public: it stays.
+    for (what, body) in &outputs {
+        if body.contains("cert_bundle") {
+            assert!(body.contains(CERT_BODY), "{what}: the certificate went too");
+        }
+    }
     let json_files = outputs
         .iter()
         .filter(|(what, body)| what.ends_with(".json") && body.starts_with('{'))

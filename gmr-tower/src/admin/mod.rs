@@ -24,6 +24,8 @@
 //!   or rendering it.
 //! * Bad input (a junk query, an unknown format, a malformed header) is a `4xx` with a short
 //!   plain message, never a `500` and never a panic.
+//! * The endpoint's log events go through gmr's log thread ([`gmr::log_without_blocking`]):
+//!   a worker answering a request never waits for the application's log output.
 
 mod auth;
 mod negotiate;
@@ -185,7 +187,11 @@ impl AdminEndpoint {
         accept: Option<&[u8]>,
     ) -> AdminAnswer {
         if let Err(denied) = self.inner.digest.check_values(authorization) {
-            tracing::debug!(reason = ?denied, "gmr admin request denied");
+            // Events on a web worker go through gmr's log thread: a stderr nobody reads must
+            // never stop a worker.
+            gmr::log_without_blocking(
+                || tracing::debug!(reason = ?denied, "gmr admin request denied"),
+            );
             return AdminAnswer::plain(StatusCode::UNAUTHORIZED, denied.message())
                 .with_header(header::WWW_AUTHENTICATE, denied.challenge());
         }
@@ -218,7 +224,9 @@ impl AdminEndpoint {
         {
             Ok(rendered) => rendered,
             Err(error) => {
-                tracing::warn!(%error, "gmr admin endpoint could not get a report");
+                gmr::log_without_blocking(
+                    || tracing::warn!(%error, "gmr admin endpoint could not get a report"),
+                );
                 return AdminAnswer::plain(
                     StatusCode::SERVICE_UNAVAILABLE,
                     match error {

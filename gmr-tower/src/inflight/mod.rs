@@ -124,6 +124,7 @@ pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_sec
 /// per line.
 fn describe(registry: &Registry, hide_paths: bool) -> Content {
     let entries = registry.snapshot();
+    let masker = gmr::secrets::Masker::default();
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
     let mut stuck = 0usize;
@@ -155,9 +156,10 @@ fn describe(registry: &Registry, hide_paths: bool) -> Content {
             .field(
                 "path",
                 if hide_paths {
-                    e.route.as_deref().unwrap_or("(hidden)")
+                    e.route.as_deref().unwrap_or("(hidden)").to_owned()
                 } else {
-                    e.target.path()
+                    // A token in a path (`/verify/<JWT>`) is masked like any other value.
+                    masker.mask_text(e.target.path())
                 },
             )
             .field("route", e.route.clone())

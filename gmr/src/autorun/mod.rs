@@ -40,6 +40,15 @@ pub enum InstallError {
         #[source]
         source: std::io::Error,
     },
+    /// What is at the trigger file's path is not a regular file: a FIFO, a directory, a device,
+    /// or a symbolic link to nothing (gmr never creates a file through a symbolic link).
+    #[error("refusing the trigger file `gmr.file_event_handler` {path}: {reason}")]
+    TriggerFileRefused {
+        /// The configured path.
+        path: PathBuf,
+        /// What is there, and what to do.
+        reason: String,
+    },
     /// The trigger signal's handler could not be registered.
     #[error("cannot handle the trigger signal {signal} (`gmr.signal`): {source}")]
     Signal {
@@ -69,6 +78,9 @@ impl From<TriggerError> for InstallError {
     fn from(error: TriggerError) -> Self {
         match error {
             TriggerError::File { path, source } => InstallError::TriggerFile { path, source },
+            TriggerError::FileRefused { path, reason } => {
+                InstallError::TriggerFileRefused { path, reason }
+            }
             TriggerError::Signal { signal, source } => InstallError::Signal { signal, source },
             TriggerError::Spawn { thread, source } => InstallError::Spawn { thread, source },
         }
@@ -154,6 +166,12 @@ pub(crate) fn install(gmr: Gmr) -> Result<GmrGuard, InstallError> {
     // gmr's threads leave the capture signal open (and only it): set before any starts.
     if let Some(signal) = crate::capture::capture_signal_number(settings.threads.capture_signal) {
         crate::threads::set_capture_signal(signal);
+        // Its default action kills the process: handled from now on, not from the first
+        // report. A signal somebody else owns is left alone (each report then says why it
+        // has no stacks of other threads).
+        if let Err(why) = crate::capture::install_capture_handler(settings.threads.capture_signal) {
+            tracing::warn!(reason = %why, "gmr cannot handle its capture signal; reports will hold no stacks of other threads");
+        }
     }
     // Checks that can fail come before any thread starts.
     let prepared = Prepared::new(settings)?;

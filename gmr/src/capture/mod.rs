@@ -349,6 +349,33 @@ pub(crate) fn capture_signal_number(offset: i32) -> Option<i32> {
     }
 }
 
+/// Installs the capture signal's handler for `SIGRTMIN() + offset` now, before any report:
+/// the signal's default action kills the process, so it must be handled from the moment the
+/// hook is installed (a stray `kill -RTMIN+5` before the first report would otherwise end the
+/// server). Leaves alone a signal that somebody else handles or ignores. Returns the signal.
+///
+/// # Errors
+///
+/// Why the signal cannot be used: out of range, taken by another handler, set to `SIG_IGN`,
+/// or stacks of other threads are not captured on this platform.
+pub(crate) fn install_capture_handler(offset: i32) -> Result<i32, String> {
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    {
+        linux::ensure_handler(offset)
+    }
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )))]
+    {
+        let _ = offset;
+        Err("stacks of other threads are not captured on this platform".to_owned())
+    }
+}
+
 /// Captures every thread of the process. One capture at a time: a concurrent caller waits.
 pub(crate) fn capture_threads(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
     #[cfg(all(
@@ -530,8 +557,6 @@ mod linux {
         modules: ModuleTable,
         unwind_cache: NativeCache,
         symbolizer: Symbolizer,
-        /// Signals we installed our handler for.
-        installed: Vec<i32>,
     }
 
     static REPORTER: Mutex<Option<Reporter>> = Mutex::new(None);
@@ -548,50 +573,58 @@ mod linux {
                 modules: ModuleTable::new(),
                 unwind_cache: NativeCache::new(),
                 symbolizer: Symbolizer::default(),
-                installed: Vec::new(),
             }
         }
 
         /// Makes sure the capture signal runs our handler. Returns the signal number.
         fn ensure_signal(&mut self, offset: i32) -> Result<i32, String> {
-            let (min, max) = (super::sys::sigrtmin(), super::sys::sigrtmax());
-            let sig = min.saturating_add(offset);
-            if offset < 0 || sig > max {
-                return Err(format!(
-                    "threads.capture_signal = {offset}: SIGRTMIN+{offset} is outside SIGRTMIN..SIGRTMAX ({min}..{max})"
-                ));
-            }
-            let ours: super::sys::SigactionFn = handler::capture_handler;
-            // gmr's own threads leave this signal open, so their stacks are captured too.
-            crate::threads::set_capture_signal(sig);
-            match super::sys::disposition(sig, ours) {
-                Ok(super::sys::Disposition::Ours) => Ok(sig),
-                Ok(super::sys::Disposition::Default) => {
-                    if self.installed.contains(&sig) {
-                        tracing::warn!(
-                            signal = sig,
-                            "gmr's capture signal handler was reset to the default; reinstalling it"
-                        );
-                    }
-                    super::sys::install(sig, ours).map_err(|e| {
-                        format!("cannot install the handler of SIGRTMIN+{offset} ({sig}): {e}")
-                    })?;
-                    if !self.installed.contains(&sig) {
-                        self.installed.push(sig);
-                    }
-                    tracing::debug!(signal = sig, "installed the thread capture signal handler");
-                    Ok(sig)
+            ensure_handler(offset)
+        }
+    }
+
+    /// The signals whose handler gmr installed, one bit per signal number.
+    static INSTALLED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// Makes sure `SIGRTMIN() + offset` runs our handler: installs it the first time, reinstalls
+    /// it (with a warning) if someone reset it to the default, and leaves alone a signal that
+    /// another handler took or that is ignored. Returns the signal number.
+    pub(super) fn ensure_handler(offset: i32) -> Result<i32, String> {
+        let (min, max) = (super::sys::sigrtmin(), super::sys::sigrtmax());
+        let sig = min.saturating_add(offset);
+        if offset < 0 || sig > max {
+            return Err(format!(
+                "threads.capture_signal = {offset}: SIGRTMIN+{offset} is outside SIGRTMIN..SIGRTMAX ({min}..{max})"
+            ));
+        }
+        let bit = 1u64.checked_shl(sig as u32).unwrap_or(0);
+        let ours: super::sys::SigactionFn = handler::capture_handler;
+        // gmr's own threads leave this signal open, so their stacks are captured too.
+        crate::threads::set_capture_signal(sig);
+        match super::sys::disposition(sig, ours) {
+            Ok(super::sys::Disposition::Ours) => Ok(sig),
+            Ok(super::sys::Disposition::Default) => {
+                if INSTALLED.load(Ordering::Relaxed) & bit != 0 {
+                    tracing::warn!(
+                        signal = sig,
+                        "gmr's capture signal handler was reset to the default; reinstalling it"
+                    );
                 }
-                Ok(super::sys::Disposition::Ignore) => Err(format!(
-                    "SIGRTMIN+{offset} ({sig}) is set to SIG_IGN by someone else; gmr leaves it \
-                     alone: set threads.capture_signal to a free real-time signal"
-                )),
-                Ok(super::sys::Disposition::Foreign(addr)) => Err(format!(
-                    "SIGRTMIN+{offset} ({sig}) is handled by another handler (at {addr:#x}); gmr \
-                     leaves it alone: set threads.capture_signal to a free real-time signal"
-                )),
-                Err(e) => Err(format!("cannot query SIGRTMIN+{offset} ({sig}): {e}")),
+                super::sys::install(sig, ours).map_err(|e| {
+                    format!("cannot install the handler of SIGRTMIN+{offset} ({sig}): {e}")
+                })?;
+                INSTALLED.fetch_or(bit, Ordering::Relaxed);
+                tracing::debug!(signal = sig, "installed the thread capture signal handler");
+                Ok(sig)
             }
+            Ok(super::sys::Disposition::Ignore) => Err(format!(
+                "SIGRTMIN+{offset} ({sig}) is set to SIG_IGN by someone else; gmr leaves it \
+                 alone: set threads.capture_signal to a free real-time signal"
+            )),
+            Ok(super::sys::Disposition::Foreign(addr)) => Err(format!(
+                "SIGRTMIN+{offset} ({sig}) is handled by another handler (at {addr:#x}); gmr \
+                 leaves it alone: set threads.capture_signal to a free real-time signal"
+            )),
+            Err(e) => Err(format!("cannot query SIGRTMIN+{offset} ({sig}): {e}")),
         }
     }
 

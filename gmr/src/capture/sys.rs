@@ -122,6 +122,246 @@ pub(crate) fn blocks_signal(signal: i32) -> bool {
     }
 }
 
+/// Gives the memory the C allocator holds free back to the system (`malloc_trim(0)` with
+/// glibc: the free pages of every arena, not only the top of the main heap). A no-op with
+/// other C libraries. Called by the reporter once it has been idle for a moment after making
+/// reports: a flood of reports leaves free memory scattered over the arenas of the threads
+/// that served it, which glibc would otherwise keep for the life of the process.
+pub(crate) fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only walks the allocator's own arenas
+    // under their locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Waits up to `timeout` until `fd` can take a write (`poll` for `POLLOUT`): `Ok(true)` when
+/// it can, or when a write would fail at once (the reader is gone: the write then says why);
+/// `Ok(false)` when the time passed (or a signal interrupted the wait). On a pipe, "can take a
+/// write" means room for at least `PIPE_BUF` bytes, so a write of that size does not block.
+///
+/// # Errors
+///
+/// `EBADF` when `fd` is not open (`POLLNVAL`); the I/O error of `poll`.
+pub(crate) fn wait_writable(
+    fd: std::os::fd::BorrowedFd<'_>,
+    timeout: std::time::Duration,
+) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd as _;
+    let mut pollfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let millis = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `pollfd` is one valid, writable pollfd for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pollfd, 1, millis) };
+    if rc < 0 {
+        let error = std::io::Error::last_os_error();
+        return if error.kind() == std::io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(error)
+        };
+    }
+    if pollfd.revents & libc::POLLNVAL != 0 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(rc > 0 && pollfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP) != 0)
+}
+
+pub(crate) use self::file_calls::*;
+
+/// The calls that publish a report file from its descriptor (`sink/dir.rs`): an unnamed file
+/// (`O_TMPFILE`) given its name with `linkat`, and the directory-relative calls of the fallback
+/// for filesystems without `O_TMPFILE`. Every path argument is one name inside a directory
+/// descriptor, never a path that could be redirected.
+mod file_calls {
+    use std::ffi::CStr;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd};
+
+    /// The result of a call returning `-1` on error.
+    fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }
+
+    /// An unnamed regular file in the directory `dir` (`O_TMPFILE`), open for writing, with
+    /// `mode` (less the umask). Nobody else can open it: it has no name until [`link_fd_at`]
+    /// gives it one.
+    ///
+    /// # Errors
+    ///
+    /// `EOPNOTSUPP` (or `EISDIR`, `EINVAL` on old kernels) where the filesystem has no
+    /// `O_TMPFILE`; the I/O error otherwise. Always `Unsupported` outside Linux.
+    pub(crate) fn open_unnamed_in(dir: BorrowedFd<'_>, mode: u32) -> io::Result<File> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // SAFETY: `dir` is a live descriptor for the duration of the call, the path is a
+            // NUL-terminated literal, and the mode is passed as the variadic `mode_t` openat
+            // expects with O_TMPFILE.
+            let fd = check(unsafe {
+                libc::openat(
+                    dir.as_raw_fd(),
+                    c".".as_ptr(),
+                    libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+                    mode as libc::mode_t,
+                )
+            })?;
+            // SAFETY: openat just returned this descriptor, which nothing else owns.
+            Ok(unsafe { File::from_raw_fd(fd) })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = (dir, mode);
+            Err(io::Error::from(io::ErrorKind::Unsupported))
+        }
+    }
+
+    /// Creates `name` in `dir` for writing with `mode` (less the umask): exclusively, never
+    /// following a symbolic link (`O_CREAT | O_EXCL | O_NOFOLLOW`).
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST` if anything is at that name; the I/O error otherwise.
+    pub(crate) fn create_new_in(dir: BorrowedFd<'_>, name: &CStr, mode: u32) -> io::Result<File> {
+        // SAFETY: `dir` is live, `name` is NUL-terminated and outlives the call; the mode is
+        // the variadic `mode_t` openat takes with O_CREAT.
+        let fd = check(unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC,
+                mode as libc::mode_t,
+            )
+        })?;
+        // SAFETY: openat just returned this descriptor, which nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// Gives the open file `file` the name `name` in `dir` (`linkat`), failing with `EEXIST`
+    /// rather than replacing anything at that name (a symbolic link is not followed there).
+    /// The link is made from the descriptor: `AT_EMPTY_PATH`, or where that needs a capability
+    /// the process lacks, `/proc/self/fd/N` with `AT_SYMLINK_FOLLOW` (the magic link of the
+    /// descriptor itself, not a path anyone else can change).
+    ///
+    /// # Errors
+    ///
+    /// `EEXIST` if the name is taken; the I/O error otherwise.
+    pub(crate) fn link_fd_at(file: &File, dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            // SAFETY: both descriptors are live, both paths are NUL-terminated and outlive the
+            // call; linkat only reads them.
+            let first = check(unsafe {
+                libc::linkat(
+                    file.as_raw_fd(),
+                    c"".as_ptr(),
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::AT_EMPTY_PATH,
+                )
+            });
+            match first {
+                Ok(_) => return Ok(()),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EPERM)) => {}
+                Err(e) => return Err(e),
+            }
+            let magic = std::ffi::CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                .map_err(io::Error::other)?;
+            // SAFETY: as above; `magic` is a NUL-terminated path that outlives the call.
+            check(unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    magic.as_ptr(),
+                    dir.as_raw_fd(),
+                    name.as_ptr(),
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            })
+            .map(drop)
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = (file, dir, name);
+            Err(io::Error::from(io::ErrorKind::Unsupported))
+        }
+    }
+
+    /// Links `from` to `to`, both names in `dir`, without following a symbolic link at `from`
+    /// and failing with `EEXIST` if `to` is taken.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub(crate) fn link_name_at(dir: BorrowedFd<'_>, from: &CStr, to: &CStr) -> io::Result<()> {
+        // SAFETY: `dir` is live; both names are NUL-terminated and outlive the call.
+        check(unsafe {
+            libc::linkat(
+                dir.as_raw_fd(),
+                from.as_ptr(),
+                dir.as_raw_fd(),
+                to.as_ptr(),
+                0,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Renames `from` to `to`, both names in `dir` (replacing what is at `to`: the caller
+    /// checks first and verifies after).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error.
+    pub(crate) fn rename_at(dir: BorrowedFd<'_>, from: &CStr, to: &CStr) -> io::Result<()> {
+        // SAFETY: `dir` is live; both names are NUL-terminated and outlive the call.
+        check(unsafe {
+            libc::renameat(dir.as_raw_fd(), from.as_ptr(), dir.as_raw_fd(), to.as_ptr())
+        })
+        .map(drop)
+    }
+
+    /// Removes the name `name` from `dir` (never a directory).
+    ///
+    /// # Errors
+    ///
+    /// The I/O error (`ENOENT` when it is already gone).
+    pub(crate) fn unlink_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<()> {
+        // SAFETY: `dir` is live; `name` is NUL-terminated and outlives the call.
+        check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) }).map(drop)
+    }
+
+    /// The device and inode of what `name` in `dir` is, without following a symbolic link.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error (`ENOENT` when nothing is there).
+    pub(crate) fn identity_at(dir: BorrowedFd<'_>, name: &CStr) -> io::Result<(u64, u64)> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+        // SAFETY: `dir` is live, `name` is NUL-terminated, and `st` is writable memory of the
+        // right type that fstatat fills on success.
+        check(unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })?;
+        // SAFETY: zero-initialised and filled by fstatat; plain data.
+        let st = unsafe { st.assume_init() };
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+        Ok((st.st_dev as u64, st.st_ino as u64))
+    }
+}
+
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")

@@ -20,6 +20,7 @@
 //! | `signal` | `"SIGUSR2"` | trigger signal, or `"none"` |
 //! | `format` | `"text"` | `text` or `json` for files and stderr |
 //! | `max_reports` | `20` | files kept in `log_dir` per service |
+//! | `min_interval` | `"1s"` | signal and file triggers closer than this share one report |
 //! | `show_environment` | `false` | list environment variables (masked) in `Processes` |
 //! | `admin.path` | `"/admin/gmr"` | admin endpoint path |
 //! | `admin.token` / `admin.token_file` | unset: endpoint off | bearer token, or a file holding it |
@@ -72,6 +73,7 @@ mod tests {
         assert_eq!(c.max_reports, 20);
         assert_eq!(c.admin.path, "/admin/gmr");
         assert_eq!(c.admin.min_interval, Duration::from_secs(1));
+        assert_eq!(c.min_interval, Duration::from_secs(1));
         assert_eq!(c.file_event_handler_interval, Duration::from_secs(1));
         assert_eq!(c.format, OutputFormat::Text);
     }
@@ -91,6 +93,7 @@ mod tests {
             signal = "SIGUSR1"
             format = "json"
             max_reports = 5
+            min_interval = "2s"
             show_environment = true
             [gmr.admin]
             path = "/internal/gmr"
@@ -117,6 +120,7 @@ mod tests {
         assert_eq!(c.signal, SignalChoice::Signal(libc::SIGUSR1));
         assert_eq!(c.format, OutputFormat::Json);
         assert_eq!(c.max_reports, 5);
+        assert_eq!(c.min_interval, Duration::from_secs(2));
         assert!(c.show_environment);
         assert_eq!(c.admin.path, "/internal/gmr");
         assert_eq!(
@@ -178,6 +182,9 @@ mod tests {
             ("max_reports = 0", "gmr.max_reports", "0"),
             ("max_reports = -1", "gmr.max_reports", "-1"),
             ("max_reports = \"many\"", "gmr.max_reports", "many"),
+            ("min_interval = \"0s\"", "gmr.min_interval", "0s"),
+            ("min_interval = \"soon\"", "gmr.min_interval", "soon"),
+            ("min_interval = true", "gmr.min_interval", "true"),
             (
                 "show_environment = \"maybe\"",
                 "gmr.show_environment",
@@ -239,6 +246,76 @@ mod tests {
     }
 
     #[test]
+    fn strict_values_are_refused_naming_the_key() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("max_reports = 1.5", "gmr.max_reports", "1.5"),
+            ("max_reports = 2.9", "gmr.max_reports", "2.9"),
+            ("max_reports = true", "gmr.max_reports", "true"),
+            ("max_reports = 1e3", "gmr.max_reports", "1000"),
+            ("max_reports = \"1e3\"", "gmr.max_reports", "1e3"),
+            ("max_reports = \"1.5\"", "gmr.max_reports", "1.5"),
+            ("max_reports = \"true\"", "gmr.max_reports", "true"),
+            ("threads.max_frames = 64.0", "gmr.threads.max_frames", "64"),
+            ("show_environment = 2", "gmr.show_environment", "2"),
+            ("show_environment = -1", "gmr.show_environment", "-1"),
+            ("show_environment = 1.0", "gmr.show_environment", "1"),
+            ("show_environment = \"2\"", "gmr.show_environment", "2"),
+            ("signal = \" SIGUSR1\"", "gmr.signal", "SIGUSR1"),
+            ("signal = \"SIGUSR1 \"", "gmr.signal", "SIGUSR1"),
+            ("format = \" json\"", "gmr.format", "json"),
+            ("format = \"json\\n\"", "gmr.format", "json"),
+            (
+                "threads.capture_signal = \"SIGRTMIN+5 \"",
+                "gmr.threads.capture_signal",
+                "SIGRTMIN+5",
+            ),
+            (
+                "admin.path = \"/admin/../gmr\"",
+                "gmr.admin.path",
+                "/admin/../gmr",
+            ),
+            (
+                "admin.path = \"/admin/./gmr\"",
+                "gmr.admin.path",
+                "/admin/./gmr",
+            ),
+            ("admin.path = \"/..\"", "gmr.admin.path", "/.."),
+            ("admin.path = \"/.\"", "gmr.admin.path", "/."),
+            ("admin.path = \"/admin/..\"", "gmr.admin.path", "/admin/.."),
+        ];
+        for (line, key, value) in cases {
+            let message = err(&format!("[gmr]\n{line}\n"));
+            assert!(
+                message.contains(key) && message.contains(value),
+                "{line}: message {message:?} should name {key} and {value}"
+            );
+        }
+        // What stays accepted: whole numbers and the documented boolean words, also as the
+        // strings environment variables give; dots inside a segment of admin.path.
+        let c = GmrConfig::from_config(&cfg(
+            "[gmr]\nmax_reports = \"7\"\nshow_environment = 1\n[gmr.admin]\npath = \"/admin/gmr.v2/.well-known\"\n",
+        ))
+        .expect("valid");
+        assert_eq!(c.max_reports, 7);
+        assert!(c.show_environment);
+        assert_eq!(c.admin.path, "/admin/gmr.v2/.well-known");
+        for (text, expected) in [("yes", true), ("Off", false), ("0", false), ("TRUE", true)] {
+            let c =
+                GmrConfig::from_config(&cfg(&format!("[gmr]\nshow_environment = \"{text}\"\n")))
+                    .expect("a boolean word");
+            assert_eq!(c.show_environment, expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn admin_path_dot_segments_are_refused_in_code_too() {
+        let mut c = GmrConfig::default();
+        c.admin.path = "/admin/../gmr".to_owned();
+        let message = c.validate().expect_err("dot segment").to_string();
+        assert!(message.contains("gmr.admin.path"), "{message}");
+    }
+
+    #[test]
     fn token_errors_never_show_the_token() {
         let message = err("[gmr.admin]\ntoken = \"short\"\n");
         assert!(message.contains("gmr.admin.token"), "{message}");
@@ -267,6 +344,115 @@ mod tests {
         let message = err("[gmr.admin]\ntoken_file = \"/nonexistent/gmr-token\"\n");
         assert!(message.contains("gmr.admin.token_file"), "{message}");
         assert!(message.contains("/nonexistent/gmr-token"), "{message}");
+    }
+
+    /// The messages of the warnings emitted while `f` runs on this thread.
+    fn warnings_during(f: impl FnOnce()) -> Vec<String> {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::SubscriberExt as _;
+        #[derive(Clone, Default)]
+        struct Warnings(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                struct Text(String);
+                impl tracing::field::Visit for Text {
+                    fn record_debug(
+                        &mut self,
+                        field: &tracing::field::Field,
+                        value: &dyn std::fmt::Debug,
+                    ) {
+                        self.0.push_str(&format!(" {}={value:?}", field.name()));
+                    }
+                }
+                if *event.metadata().level() == tracing::Level::WARN {
+                    let mut text = Text(String::new());
+                    event.record(&mut text);
+                    self.0.lock().expect("lock").push(text.0);
+                }
+            }
+        }
+        let warnings = Warnings::default();
+        let subscriber = tracing_subscriber::registry().with(warnings.clone());
+        tracing::subscriber::with_default(subscriber, f);
+        warnings.0.lock().expect("lock").clone()
+    }
+
+    fn token_file_config(path: &std::path::Path) -> Result<GmrConfig, crate::ConfigError> {
+        GmrConfig::from_config(&cfg(&format!(
+            "[gmr.admin]\ntoken_file = \"{}\"\n",
+            path.display()
+        )))
+    }
+
+    #[test]
+    fn a_fifo_token_file_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("token-fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(token_file_config(&path).map_err(|e| e.to_string()));
+        });
+        let message = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("reading a FIFO token file must not hang")
+            .expect_err("a FIFO is refused");
+        assert!(message.contains("gmr.admin.token_file"), "{message}");
+        assert!(message.contains("FIFO"), "{message}");
+        assert!(message.contains("regular file"), "{message}");
+    }
+
+    #[test]
+    fn token_files_are_regular_files_of_bounded_size() {
+        let message = token_file_config(std::path::Path::new("/dev/zero"))
+            .expect_err("a device is refused")
+            .to_string();
+        assert!(message.contains("gmr.admin.token_file"), "{message}");
+        assert!(message.contains("regular file"), "{message}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let message = token_file_config(dir.path())
+            .expect_err("a directory is refused")
+            .to_string();
+        assert!(message.contains("directory"), "{message}");
+        let big = dir.path().join("big");
+        std::fs::write(&big, "a".repeat(1 << 20)).expect("write");
+        let message = token_file_config(&big)
+            .expect_err("a large file is refused")
+            .to_string();
+        assert!(
+            message.contains("gmr.admin.token_file") && message.contains("bytes"),
+            "{message}"
+        );
+        assert!(!message.contains("aaaa"), "never the contents: {message}");
+    }
+
+    #[test]
+    fn a_token_file_readable_by_others_gets_a_warning() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "0123456789abcdef0123\n").expect("write token");
+        for (mode, warned) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let warnings = warnings_during(|| {
+                token_file_config(&path).expect("a valid token file");
+            });
+            assert_eq!(!warnings.is_empty(), warned, "{mode:o}: {warnings:?}");
+            for warning in &warnings {
+                assert!(warning.contains("gmr.admin.token_file"), "{warning}");
+                assert!(warning.contains(&format!("{mode:o}")), "{warning}");
+                assert!(!warning.contains("0123456789abcdef"), "{warning}");
+            }
+        }
     }
 
     #[test]

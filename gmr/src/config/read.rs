@@ -24,6 +24,7 @@ pub(super) const KNOWN_KEYS: &[&str] = &[
     "signal",
     "format",
     "max_reports",
+    "min_interval",
     "show_environment",
     "admin.path",
     "admin.token",
@@ -94,13 +95,13 @@ impl GmrConfig {
                 self.file_event_handler_interval = interval;
             }
             "signal" => {
-                let text = string(key, value)?;
+                let text = name(key, value)?;
                 let choice = trigger_signal_choice(&text)?;
                 validate::signal(choice, &text)?;
                 self.signal = choice;
             }
             "format" => {
-                let text = string(key, value)?;
+                let text = name(key, value)?;
                 self.format = OutputFormat::from_name(&text).ok_or_else(|| {
                     invalid(
                         key,
@@ -111,6 +112,11 @@ impl GmrConfig {
             }
             "max_reports" => {
                 self.max_reports = validate::max_reports(integer(key, value)?, &shown)?
+            }
+            "min_interval" => {
+                let interval = duration_value(key, value)?;
+                validate::min_interval(interval, &shown)?;
+                self.min_interval = interval;
             }
             "show_environment" => self.show_environment = boolean(key, value)?,
             "admin.path" => {
@@ -152,7 +158,7 @@ impl GmrConfig {
                 self.secrets.extra_keys = keys;
             }
             "threads.capture_signal" => {
-                let text = string(key, value)?;
+                let text = name(key, value)?;
                 let offset = capture_signal_offset(&text)?;
                 validate::capture_signal(offset, &text)?;
                 self.threads.capture_signal = offset;
@@ -254,18 +260,72 @@ fn wrong_type(key: &str, shown: String, expected: &'static str) -> ConfigError {
     }
 }
 
+/// What an integer key takes, for messages.
+const WHOLE_NUMBER: &str = "a whole number such as 20 (no decimals, exponent or boolean)";
+
+/// A whole number: an integer, or a string of one (`"7"`, what an environment variable gives).
+/// Decimals (`1.5`, even `2.0`), exponents (`1e3`) and booleans are refused rather than
+/// rounded or converted.
 fn integer(key: &str, value: Value) -> Result<i64, ConfigError> {
     let shown = value.to_string();
-    value
-        .into_int()
-        .map_err(|_| wrong_type(key, shown, "an integer"))
+    let whole = match &value.kind {
+        ValueKind::I64(n) => Some(*n),
+        ValueKind::U64(n) => i64::try_from(*n).ok(),
+        ValueKind::I128(n) => i64::try_from(*n).ok(),
+        ValueKind::U128(n) => i64::try_from(*n).ok(),
+        ValueKind::String(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+            s.parse::<i64>().ok()
+        }
+        _ => None,
+    };
+    whole.ok_or_else(|| wrong_type(key, shown, WHOLE_NUMBER))
 }
 
+/// What a boolean key takes, for messages.
+const BOOLEAN: &str = "true or false (also yes/no, on/off, 1/0)";
+
+/// A boolean: `true`/`false`, the integers 1 and 0, or one of the words `true`, `false`, `yes`,
+/// `no`, `on`, `off`, `1`, `0` in any case (what an environment variable gives). Any other
+/// number (`2`, `-1`, `1.0`) is refused rather than taken for `true`.
 fn boolean(key: &str, value: Value) -> Result<bool, ConfigError> {
     let shown = value.to_string();
-    value
-        .into_bool()
-        .map_err(|_| wrong_type(key, shown, "true or false"))
+    let parsed = match &value.kind {
+        ValueKind::Boolean(b) => Some(*b),
+        ValueKind::I64(n) => bit(i128::from(*n)),
+        ValueKind::U64(n) => bit(i128::from(*n)),
+        ValueKind::I128(n) => bit(*n),
+        ValueKind::U128(n) => i128::try_from(*n).ok().and_then(bit),
+        ValueKind::String(s) => match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    parsed.ok_or_else(|| wrong_type(key, shown, BOOLEAN))
+}
+
+/// 1 and 0 as booleans; any other number is not one.
+fn bit(n: i128) -> Option<bool> {
+    match n {
+        1 => Some(true),
+        0 => Some(false),
+        _ => None,
+    }
+}
+
+/// A name (`signal`, `format`, `threads.capture_signal`): a string without spaces around it.
+/// Spaces are refused, never trimmed silently, so `" json"` is an error that says so.
+fn name(key: &str, value: Value) -> Result<String, ConfigError> {
+    let text = string(key, value)?;
+    if text.trim() != text {
+        return Err(invalid(
+            key,
+            &format!("{text:?}"),
+            "remove the spaces (or other whitespace) around the value",
+        ));
+    }
+    Ok(text)
 }
 
 /// A number of seconds (integer or decimal), or a duration string such as `"500ms"`.
@@ -376,12 +436,81 @@ fn capture_signal_offset(text: &str) -> Result<i32, ConfigError> {
     })
 }
 
+/// The largest `admin.token_file` read: a token is at most 4096 characters, and a line ending
+/// may follow it.
+const TOKEN_FILE_LIMIT: u64 = 8 * 1024;
+
+/// Reads `admin.token_file`: a regular file (or a link to one) of at most
+/// [`TOKEN_FILE_LIMIT`] bytes. It is opened with `O_NONBLOCK` and checked with `fstat` before a
+/// byte is read, so a FIFO (which would wait for a writer) or a device (`/dev/zero`, which
+/// never ends) is refused at once instead of hanging or growing the process. A file readable
+/// by its group or by others gets a warning: the token guards every report.
 fn read_token_file(path: &PathBuf) -> Result<SecretString, ConfigError> {
-    let contents = std::fs::read_to_string(path).map_err(|source| ConfigError::TokenFile {
+    use std::io::Read as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+
+    let io_error = |source| ConfigError::TokenFile {
         path: path.clone(),
         source,
-    })?;
+    };
+    let refused = |reason: String| ConfigError::TokenFileRefused {
+        path: path.clone(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if !meta.is_file() {
+        return Err(refused(format!(
+            "it is {}, not a regular file; put the token in a regular file (mode 0600)",
+            file_kind(meta.file_type())
+        )));
+    }
+    if meta.len() > TOKEN_FILE_LIMIT {
+        return Err(refused(format!(
+            "it holds {} bytes, more than the {TOKEN_FILE_LIMIT} bytes a token file may hold; it must hold only the token",
+            meta.len()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            key = "gmr.admin.token_file",
+            path = %path.display(),
+            mode = %format!("{mode:o}"),
+            "the admin token file is readable by its group or by others; make it 0600 (chmod 600)"
+        );
+    }
+    let mut contents = String::new();
+    // The file may grow after the check: never read more than the limit.
+    file.take(TOKEN_FILE_LIMIT + 1)
+        .read_to_string(&mut contents)
+        .map_err(io_error)?;
+    if contents.len() as u64 > TOKEN_FILE_LIMIT {
+        return Err(refused(format!(
+            "it holds more than the {TOKEN_FILE_LIMIT} bytes a token file may hold; it must hold only the token"
+        )));
+    }
     let token = contents.trim_end_matches(['\n', '\r']).to_owned();
     validate::token(&token, "admin.token_file")?;
     Ok(SecretString::new(token))
+}
+
+/// What a file type is, for messages.
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }

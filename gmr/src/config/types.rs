@@ -171,6 +171,9 @@ pub struct GmrConfig {
     pub format: OutputFormat,
     /// `max_reports`: report files kept in `log_dir` per service.
     pub max_reports: usize,
+    /// `min_interval`: reports asked for by the signal and the trigger file closer than this
+    /// share one report; the last one asked for within an interval is made when it ends.
+    pub min_interval: Duration,
     /// `show_environment`: whether the `Processes` section lists the environment (masked).
     pub show_environment: bool,
     /// `[gmr.admin]`: the admin endpoint.
@@ -193,6 +196,7 @@ impl Default for GmrConfig {
             signal: SignalChoice::default(),
             format: OutputFormat::Text,
             max_reports: 20,
+            min_interval: Duration::from_secs(1),
             show_environment: false,
             admin: AdminConfig::default(),
             secrets: SecretsConfig::default(),

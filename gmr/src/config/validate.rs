@@ -98,7 +98,9 @@ pub(super) fn max_reports(n: i64, shown: &str) -> Result<usize, ConfigError> {
         .ok_or_else(|| invalid("max_reports", shown, "must be between 1 and 100000"))
 }
 
-/// `admin.path`.
+/// `admin.path`: an absolute path of plain segments. `.` and `..` segments are refused: a
+/// proxy or a framework may resolve them (`/admin/../gmr` is `/gmr` to one and not to
+/// another), so the path a proxy rule names would not be the path the endpoint answers.
 pub(super) fn admin_path(path: &str) -> Result<(), ConfigError> {
     let ok = path.starts_with('/')
         && path.len() > 1
@@ -107,15 +109,21 @@ pub(super) fn admin_path(path: &str) -> Result<(), ConfigError> {
         && path
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '~'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
+    if !ok {
+        return Err(invalid(
             "admin.path",
             path,
             "must be an absolute path such as \"/admin/gmr\": starts with '/', no trailing '/', no query, only A-Z a-z 0-9 / - _ . ~",
-        ))
+        ));
     }
+    if path.split('/').any(|segment| matches!(segment, "." | "..")) {
+        return Err(invalid(
+            "admin.path",
+            path,
+            "must not have `.` or `..` segments (proxies and frameworks resolve them differently); write the path they lead to",
+        ));
+    }
+    Ok(())
 }
 
 /// `admin.token` and the contents of `admin.token_file` (`key` says which). The message never
@@ -136,6 +144,16 @@ pub(super) fn token(token: &str, key: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+/// `min_interval`: the signal and file triggers' interval.
+pub(super) fn min_interval(interval: Duration, shown: &str) -> Result<(), ConfigError> {
+    positive(
+        "min_interval",
+        interval,
+        shown,
+        "must be greater than 0 so signals and trigger-file changes share reports",
+    )
 }
 
 /// `admin.min_interval`.
@@ -258,6 +276,7 @@ impl GmrConfig {
         }
         let reports = i64::try_from(self.max_reports).unwrap_or(i64::MAX);
         max_reports(reports, &self.max_reports.to_string())?;
+        min_interval(self.min_interval, &duration::show(self.min_interval))?;
         admin_path(&self.admin.path)?;
         if let Some(secret) = &self.admin.token {
             token(secret.expose(), "admin.token")?;

@@ -9,10 +9,14 @@ use std::time::Instant;
 
 type Action = Box<dyn FnOnce() + Send>;
 
+/// Whether an action is still wanted: `false` once whoever waited for it has its answer.
+pub(crate) type Wanted = Box<dyn Fn() -> bool + Send>;
+
 struct Entry {
     at: Instant,
     seq: u64,
     action: Action,
+    wanted: Wanted,
 }
 
 impl PartialEq for Entry {
@@ -36,18 +40,39 @@ struct Queue {
     heap: BinaryHeap<Reverse<Entry>>,
     seq: u64,
     started: bool,
+    /// The length at which entries no longer wanted are dropped.
+    compact_at: usize,
 }
+
+/// The smallest `compact_at`.
+const COMPACT_MIN: usize = 256;
 
 static QUEUE: Mutex<Queue> = Mutex::new(Queue {
     heap: BinaryHeap::new(),
     seq: 0,
     started: false,
+    compact_at: COMPACT_MIN,
 });
 static WAKE: Condvar = Condvar::new();
 
-/// Runs `action` at `deadline` on the deadline thread. If the thread cannot be started, the
-/// action is dropped (the caller then simply waits for its answer, as without a deadline).
-pub(crate) fn at(deadline: Instant, action: Action) {
+impl Queue {
+    /// Drops the entries nobody waits for any more, and the memory of a heap that has shrunk.
+    /// Every admin request registers a deadline 30 s ahead and is usually answered within
+    /// milliseconds: without this, a flood of requests would keep every answered request's
+    /// entry for 30 s.
+    fn compact(&mut self) {
+        self.heap.retain(|Reverse(entry)| (entry.wanted)());
+        self.compact_at = (self.heap.len() * 2).max(COMPACT_MIN);
+        if self.heap.capacity() > self.compact_at * 2 {
+            self.heap.shrink_to(self.compact_at);
+        }
+    }
+}
+
+/// Runs `action` at `deadline` on the deadline thread, unless `wanted` says by then that
+/// nobody waits for it any more. If the thread cannot be started, the action is dropped (the
+/// caller then simply waits for its answer, as without a deadline).
+pub(crate) fn at(deadline: Instant, action: Action, wanted: Wanted) {
     let mut queue = QUEUE.lock().unwrap_or_else(PoisonError::into_inner);
     if !queue.started {
         match crate::threads::spawn("gmr-deadlines", run) {
@@ -58,12 +83,16 @@ pub(crate) fn at(deadline: Instant, action: Action) {
             }
         }
     }
+    if queue.heap.len() >= queue.compact_at {
+        queue.compact();
+    }
     queue.seq += 1;
     let seq = queue.seq;
     queue.heap.push(Reverse(Entry {
         at: deadline,
         seq,
         action,
+        wanted,
     }));
     drop(queue);
     WAKE.notify_all();
@@ -90,8 +119,32 @@ fn run() {
                     .0;
             }
             None => {
+                if queue.heap.capacity() > COMPACT_MIN {
+                    queue.heap.shrink_to(COMPACT_MIN);
+                }
                 queue = WAKE.wait(queue).unwrap_or_else(PoisonError::into_inner);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_nobody_waits_for_are_dropped_long_before_their_deadline() {
+        let far = Instant::now() + std::time::Duration::from_secs(3600);
+        for _ in 0..10_000 {
+            at(far, Box::new(|| {}), Box::new(|| false));
+        }
+        let len = QUEUE
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .heap
+            .len();
+        // Other tests may hold a few live entries; the 10,000 answered ones are gone but for
+        // at most one compaction interval.
+        assert!(len < 2 * COMPACT_MIN + 100, "{len} entries kept");
     }
 }

@@ -7,7 +7,10 @@
 //!
 //! **Coalescing.** One report is made at a time. Requests that arrive while a report is being
 //! made *join* it: they get that report (and, if any of them wants it written, it is written
-//! once). A burst of 100 signals therefore gives one or two reports, never 100.
+//! once). The signal and file triggers are limited to one report per `min_interval` (default
+//! 1 s): the first request is answered at once, the ones within the interval after it share
+//! one report made when the interval ends. A flood of signals therefore gives one report per
+//! interval, never one per signal, and the last signal still gets a report made after it.
 //! [`ReportHandle::shared_report`] also reuses the last report while it is younger than a given
 //! age, which is how the admin endpoint bounds report generation to one per `min_interval`.
 //!
@@ -87,6 +90,11 @@ impl Request {
     fn wants_sink(&self) -> bool {
         matches!(self.want, Want::Write(_) | Want::Fire)
     }
+
+    /// A request of the signal or file trigger, limited to one report per `min_interval`.
+    fn is_fire(&self) -> bool {
+        matches!(self.want, Want::Fire)
+    }
 }
 
 /// The last report made, with the views rendered of it so far.
@@ -104,6 +112,24 @@ struct State {
     exited: bool,
     last: Option<Last>,
     reports_made: u64,
+    /// When the last report for the signal and file triggers started.
+    last_fired: Option<Instant>,
+    /// Reports were made since the allocator's free memory was last given back.
+    trim_pending: bool,
+}
+
+impl State {
+    /// When queued trigger requests may have their report: `None` without any; `now`, or
+    /// `min_interval` after the last such report started.
+    fn fire_at(&self, min_interval: Duration, now: Instant) -> Option<Instant> {
+        if !self.queue.iter().any(Request::is_fire) {
+            return None;
+        }
+        Some(match self.last_fired {
+            Some(last) => last + min_interval,
+            None => now,
+        })
+    }
 }
 
 struct Shared {
@@ -281,7 +307,9 @@ impl ReportHandle {
     }
 
     /// Asks for a report written to the sink and returns at once. Used by the signal and file
-    /// triggers. Returns `false` if the reporter has stopped.
+    /// triggers, and limited like them to one report per `min_interval`: a request within the
+    /// interval after the last such report shares the report made when the interval ends.
+    /// Returns `false` if the reporter has stopped.
     pub fn request(&self, trigger: Trigger) -> bool {
         self.enqueue(Request::new(trigger, Want::Fire))
     }
@@ -327,15 +355,16 @@ impl ReportHandle {
     }
 
     /// Queues a request, or joins the report in progress. A request made after the reporter
-    /// stopped is answered (by dropping its reply sender) at once.
+    /// stopped is answered (by dropping its reply sender) at once. Requests of the signal and
+    /// file triggers never join: they wait in the queue for their interval (`min_interval`).
     fn enqueue(&self, request: Request) -> bool {
         let mut state = self.shared.lock();
         if state.stopping || state.exited {
             return false;
         }
         match state.joined.as_mut() {
-            Some(joined) => joined.push(request),
-            None => state.queue.push(request),
+            Some(joined) if !request.is_fire() => joined.push(request),
+            _ => state.queue.push(request),
         }
         drop(state);
         self.shared.wake.notify_all();
@@ -422,27 +451,70 @@ impl Drop for ExitGuard<'_> {
     }
 }
 
+/// How long the reporter waits, idle after making reports, before it gives the allocator's
+/// free memory back to the system: long enough that a flood of requests is over (trimming
+/// between its reports would only slow them), short enough that the memory comes back soon.
+const TRIM_WHEN_IDLE: Duration = Duration::from_secs(1);
+
 /// The thread's body: wait for requests, make reports, until asked to stop.
+///
+/// Requests of the signal and file triggers are limited to one report per `min_interval`: the
+/// first is answered at once, those that come within the interval after it share one report
+/// made when the interval ends (so the last signal of a flood still gets a report made after
+/// it). Other requests are answered at once meanwhile.
 fn run(shared: &Shared, gmr: &Gmr) {
     let _exit = ExitGuard(shared);
+    let min_interval = gmr.settings().min_interval;
     loop {
         let batch = {
             let mut state = shared.lock();
-            loop {
+            let fire_now = loop {
                 if state.stopping {
                     return;
                 }
-                if !state.queue.is_empty() {
-                    break;
+                let now = Instant::now();
+                let fire_at = state.fire_at(min_interval, now);
+                let fire_now = fire_at.is_some_and(|at| at <= now);
+                if fire_now || state.queue.iter().any(|r| !r.is_fire()) {
+                    break fire_now;
                 }
-                state = shared
-                    .wake
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = match fire_at {
+                    Some(at) => {
+                        shared
+                            .wake
+                            .wait_timeout(state, at - now)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0
+                    }
+                    None if state.trim_pending => {
+                        let (mut state, waited) = shared
+                            .wake
+                            .wait_timeout(state, TRIM_WHEN_IDLE)
+                            .unwrap_or_else(PoisonError::into_inner);
+                        if waited.timed_out() && state.queue.is_empty() {
+                            state.trim_pending = false;
+                            drop(state);
+                            crate::capture::sys::release_free_memory();
+                            state = shared.lock();
+                        }
+                        state
+                    }
+                    None => shared
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner),
+                };
+            };
+            let queue = std::mem::take(&mut state.queue);
+            let (batch, deferred): (Vec<Request>, Vec<Request>) =
+                queue.into_iter().partition(|r| fire_now || !r.is_fire());
+            state.queue = deferred;
+            if fire_now {
+                state.last_fired = Some(Instant::now());
             }
-            let batch = std::mem::take(&mut state.queue);
             if batch.iter().any(|r| r.reuse.is_none()) {
                 state.joined = Some(Vec::new());
+                state.trim_pending = true;
             }
             batch
         };
@@ -489,13 +561,23 @@ fn make_report(shared: &Shared, gmr: &Gmr, batch: Vec<Request>) {
         let header = views.report().header();
         match gmr.deliver(header, &mut |format| views.get(format)) {
             Ok((delivery, bytes)) => {
-                tracing::info!(
-                    trigger = %trigger,
-                    destination = %delivery,
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    bytes,
-                    "gmr report written"
-                );
+                if delivery == Delivery::StderrQueued {
+                    tracing::warn!(
+                        trigger = %trigger,
+                        destination = %delivery,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        bytes,
+                        "gmr report queued: nobody reads stderr; it is written when stderr drains"
+                    );
+                } else {
+                    tracing::info!(
+                        trigger = %trigger,
+                        destination = %delivery,
+                        duration_ms = started.elapsed().as_millis() as u64,
+                        bytes,
+                        "gmr report written"
+                    );
+                }
                 Ok(delivery)
             }
             Err(error) => {

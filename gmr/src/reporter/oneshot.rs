@@ -95,6 +95,7 @@ impl<T: Send + 'static> Receiver<T> {
     /// then (the deadline thread holds the channel weakly: nothing is kept alive for it).
     pub(crate) fn deliver_at(&self, deadline: std::time::Instant, value: T) {
         let weak = Arc::downgrade(&self.shared);
+        let probe = weak.clone();
         super::deadlines::at(
             deadline,
             Box::new(move || {
@@ -113,6 +114,9 @@ impl<T: Send + 'static> Receiver<T> {
                     waker.wake();
                 }
             }),
+            // Wanted while either end lives: once the answer has been taken and the sender is
+            // gone, the entry can go.
+            Box::new(move || probe.strong_count() > 0),
         );
     }
 }

@@ -53,6 +53,7 @@ impl<S: Sink> Sink for StderrFallback<S> {
             "gmr: cannot write the report to log_dir {}: {reason}; writing it to stderr instead\n",
             destination.display()
         );
+        // Queued or written: either way the report is on its way to stderr.
         self.stderr.write_with_notice(Some(&line), report)?;
         Ok(Delivery::StderrFallback {
             log_dir: destination,

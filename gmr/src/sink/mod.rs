@@ -25,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use self::dir::LogDirSink;
+pub(crate) use self::dir::loose_directory;
 pub use self::fallback::StderrFallback;
 pub use self::naming::report_file_name;
 pub(crate) use self::naming::sanitize_name;
@@ -127,6 +128,9 @@ impl<'a> OutgoingReport<'a> {
 pub enum Delivery {
     /// To standard error.
     Stderr,
+    /// Queued for standard error, which nobody reads right now (a full pipe): written when it
+    /// drains.
+    StderrQueued,
     /// To this file in `log_dir`.
     File(PathBuf),
     /// To standard error, because `log_dir` (or the sink's destination) could not be written.
@@ -149,6 +153,9 @@ impl fmt::Display for Delivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Delivery::Stderr => f.write_str("stderr"),
+            Delivery::StderrQueued => {
+                f.write_str("stderr (queued: nobody reads stderr; written when it drains)")
+            }
             Delivery::File(path) => write!(f, "{}", path.display()),
             Delivery::StderrFallback { log_dir, reason } => write!(
                 f,
@@ -164,7 +171,8 @@ impl fmt::Display for Delivery {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {
-    /// Writing to stderr failed (closed, or a full pipe that errored).
+    /// Writing to stderr failed (closed), or the report was dropped because nobody reads
+    /// stderr and reports already wait for it (`WouldBlock`).
     #[error("cannot write the report to stderr: {0}")]
     Stderr(#[source] io::Error),
     /// A destination on disk could not be written (`log_dir` missing, not a directory, no

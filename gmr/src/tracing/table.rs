@@ -43,7 +43,7 @@ pub(crate) struct OpenSpan {
 impl OpenSpan {
     /// Notes that a thread entered the span now.
     pub(crate) fn entered(&self) {
-        let now = crate::coarse_monotonic().as_millis() as u64;
+        let now = crate::capture::sys::coarse_monotonic().as_millis() as u64;
         self.last_entered_ms.store(now.max(1), Ordering::Relaxed);
     }
 
@@ -133,7 +133,7 @@ impl SpanTable {
             target: span.target,
             parent: span.parent,
             request: span.request,
-            opened: crate::coarse_monotonic(),
+            opened: crate::capture::sys::coarse_monotonic(),
             last_entered_ms: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             fields: Mutex::new(span.fields),

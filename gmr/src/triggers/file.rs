@@ -15,7 +15,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -47,6 +47,49 @@ impl Fingerprint {
     }
 }
 
+/// Why the trigger file cannot be watched.
+#[derive(Debug)]
+pub(crate) enum FileWatchError {
+    /// The file is missing and cannot be created, or cannot be examined.
+    Io(io::Error),
+    /// What is at the path is not a regular file (or is a symbolic link to nothing); why.
+    Refused(String),
+}
+
+impl std::fmt::Display for FileWatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileWatchError::Io(error) => error.fmt(f),
+            FileWatchError::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+/// What a file type is, for messages: `a FIFO`, `a directory`, `a device`.
+fn kind_of(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The refusal for `path`, which is `kind`.
+fn not_regular(kind: &str) -> FileWatchError {
+    FileWatchError::Refused(format!(
+        "it is {kind}, not a regular file; point `file_event_handler` at a regular file, or at a free name in a directory where gmr may create one"
+    ))
+}
+
 /// The polling state of the trigger file.
 #[derive(Debug)]
 pub(crate) struct FileWatch {
@@ -60,19 +103,19 @@ impl FileWatch {
     /// Starts watching `path`, creating it (empty) if it is missing. The state at this moment is
     /// the baseline: only later changes fire.
     ///
+    /// The path must be a regular file, or a symbolic link to one (polled through the link).
+    /// A missing file is created with `O_CREAT | O_EXCL | O_NOFOLLOW`, so nothing is ever created
+    /// through a symbolic link: a dangling link (planted to make gmr create a file elsewhere) is
+    /// refused.
+    ///
     /// # Errors
     ///
-    /// The I/O error if the file is missing and cannot be created, or cannot be examined.
-    pub(crate) fn new(path: &Path, interval: Duration) -> io::Result<Self> {
-        let last = match Fingerprint::of(path) {
-            Ok(fp) => fp,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                OpenOptions::new().create(true).append(true).open(path)?;
-                tracing::info!(path = %path.display(), "gmr created the missing trigger file");
-                Fingerprint::of(path)?
-            }
-            Err(e) => return Err(e),
-        };
+    /// [`FileWatchError::Refused`] for a FIFO, a directory, a device, a socket or a dangling
+    /// symbolic link; [`FileWatchError::Io`] if the file is missing and cannot be created, or
+    /// cannot be examined.
+    pub(crate) fn new(path: &Path, interval: Duration) -> Result<Self, FileWatchError> {
+        check_or_create(path)?;
+        let last = Fingerprint::of(path).map_err(FileWatchError::Io)?;
         Ok(FileWatch {
             path: path.to_owned(),
             interval,
@@ -111,6 +154,53 @@ impl FileWatch {
             }
         }
     }
+}
+
+/// Checks that `path` is a regular file (or a link to one), creating it if nothing is there.
+fn check_or_create(path: &Path) -> Result<(), FileWatchError> {
+    // Twice at most: a name that appears between the check and the creation is checked again.
+    for _ in 0..2 {
+        match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return match fs::metadata(path) {
+                    Ok(target) if target.is_file() => Ok(()),
+                    Ok(target) => Err(not_regular(&format!(
+                        "a symbolic link to {}",
+                        kind_of(target.file_type())
+                    ))),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                        Err(FileWatchError::Refused(format!(
+                            "it is a symbolic link to {}, which does not exist; gmr never creates a file through a symbolic link: remove the link, or point `file_event_handler` at a regular file",
+                            fs::read_link(path)
+                                .map_or_else(|_| "?".to_owned(), |t| t.display().to_string())
+                        )))
+                    }
+                    Err(error) => Err(FileWatchError::Io(error)),
+                };
+            }
+            Ok(meta) if meta.is_file() => return Ok(()),
+            Ok(meta) => return Err(not_regular(kind_of(meta.file_type()))),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                match OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(path)
+                {
+                    Ok(_) => {
+                        tracing::info!(path = %path.display(), "gmr created the missing trigger file");
+                        return Ok(());
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(error) => return Err(FileWatchError::Io(error)),
+                }
+            }
+            Err(error) => return Err(FileWatchError::Io(error)),
+        }
+    }
+    Err(FileWatchError::Refused(
+        "the name keeps changing while gmr checks it; make it a regular file".to_owned(),
+    ))
 }
 
 /// The running file trigger: a thread polling a [`FileWatch`] and asking for reports.
@@ -229,6 +319,58 @@ mod tests {
         assert!(watch.poll(), "re-creation fires");
         touch_later(&path);
         assert!(watch.poll(), "later touches keep working");
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_refused_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("planted-target");
+        let path = dir.path().join("trigger");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        let error = FileWatch::new(&path, Duration::from_secs(1)).expect_err("refused");
+        assert!(matches!(error, FileWatchError::Refused(_)), "{error:?}");
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(!target.exists(), "the link's target was created");
+    }
+
+    #[test]
+    fn a_symlink_to_a_regular_file_is_watched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("real-trigger");
+        fs::write(&target, b"").expect("target");
+        let path = dir.path().join("trigger");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        let mut watch = FileWatch::new(&path, Duration::from_millis(10)).expect("watch");
+        touch_later(&target);
+        assert!(watch.poll());
+    }
+
+    #[test]
+    fn only_a_regular_file_can_be_the_trigger() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(status.success());
+        let subdir = dir.path().join("subdir");
+        fs::create_dir(&subdir).expect("dir");
+        for (path, kind) in [
+            (fifo.as_path(), "FIFO"),
+            (subdir.as_path(), "directory"),
+            (Path::new("/dev/null"), "device"),
+        ] {
+            let error = FileWatch::new(path, Duration::from_secs(1)).expect_err("refused");
+            assert!(
+                matches!(error, FileWatchError::Refused(_)),
+                "{}: {error:?}",
+                path.display()
+            );
+            let message = error.to_string();
+            assert!(message.contains(kind), "{}: {message}", path.display());
+            assert!(message.contains("regular file"), "{message}");
+        }
     }
 
     #[test]

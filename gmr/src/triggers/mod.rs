@@ -14,7 +14,7 @@ pub(crate) mod signal;
 use std::io;
 use std::path::PathBuf;
 
-use self::file::{FileTrigger, FileWatch};
+use self::file::{FileTrigger, FileWatch, FileWatchError};
 use self::signal::{SignalTrigger, signal_name};
 use crate::config::{GmrConfig, SignalChoice};
 use crate::reporter::ReportHandle;
@@ -22,8 +22,10 @@ use crate::reporter::ReportHandle;
 /// Why a trigger could not be set up.
 #[derive(Debug)]
 pub(crate) enum TriggerError {
-    /// The trigger file is unusable.
+    /// The trigger file cannot be created or examined.
     File { path: PathBuf, source: io::Error },
+    /// What is at the trigger file's path is not a regular file (why).
+    FileRefused { path: PathBuf, reason: String },
     /// The trigger signal's handler could not be registered.
     Signal { signal: String, source: io::Error },
     /// A trigger's thread could not be started.
@@ -45,10 +47,16 @@ impl Prepared {
     pub(crate) fn new(settings: &GmrConfig) -> Result<Self, TriggerError> {
         let file = match &settings.file_event_handler {
             Some(path) => Some(
-                FileWatch::new(path, settings.file_event_handler_interval).map_err(|source| {
-                    TriggerError::File {
-                        path: path.clone(),
-                        source,
+                FileWatch::new(path, settings.file_event_handler_interval).map_err(|error| {
+                    match error {
+                        FileWatchError::Io(source) => TriggerError::File {
+                            path: path.clone(),
+                            source,
+                        },
+                        FileWatchError::Refused(reason) => TriggerError::FileRefused {
+                            path: path.clone(),
+                            reason,
+                        },
                     }
                 })?,
             ),

@@ -85,7 +85,7 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
                         entry.other_spans = spans.others;
                     }
                 }
-                entries.sort_by(|a, b| b.age_ms.cmp(&a.age_ms));
+                entries.sort_by_key(|e| std::cmp::Reverse(e.age_ms));
                 RequestBlock {
                     source: name,
                     in_flight: entries.len(),
@@ -164,7 +164,7 @@ fn open_spans(
     let Some(views) = crate::tracing::open_spans() else {
         return HashMap::new();
     };
-    let now = crate::coarse_monotonic();
+    let now = crate::capture::sys::coarse_monotonic();
     let (per_request, block) = spans::join(views, now, ctx.settings.green_threads.span_age, masker);
     model.spans = Some(block);
     per_request
@@ -178,10 +178,12 @@ fn request_entry(
 ) -> RequestEntry {
     let in_poll = r.polled_by.and(r.last_poll);
     let stuck = in_poll.filter(|d| *d >= STUCK_POLL);
-    let thread = r.polled_by.map(|tid| match crate::thread_name(tid) {
-        Some(name) => format!("#{tid} \"{name}\""),
-        None => format!("#{tid} (exited)"),
-    });
+    let thread = r
+        .polled_by
+        .map(|tid| match crate::capture::names::thread_name(tid) {
+            Some(name) => format!("#{tid} \"{name}\""),
+            None => format!("#{tid} (exited)"),
+        });
     let state = match (stuck, r.polled_by) {
         (Some(d), _) => format!("STUCK {:.1} s in one poll", d.as_secs_f64()),
         (None, Some(_)) => "running".to_owned(),

@@ -1,4 +1,9 @@
-//! gmr's own threads (`gmr-reporter`, `gmr-signal`, `gmr-file-trigger`, `gmr-deadlines`, …).
+//! gmr's own threads (`gmr-reporter`, `gmr-signal`, `gmr-file-trigger`, `gmr-deadlines`,
+//! `gmr-stderr`, `gmr-log`).
+//!
+//! Every one emits its `tracing` events through the relay ([`relay`]): they reach the
+//! application's subscriber from `gmr-log`, so no gmr thread ever waits for the application's
+//! log output.
 //!
 //! Every one is started by [`spawn`], which blocks in it every signal it does not handle: a
 //! process-directed signal (a `SIGTERM` the application reads with `signalfd` or `sigwait`, a
@@ -15,6 +20,8 @@ use std::thread::JoinHandle;
 
 use crate::capture::sys;
 
+pub(crate) mod relay;
+
 /// The capture signal's number (`SIGRTMIN() + threads.capture_signal`), once a hook knows it;
 /// 0 before.
 static CAPTURE_SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -25,12 +32,24 @@ pub(crate) fn set_capture_signal(signal: i32) {
 }
 
 /// Starts a gmr thread named `name` running `body`, with every signal blocked but the capture
-/// signal.
+/// signal, and its `tracing` events relayed ([`relay`]).
 ///
 /// # Errors
 ///
 /// The I/O error of starting the thread.
 pub(crate) fn spawn<F, T>(name: &str, body: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    spawn_plain(name, move || {
+        let _relay = relay::enter();
+        body()
+    })
+}
+
+/// [`spawn`] without the relay: for `gmr-log` itself.
+fn spawn_plain<F, T>(name: &str, body: F) -> io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
