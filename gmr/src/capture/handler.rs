@@ -167,7 +167,7 @@ impl MapTable {
             // SAFETY: a published table is never freed.
             unsafe { (&*table).ranges.len() }
         };
-        if capacity < ranges.len() {
+        if table.is_null() || capacity < ranges.len() {
             let fresh = Box::leak(Box::new(MapTable {
                 ranges: (0..ranges.len().next_power_of_two().max(256))
                     .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))

@@ -493,7 +493,17 @@ fn own_thread_only(opts: &CaptureOptions) -> ProcessCapture {
 mod linux_proc_only {
     use super::*;
 
+    /// The gathering job: [`gather`], or a stand-in in tests (a read that blocks).
+    type GatherFn = fn(&Mutex<Gathered>, Option<ProcReader>, ModuleTable, i32, u64);
+
     pub(super) fn capture(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
+        capture_with(opts, gather)
+    }
+
+    fn capture_with(
+        opts: &CaptureOptions,
+        gather: GatherFn,
+    ) -> Result<ProcessCapture, CaptureError> {
         let started = Instant::now();
         let me = self::sys::current_tid();
         let ticks = self::sys::clock_ticks_per_second();
@@ -774,7 +784,17 @@ mod linux {
         gone: bool,
     }
 
+    /// The gathering job: [`gather`], or a stand-in in tests (a read that blocks).
+    type GatherFn = fn(&Mutex<Gathered>, Option<ProcReader>, ModuleTable, i32, u64);
+
     pub(super) fn capture(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
+        capture_with(opts, gather)
+    }
+
+    fn capture_with(
+        opts: &CaptureOptions,
+        gather: GatherFn,
+    ) -> Result<ProcessCapture, CaptureError> {
         let started = Instant::now();
         let deadline = started + opts.deadline;
         let me = super::sys::gettid();
@@ -1145,5 +1165,101 @@ mod linux {
                 ))
             })
             .unwrap_or(Err(NoStack::Timeout(opts.thread_timeout)))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::Condvar;
+
+        /// Released at the end of the test: the stand-in for a file system that recovers.
+        static RELEASE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+        /// Lists the threads and reads the reporting thread, then blocks in the next read the
+        /// way a read of a thread stuck on a hung file system does.
+        fn stalled_gather(
+            shared: &Mutex<Gathered>,
+            _reader: Option<ProcReader>,
+            modules: ModuleTable,
+            me: i32,
+            ticks: u64,
+        ) {
+            let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let tids = threads_proc::list_tids().unwrap_or_default();
+            let mut reader = ProcReader::open(ticks).expect("/proc/self/task");
+            if let Ok(own) = reader.read_thread(me) {
+                lock().procs.push(own);
+            }
+            let next = tids.iter().find(|&&t| t != me).copied().unwrap_or(0);
+            lock().tids = Some(Ok(tids));
+            set_doing(shared, format!("reading /proc/self/task/{next}"));
+            drop(modules);
+            let (released, cvar) = &RELEASE;
+            let mut done = released.lock().unwrap_or_else(PoisonError::into_inner);
+            while !*done {
+                done = cvar.wait(done).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+
+        #[test]
+        fn a_blocked_proc_read_is_cut_by_the_deadline_and_said() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let other = std::thread::spawn(move || {
+                tx.send(super::super::sys::gettid()).expect("tid");
+                let _ = stop_rx.recv();
+            });
+            let tid = rx.recv().expect("tid");
+            let opts = CaptureOptions {
+                signal_offset: 5,
+                thread_timeout: Duration::from_millis(200),
+                deadline: Duration::from_millis(300),
+                max_frames: 64,
+            };
+            let started = Instant::now();
+            let cut = capture_with(&opts, stalled_gather).expect("a capture");
+            // Bounded: the deadline, plus symbolizing the reporter's own stack.
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(
+                cut.notes
+                    .iter()
+                    .any(|n| n.starts_with("reading /proc/self/task/")
+                        && n.contains("cut by the deadline")),
+                "{:?}",
+                cut.notes
+            );
+            let entry = cut
+                .threads
+                .iter()
+                .find(|t| t.tid == tid)
+                .expect("the unread thread is listed");
+            assert_eq!(entry.stack.as_ref().err(), Some(&NoStack::NotRead));
+            let own = cut.threads.iter().find(|t| t.reporting).expect("own");
+            assert!(own.stack.is_ok());
+            {
+                let (released, cvar) = &RELEASE;
+                *released.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                cvar.notify_all();
+            }
+            // The next capture runs normally, on a fresh helper thread.
+            let next = capture(&CaptureOptions {
+                deadline: Duration::from_secs(10),
+                ..opts
+            })
+            .expect("capture");
+            assert!(
+                next.notes.iter().all(|n| !n.contains("cut")),
+                "{:?}",
+                next.notes
+            );
+            let entry = next.threads.iter().find(|t| t.tid == tid).expect("listed");
+            assert!(entry.stack.is_ok(), "{:?}", entry.stack);
+            stop_tx.send(()).expect("stop");
+            other.join().expect("thread");
+        }
     }
 }
