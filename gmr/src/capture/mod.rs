@@ -805,6 +805,10 @@ mod linux {
         let mut guard = lock_until(deadline)?;
         let rep = guard.get_or_insert_with(Reporter::new);
         rep.slots.set_pid(pid);
+        // The helper thread started below leaves the capture signal open: its stack is shown.
+        if let Some(sig) = capture_signal_number(opts.signal_offset) {
+            crate::threads::set_capture_signal(sig);
+        }
 
         // 1. Everything read before signalling, on the helper thread, cut by the deadline.
         let shared = Arc::new(Mutex::new(Gathered::default()));
