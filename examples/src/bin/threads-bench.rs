@@ -104,7 +104,10 @@ fn time_eu_stack() -> Result<f64, String> {
         if !output.status.success() {
             eprintln!(
                 "eu-stack: {}",
-                String::from_utf8_lossy(&output.stderr).lines().next().unwrap_or("")
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
             );
         }
         Ok(ms)

@@ -36,7 +36,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use self::registry::{Entry, PollGuard, Recorded, Registry, Target};
+use self::registry::{Entry, PollGuard, Recorded, Registry, Route, Target};
 
 /// The registry of one layer and its registration as a `Green Threads` source.
 struct Tracker {
@@ -143,11 +143,11 @@ fn describe(registry: &Registry, hide_paths: bool) -> Content {
             let mut request = serde_json::json!({
                 "method": e.method.as_str(),
                 "path": if hide_paths {
-                    e.route.as_deref().unwrap_or("(hidden)")
+                    e.route.as_ref().map_or("(hidden)", Route::as_str)
                 } else {
                     e.target.path()
                 },
-                "route": e.route,
+                "route": e.route.as_ref().map(Route::as_str),
                 "age": format!("{:.3}s", age.as_secs_f64()),
                 "age_ms": age.as_millis() as u64,
                 "polled_by": thread,
@@ -228,6 +228,18 @@ impl InFlightLayer {
     /// actix-web middleware uses it). `path` may hold a query string: it is cut off here. The
     /// request is listed until the returned record is dropped.
     pub fn record(&self, method: &str, path: &str, route: Option<&str>) -> InFlightRecord {
+        self.record_shared(method, path, route.map(Arc::from))
+    }
+
+    /// [`InFlightLayer::record`] with the route as a shared string: an adapter that keeps the
+    /// route patterns it has seen (`Arc<str>`, one per route) records a request without
+    /// copying its route.
+    pub fn record_shared(
+        &self,
+        method: &str,
+        path: &str,
+        route: Option<Arc<str>>,
+    ) -> InFlightRecord {
         let path = path.split('?').next().unwrap_or_default();
         let entry = Entry {
             // Any token is a valid (extension) method; only bytes no HTTP library would accept
@@ -236,7 +248,7 @@ impl InFlightLayer {
                 .or_else(|_| http::Method::from_bytes(b"INVALID"))
                 .unwrap_or_default(),
             target: Target::Path(path.into()),
-            route: route.map(str::to_owned),
+            route: route.map(Route::Shared),
             started: gmr::coarse_monotonic(),
             polled_by: AtomicI32::new(0),
             poll_started_ms: AtomicU64::new(0),
@@ -295,11 +307,11 @@ impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
     }
 }
 
-/// The route of a request, if the framework recorded one.
-fn matched_route<B>(_request: &Request<B>) -> Option<String> {
+/// The route of a request, if the framework recorded one (shared, not copied).
+fn matched_route<B>(_request: &Request<B>) -> Option<Route> {
     #[cfg(feature = "matched-path")]
     if let Some(path) = _request.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(path.as_str().to_owned());
+        return Some(Route::Matched(path.clone()));
     }
     None
 }

@@ -34,12 +34,32 @@ impl Target {
     }
 }
 
+/// The route pattern a request matched, kept without copying it per request.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    /// axum's `MatchedPath` (a reference-counted string): cloning it is an increment.
+    #[cfg(feature = "matched-path")]
+    Matched(axum::extract::MatchedPath),
+    /// A pattern shared by the requests of one route (e.g. from an adapter's per-thread cache).
+    Shared(Arc<str>),
+}
+
+impl Route {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            #[cfg(feature = "matched-path")]
+            Route::Matched(path) => path.as_str(),
+            Route::Shared(route) => route,
+        }
+    }
+}
+
 /// One request in flight.
 #[derive(Debug)]
 pub(crate) struct Entry {
     pub(crate) method: Method,
     pub(crate) target: Target,
-    pub(crate) route: Option<String>,
+    pub(crate) route: Option<Route>,
     /// When the request was recorded ([`gmr::coarse_monotonic`]).
     pub(crate) started: Duration,
     /// The kernel TID of the thread polling the request right now, or 0.
