@@ -26,7 +26,6 @@ mod registry;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
@@ -127,9 +126,10 @@ fn describe(registry: &Registry, hide_paths: bool) -> Content {
     let now_ms = now.as_millis() as u64;
     let requests: Vec<serde_json::Value> = entries
         .iter()
-        .map(|e| {
+        .map(|seen| {
+            let e = &seen.entry;
             let age = now.saturating_sub(e.started);
-            let tid = e.polled_by.load(Ordering::Relaxed);
+            let tid = seen.polled_by;
             let thread = if tid == 0 {
                 "not being polled (waiting)".to_owned()
             } else {
@@ -138,8 +138,7 @@ fn describe(registry: &Registry, hide_paths: bool) -> Content {
                     None => format!("Thread #{tid} (exited)"),
                 }
             };
-            let in_poll_ms = (tid != 0)
-                .then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
+            let in_poll_ms = (tid != 0).then(|| now_ms.saturating_sub(seen.poll_started_ms));
             let mut request = serde_json::json!({
                 "method": e.method.as_str(),
                 "path": if hide_paths {
@@ -250,8 +249,6 @@ impl InFlightLayer {
             target: Target::Path(path.into()),
             route: route.map(Route::Shared),
             started: gmr::coarse_monotonic(),
-            polled_by: AtomicI32::new(0),
-            poll_started_ms: AtomicU64::new(0),
         };
         InFlightRecord {
             recorded: Recorded::new(self.tracker.registry, entry),
@@ -331,17 +328,16 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Cheap after the first request on a thread: lets the report show the worker's full name.
         gmr::register_current_thread();
+        let now = gmr::coarse_monotonic();
         let entry = Entry {
             method: request.method().clone(),
             target: Target::Uri(request.uri().clone()),
             route: matched_route(&request),
-            started: gmr::coarse_monotonic(),
-            polled_by: AtomicI32::new(0),
-            poll_started_ms: AtomicU64::new(0),
+            started: now,
         };
         let recorded = Recorded::new(self.tracker.registry, entry);
         let inner = {
-            let _polling = recorded.polling();
+            let _polling = recorded.polling_since(now);
             self.inner.call(request)
         };
         ResponseFuture {
