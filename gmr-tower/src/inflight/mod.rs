@@ -331,7 +331,7 @@ where
         let now = gmr::coarse_monotonic();
         let entry = Entry {
             method: request.method().clone(),
-            target: Target::Uri(request.uri().clone()),
+            target: Target::Uri(request.uri().path_and_query().cloned()),
             route: matched_route(&request),
             started: now,
         };

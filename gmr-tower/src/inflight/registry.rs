@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::{Method, Uri};
+use http::Method;
+use http::uri::PathAndQuery;
 
 /// Number of shards: enough that worker threads rarely share one.
 const SHARDS: usize = 32;
@@ -24,8 +25,10 @@ const SHARDS: usize = 32;
 /// The target of a request as received; only its path is ever shown (never the query).
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    /// An `http` 1 URI (tower, hyper, axum): cloning it is a reference-count increment.
-    Uri(Uri),
+    /// The path and query of an `http` 1 URI (tower, hyper, axum): cloning it is a
+    /// reference-count increment; `None` for a request without a path (`CONNECT`'s
+    /// authority form).
+    Uri(Option<PathAndQuery>),
     /// The path from another HTTP library (actix-web), query already removed.
     Path(Box<str>),
 }
@@ -33,7 +36,8 @@ pub(crate) enum Target {
 impl Target {
     pub(crate) fn path(&self) -> &str {
         match self {
-            Target::Uri(uri) => uri.path(),
+            Target::Uri(Some(path)) => path.path(),
+            Target::Uri(None) => "",
             Target::Path(path) => path,
         }
     }
@@ -197,11 +201,13 @@ impl Registry {
         let mut shard = self.shards[slot.shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(place) = shard.slots.get_mut(slot.index)
-            && place.take().is_some()
-        {
+        let removed = shard.slots.get_mut(slot.index).and_then(Option::take);
+        if removed.is_some() {
             shard.free.push(slot.index);
         }
+        drop(shard);
+        // The entry's values are dropped after the lock is released.
+        drop(removed);
     }
 
     /// Every entry now, oldest first.
@@ -294,7 +300,7 @@ mod tests {
     fn entry(path: &str) -> Entry {
         Entry {
             method: Method::GET,
-            target: Target::Uri(path.parse().expect("uri")),
+            target: Target::Uri(Some(path.parse().expect("path"))),
             route: None,
             started: gmr::coarse_monotonic(),
         }
