@@ -3,6 +3,8 @@
 #
 #   scripts/request-cost.sh [PAIRS] [SECONDS]      (defaults: 9 pairs, 4 s of load each)
 #
+# DEMO_DIR=dir runs the demo binaries found there instead of building them (to compare two
+# builds: run the script once per directory).
 # Each demo runs with one worker (--workers 1) pinned to core 0, the load generator (wrk,
 # Debian package `wrk`) pinned to core 1. A pair is one run with gmr and one without, in
 # alternating order; each run warms up for 1 s, then reads the server's CPU time (utime +
@@ -25,7 +27,11 @@ for tool in wrk taskset; do
     command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install wrk util-linux)" >&2; exit 2; }
 done
 
-cargo build --release -q -p gmr-examples --bin axum-demo --bin actix-demo --bin tower-demo
+DEMO_DIR=${DEMO_DIR:-}
+if [[ -z $DEMO_DIR ]]; then
+    cargo build --release -q -p gmr-examples --bin axum-demo --bin actix-demo --bin tower-demo
+    DEMO_DIR=target/release
+fi
 TICKS=$(getconf CLK_TCK)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"; [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null || true' EXIT
@@ -44,7 +50,7 @@ run() {
     [[ $mode == without ]] && flags=(--no-gmr)
     local out="$WORK/out"
     : >"$out"
-    taskset -c "$SERVER_CPU" "target/release/$demo" --listen 127.0.0.1:0 --workers 1 "${flags[@]}" \
+    taskset -c "$SERVER_CPU" "$DEMO_DIR/$demo" --listen 127.0.0.1:0 --workers 1 "${flags[@]}" \
         >"$out" 2>"$WORK/err" &
     SERVER=$!
     local addr="" i

@@ -254,6 +254,16 @@ fn paired_all() {
         rt.block_on(axum_requests(if g { &mut with } else { &mut without }, n))
     });
     drop(gmr);
+    // For reference: what axum's `Router::layer` costs with a layer that does nothing (every
+    // route's service wrapped, boxed and cloned per request).
+    let (mut without, _, _) = axum_apps(&rt);
+    let mut noop: axum::Router =
+        gmr_examples::axum_routes::routes("hello").layer(tower::layer::layer_fn(|inner| {
+            tower::util::MapRequest::new(inner, |r: Request<axum::body::Body>| r)
+        }));
+    paired("axum-noop-layer", |g, n| {
+        rt.block_on(axum_requests(if g { &mut noop } else { &mut without }, n))
+    });
     let (mut without, mut with, gmr) = tower_apps();
     paired("tower", |g, n| {
         rt.block_on(tower_requests(if g { &mut with } else { &mut without }, n))
