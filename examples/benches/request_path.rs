@@ -16,6 +16,8 @@
 //! speed drifts (shared cores), the difference of neighbouring chunks is the steadier figure.
 //! `GMR_BENCH_PAIRED_ONLY=1` runs only that.
 
+#![allow(clippy::print_stdout)]
+
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 

@@ -202,6 +202,15 @@ pub(crate) enum NoStack {
         allow(dead_code)
     )]
     NothingCopied(i32),
+    /// Its `/proc` files could not be read (why).
+    #[cfg_attr(
+        any(
+            not(target_os = "linux"),
+            not(any(target_arch = "x86_64", target_arch = "aarch64"))
+        ),
+        allow(dead_code)
+    )]
+    Unreadable(String),
     /// Its `/proc` files were not read: the reads were cut by the deadline.
     #[cfg_attr(
         any(
@@ -260,6 +269,7 @@ impl std::fmt::Display for NoStack {
                 "answered, but the stack copy read nothing ({}): no stack to show",
                 std::io::Error::from_raw_os_error(*errno)
             ),
+            NoStack::Unreadable(why) => write!(f, "its /proc files could not be read: {why}"),
             NoStack::NotRead => f.write_str(
                 "not read: the /proc reads were cut by the capture deadline (threads.deadline)",
             ),
@@ -670,6 +680,8 @@ mod linux {
         tids: Option<Result<Vec<i32>, std::io::Error>>,
         /// The threads read so far, in TID order.
         procs: Vec<ProcThread>,
+        /// Threads whose files could not be read, and why (listed, never dropped).
+        unreadable: Vec<(i32, String)>,
         /// How stacks are copied, or why they cannot be.
         copy: Option<Result<CopyPath, String>>,
         /// Every mapping's range, or why the maps could not be read.
@@ -715,9 +727,16 @@ mod linux {
                     }
                     lock().procs.push(p);
                 }
-                // Exited between the listing and the read: not a thread of the report.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::debug!(tid, error = %e, "cannot read thread from /proc"),
+                // Exited between the listing and the read (`ENOENT`, `ESRCH`, or a file cut
+                // short): not a thread of the report.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        || e.raw_os_error() == Some(libc::ESRCH)
+                        || !super::sys::thread_exists(super::sys::getpid(), tid) => {}
+                Err(e) => {
+                    tracing::debug!(tid, error = %e, "cannot read thread from /proc");
+                    lock().unreadable.push((tid, e.to_string()));
+                }
             }
         }
         set_doing(shared, "opening /proc/self/mem".to_owned());
@@ -844,6 +863,8 @@ mod linux {
         };
         names::retain(&tids);
         let procs = std::mem::take(&mut g.procs);
+        let unreadable: HashMap<i32, String> =
+            std::mem::take(&mut g.unreadable).into_iter().collect();
         let own_seccomp = procs.iter().find(|p| p.tid == me).map(|p| p.seccomp);
 
         let copy = g.copy.take().unwrap_or_else(|| {
@@ -941,8 +962,19 @@ mod linux {
                 _ => None,
             };
             if p.is_none() {
-                // Exited before it was read, or its read was cut.
-                if cut.is_some() && !read.contains(&tid) && super::sys::thread_exists(pid, tid) {
+                // Unreadable, exited before it was read, or its read was cut.
+                if let Some(why) = unreadable.get(&tid) {
+                    threads.push(CapturedThread {
+                        tid,
+                        name: names::lookup_any(tid).unwrap_or_default(),
+                        proc: None,
+                        reporting: tid == me,
+                        stack: Err(NoStack::Unreadable(why.clone())),
+                    });
+                } else if cut.is_some()
+                    && !read.contains(&tid)
+                    && super::sys::thread_exists(pid, tid)
+                {
                     threads.push(CapturedThread {
                         tid,
                         name: names::lookup_any(tid).unwrap_or_default(),
