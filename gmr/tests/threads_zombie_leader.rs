@@ -99,8 +99,16 @@ fn scenario(leader: i32) {
         .expect("spawn");
     let tid = rx.recv().expect("tid");
     let gmr = engine();
-    // The first report opens what the capture keeps open.
-    let (json, text) = threads_report(&gmr);
+    // The first report opens what the capture keeps open (a few tries: on a loaded machine
+    // the thread may be descheduled past the timeout).
+    let mut tries = 0;
+    let (json, text) = loop {
+        let (json, text) = threads_report(&gmr);
+        tries += 1;
+        if thread(&json, tid).is_some_and(|t| t["stack"].is_u64()) || tries == 5 {
+            break (json, text);
+        }
+    };
     let deep = own_frames(&json, tid);
     assert!(
         deep >= 13,
@@ -121,11 +129,25 @@ fn scenario(leader: i32) {
         );
     }
     let before = open_fds();
+    let mut missed = 0;
     for i in 0..100 {
         let (json, _) = threads_report(&gmr);
-        let deep = own_frames(&json, tid);
-        assert!(deep >= 13, "report {i}: {deep} frames of #{tid}");
+        let entry = thread(&json, tid).expect("parked thread listed");
+        if entry["stack"].is_u64() {
+            let deep = own_frames(&json, tid);
+            assert!(deep >= 13, "report {i}: {deep} frames of #{tid}");
+        } else {
+            // Descheduled past the timeout on a loaded machine: allowed now and then, but an
+            // empty copy never.
+            let why = entry["stack_missing"].as_str().unwrap_or_default();
+            assert!(why.contains("no answer within"), "report {i}: {entry}");
+            missed += 1;
+        }
     }
+    assert!(
+        missed <= 5,
+        "{missed} of 100 reports without the parked thread's stack"
+    );
     let after = open_fds();
     assert_eq!(before, after, "descriptors leaked by 100 reports");
     release_tx.send(()).expect("release");
