@@ -22,9 +22,20 @@
 //!
 //! Building the middleware's service on a worker registers that worker's runtime with gmr
 //! (once per thread, see [`crate::register_worker_runtime`]).
+//!
+//! # Cost per request
+//!
+//! `match_pattern()` walks the app's resource map and builds a new `String` on every call,
+//! which costs more than everything else the middleware does. So each worker's service keeps
+//! the patterns of the paths it has seen ([`ROUTE_CACHE_PATHS`] at most; past that, patterns
+//! are computed per request again): a path of an app always matches the same pattern, and
+//! the request is recorded with a shared `Arc<str>`, not a copy.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, MessageBody};
@@ -86,15 +97,38 @@ where
         ready(Ok(GmrMiddlewareService {
             service,
             in_flight: self.in_flight.clone(),
+            routes: RefCell::new(HashMap::new()),
         }))
     }
 }
+
+/// Paths whose route pattern one worker's service keeps.
+const ROUTE_CACHE_PATHS: usize = 256;
 
 /// The service made by [`GmrMiddleware`] for one worker.
 #[derive(Debug)]
 pub struct GmrMiddlewareService<S> {
     service: S,
     in_flight: InFlightLayer,
+    /// Route pattern by path, for this worker's app (see the module docs).
+    routes: RefCell<HashMap<Box<str>, Option<Arc<str>>>>,
+}
+
+impl<S> GmrMiddlewareService<S> {
+    /// The route pattern `request` matches, from the cache or computed (and cached).
+    fn route(&self, request: &ServiceRequest) -> Option<Arc<str>> {
+        let Ok(mut routes) = self.routes.try_borrow_mut() else {
+            return request.match_pattern().map(Arc::from);
+        };
+        if let Some(route) = routes.get(request.path()) {
+            return route.clone();
+        }
+        let route: Option<Arc<str>> = request.match_pattern().map(Arc::from);
+        if routes.len() < ROUTE_CACHE_PATHS {
+            routes.insert(request.path().into(), route.clone());
+        }
+        route
+    }
 }
 
 impl<S, B> Service<ServiceRequest> for GmrMiddlewareService<S>
@@ -109,10 +143,10 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let route = request.match_pattern();
-        let record =
-            self.in_flight
-                .record(request.method().as_str(), request.path(), route.as_deref());
+        let route = self.route(&request);
+        let record = self
+            .in_flight
+            .record_shared(request.method().as_str(), request.path(), route);
         let inner = {
             let _polling = record.polling();
             self.service.call(request)

@@ -1,7 +1,16 @@
 //! Parsing of the `/proc` files the sections read (Linux).
 //!
 //! Each reader returns `io::Result` so a section can say what it could not read; the parsers
-//! are pure functions of the file's text, tested on captured samples.
+//! are pure functions of the file's bytes, tested on captured samples.
+//!
+//! # Bytes, not text
+//!
+//! `/proc` files are bytes. A thread name is whatever the thread set, cut by the kernel at 15
+//! bytes, possibly inside a UTF-8 character (std cuts `Builder::name` the same way); a path
+//! in `maps` is any file name. Reading such a file as a `String` fails, and everything the
+//! file held would be lost with it (a thread dropped from the report, a module table gone).
+//! So every file is read as bytes, parsed as bytes, and only the values shown are converted,
+//! lossily (an invalid byte becomes `U+FFFD`).
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
@@ -28,29 +37,39 @@ pub(crate) struct Stat {
     pub starttime: u64,
 }
 
-/// Parses a `stat` line. `comm` may contain spaces and parentheses: it ends at the last `)`.
-pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_owned();
-    let rest: Vec<&str> = text.get(close + 1..)?.split_whitespace().collect();
-    // rest[0] is field 3 (state); field N is rest[N - 3].
-    let field = |n: usize| rest.get(n - 3).copied();
+/// Parses a `stat` line. `comm` may contain spaces, parentheses and any byte: it ends at the
+/// last `)`, and is converted lossily.
+pub(crate) fn parse_stat(bytes: &[u8]) -> Option<Stat> {
+    let open = bytes.iter().position(|&b| b == b'(')?;
+    let close = bytes.iter().rposition(|&b| b == b')')?;
+    let comm = String::from_utf8_lossy(bytes.get(open + 1..close)?).into_owned();
+    // After the last `)` there are only numbers and the state letter: ASCII.
+    let rest = std::str::from_utf8(bytes.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    // The first is field 3 (state); field N is the (N - 3)th.
+    let mut field = {
+        let mut at = 3usize;
+        move |n: usize| -> Option<&str> {
+            let skip = n.checked_sub(at)?;
+            at = n + 1;
+            fields.nth(skip)
+        }
+    };
     Some(Stat {
-        comm,
         state: field(3)?.chars().next()?,
         ppid: field(4)?.parse().ok()?,
         utime: field(14)?.parse().ok()?,
         stime: field(15)?.parse().ok()?,
         num_threads: field(20)?.parse().ok()?,
         starttime: field(22)?.parse().ok()?,
+        comm,
     })
 }
 
 /// Reads and parses a `stat` file.
 pub(crate) fn read_stat(path: &Path) -> io::Result<Stat> {
-    let text = fs::read_to_string(path)?;
-    parse_stat(&text).ok_or_else(|| {
+    let bytes = fs::read(path)?;
+    parse_stat(&bytes).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
             format!("unexpected format of {}", path.display()),
@@ -58,9 +77,11 @@ pub(crate) fn read_stat(path: &Path) -> io::Result<Stat> {
     })
 }
 
-/// Parses a `status` file into its `Key: value` pairs (values trimmed).
-pub(crate) fn parse_status(text: &str) -> HashMap<String, String> {
-    text.lines()
+/// Parses a `status` file into its `Key: value` pairs (values trimmed, converted lossily: the
+/// `Name` of a thread may hold any byte).
+pub(crate) fn parse_status(bytes: &[u8]) -> HashMap<String, String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
         .filter_map(|line| line.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect()
@@ -68,7 +89,7 @@ pub(crate) fn parse_status(text: &str) -> HashMap<String, String> {
 
 /// Reads and parses a `status` file.
 pub(crate) fn read_status(path: &Path) -> io::Result<HashMap<String, String>> {
-    Ok(parse_status(&fs::read_to_string(path)?))
+    Ok(parse_status(&fs::read(path)?))
 }
 
 /// A `status` size such as `VmRSS:   12345 kB`, in bytes.
@@ -167,7 +188,7 @@ mod tests {
 
     #[test]
     fn stat_with_parentheses_in_comm() {
-        let stat = parse_stat(STAT).expect("parses");
+        let stat = parse_stat(STAT.as_bytes()).expect("parses");
         assert_eq!(stat.comm, "my (odd) app");
         assert_eq!(stat.state, 'S');
         assert_eq!(stat.ppid, 1);
@@ -175,12 +196,31 @@ mod tests {
         assert_eq!(stat.stime, 35);
         assert_eq!(stat.num_threads, 7);
         assert_eq!(stat.starttime, 123456);
-        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn stat_and_status_with_a_name_cut_inside_a_character() {
+        // 14 ASCII bytes and the first byte of `é`: what the kernel keeps of a longer name.
+        let mut stat = b"77 (fourteen-bytes\xc3) S 1".to_vec();
+        stat.extend_from_slice(&STAT.as_bytes()[STAT.find(") S 1").expect("sample") + 5..]);
+        let parsed = parse_stat(&stat).expect("parses");
+        assert_eq!(parsed.comm, "fourteen-bytes\u{fffd}");
+        assert_eq!(parsed.starttime, 123456);
+        let status = parse_status(b"Name:\tfourteen-bytes\xc3\nState:\tS (sleeping)\n");
+        assert_eq!(
+            status.get("State").map(String::as_str),
+            Some("S (sleeping)")
+        );
+        assert_eq!(
+            status.get("Name").map(String::as_str),
+            Some("fourteen-bytes\u{fffd}")
+        );
     }
 
     #[test]
     fn status_and_sizes() {
-        let status = parse_status("Name:\tapp\nVmRSS:\t  2048 kB\nUid:\t1000\t1000\t1000\t1000\n");
+        let status = parse_status(b"Name:\tapp\nVmRSS:\t  2048 kB\nUid:\t1000\t1000\t1000\t1000\n");
         assert_eq!(status.get("Name").map(String::as_str), Some("app"));
         assert_eq!(status_kib_as_bytes(&status, "VmRSS"), Some(2048 * 1024));
         assert_eq!(status_kib_as_bytes(&status, "VmHWM"), None);

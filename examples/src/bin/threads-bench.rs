@@ -6,8 +6,14 @@
 //! `summary threads=N cold_ms=… warm_median_ms=… peak_rss_delta_kb=…`, where the peak RSS delta
 //! is `VmHWM` after the last report minus `VmHWM` before the first.
 //!
+//! With `--eu-stack`, each report is followed by `eu-stack -p <this pid>` (elfutils) on the
+//! same process, timed the same way (wall clock of the whole command, its output discarded),
+//! and the summary adds its cold and warm median and the ratios: how many times faster gmr's
+//! report is than eu-stack's stacks, side by side in one run.
+//!
 //! ```text
 //! cargo run --release -p gmr-examples --bin threads-bench -- --threads 1000 --runs 10
+//! cargo run --release -p gmr-examples --bin threads-bench -- --threads 1000 --runs 10 --eu-stack
 //! ```
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -51,12 +57,14 @@ fn vm_hwm_kb() -> Option<u64> {
 struct Args {
     threads: usize,
     runs: usize,
+    eu_stack: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         threads: 100,
         runs: 10,
+        eu_stack: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -69,13 +77,62 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--threads" => args.threads = value("--threads")?,
             "--runs" => args.runs = value("--runs")?.max(1),
+            "--eu-stack" => args.eu_stack = true,
             "-h" | "--help" => {
-                return Err("usage: threads-bench [--threads N] [--runs R]".to_owned());
+                return Err("usage: threads-bench [--threads N] [--runs R] [--eu-stack]".to_owned());
             }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     Ok(args)
+}
+
+/// Times `eu-stack -p <our pid>` (its output discarded). `Err` if it cannot run or fails.
+fn time_eu_stack() -> Result<f64, String> {
+    let t0 = Instant::now();
+    let output = std::process::Command::new("eu-stack")
+        .arg("-p")
+        .arg(std::process::id().to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run eu-stack (apt-get install elfutils): {e}"))?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    // eu-stack exits with 1 when it could not unwind some frame of some thread, after
+    // printing every stack: that run still counts.
+    if output.status.success() || output.status.code() == Some(1) {
+        if !output.status.success() {
+            eprintln!(
+                "eu-stack: {}",
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+            );
+        }
+        Ok(ms)
+    } else {
+        Err(format!(
+            "eu-stack failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+/// Cold (the first) and warm (median of the others) of `times`.
+fn cold_and_warm(times: &[f64]) -> (f64, f64) {
+    let cold = times.first().copied().unwrap_or(f64::NAN);
+    let mut warm: Vec<f64> = times.iter().skip(1).copied().collect();
+    warm.sort_by(f64::total_cmp);
+    let median = if warm.is_empty() {
+        cold
+    } else if warm.len() % 2 == 1 {
+        warm[warm.len() / 2]
+    } else {
+        (warm[warm.len() / 2 - 1] + warm[warm.len() / 2]) / 2.0
+    };
+    (cold, median)
 }
 
 fn main() -> ExitCode {
@@ -123,6 +180,7 @@ fn main() -> ExitCode {
 
     let hwm_before = vm_hwm_kb().unwrap_or(0);
     let mut times = Vec::with_capacity(args.runs);
+    let mut eu_times = Vec::with_capacity(args.runs);
     for run in 1..=args.runs {
         let t0 = Instant::now();
         let report = gmr.report(gmr::Trigger::Api);
@@ -153,24 +211,37 @@ fn main() -> ExitCode {
             text.contains("bench_parked_thread"),
         );
         times.push(ms);
+        if args.eu_stack {
+            match time_eu_stack() {
+                Ok(ms) => {
+                    println!("eu-stack {run}: {ms:.1} ms");
+                    eu_times.push(ms);
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
     }
     let hwm_after = vm_hwm_kb().unwrap_or(0);
 
-    let cold = times.first().copied().unwrap_or(f64::NAN);
-    let mut warm: Vec<f64> = times.iter().skip(1).copied().collect();
-    warm.sort_by(f64::total_cmp);
-    let warm_median = if warm.is_empty() {
-        cold
-    } else if warm.len() % 2 == 1 {
-        warm[warm.len() / 2]
-    } else {
-        (warm[warm.len() / 2 - 1] + warm[warm.len() / 2]) / 2.0
-    };
-    println!(
+    let (cold, warm_median) = cold_and_warm(&times);
+    let mut summary = format!(
         "summary threads={} cold_ms={cold:.1} warm_median_ms={warm_median:.1} peak_rss_delta_kb={}",
         args.threads,
         hwm_after.saturating_sub(hwm_before)
     );
+    if args.eu_stack {
+        let (eu_cold, eu_warm) = cold_and_warm(&eu_times);
+        summary.push_str(&format!(
+            " eu_stack_cold_ms={eu_cold:.1} eu_stack_warm_median_ms={eu_warm:.1} \
+             cold_ratio={:.1} warm_ratio={:.1}",
+            eu_cold / cold,
+            eu_warm / warm_median
+        ));
+    }
+    println!("{summary}");
 
     {
         let (lock, cvar) = &*release;

@@ -26,17 +26,16 @@ mod registry;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError, Table};
+use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use self::registry::{Entry, PollGuard, Recorded, Registry, Target};
+use self::registry::{Entry, PollGuard, Recorded, Registry, Route, Target};
 
 /// The registry of one layer and its registration as a `Green Threads` source.
 struct Tracker {
@@ -120,72 +119,56 @@ impl InFlightOptions {
 /// microseconds, so seconds inside one poll mean its thread is blocked.
 pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// The section content for the entries of `registry` (oldest first): a table, one request
-/// per line.
+/// The section content for the entries of `registry` (oldest first).
 fn describe(registry: &Registry, hide_paths: bool) -> Content {
     let entries = registry.snapshot();
     let masker = gmr::secrets::Masker::default();
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
-    let mut stuck = 0usize;
-    let mut requests = Table::new(["method", "path", "route", "age", "state", "thread"]);
-    for e in &entries {
-        let age = now.saturating_sub(e.started);
-        let tid = e.polled_by.load(Ordering::Relaxed);
-        let thread_name = (tid != 0).then(|| gmr::thread_name(tid));
-        let polled_by = match &thread_name {
-            None => "not being polled (waiting)".to_owned(),
-            Some(Some(name)) => format!("Thread #{tid} \"{name}\""),
-            Some(None) => format!("Thread #{tid} (exited)"),
-        };
-        let thread = match &thread_name {
-            None => serde_json::Value::Null,
-            Some(Some(name)) => format!("#{tid} \"{name}\"").into(),
-            Some(None) => format!("#{tid} (exited)").into(),
-        };
-        let in_poll_ms =
-            (tid != 0).then(|| now_ms.saturating_sub(e.poll_started_ms.load(Ordering::Relaxed)));
-        let stuck_for = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64);
-        let state = match (stuck_for, tid) {
-            (Some(ms), _) => format!("STUCK {:.1}s in one poll", ms as f64 / 1000.0),
-            (None, 0) => "waiting".to_owned(),
-            (None, _) => "running".to_owned(),
-        };
-        let mut request = Content::new()
-            .field("method", e.method.as_str())
-            .field(
-                "path",
-                if hide_paths {
-                    e.route.as_deref().unwrap_or("(hidden)").to_owned()
+    let requests: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|seen| {
+            let e = &seen.entry;
+            let age = now.saturating_sub(e.started);
+            let tid = seen.polled_by;
+            let thread = if tid == 0 {
+                "not being polled (waiting)".to_owned()
+            } else {
+                match gmr::thread_name(tid) {
+                    Some(name) => format!("Thread #{tid} \"{name}\""),
+                    None => format!("Thread #{tid} (exited)"),
+                }
+            };
+            let in_poll_ms = (tid != 0).then(|| now_ms.saturating_sub(seen.poll_started_ms));
+            let mut request = serde_json::json!({
+                "method": e.method.as_str(),
+                "path": if hide_paths {
+                    e.route.as_ref().map_or("(hidden)", Route::as_str).to_owned()
                 } else {
                     // A token in a path (`/verify/<JWT>`) is masked like any other value.
                     masker.mask_text(e.target.path())
                 },
-            )
-            .field("route", e.route.clone())
-            .field("age", format!("{:.3}s", age.as_secs_f64()))
-            .field("age_ms", age.as_millis() as u64)
-            .field("state", state)
-            .field("thread", thread)
-            .field("polled_by", polled_by)
-            .field("polled_by_tid", (tid != 0).then_some(tid))
-            .field("in_poll_ms", in_poll_ms);
-        if let Some(ms) = stuck_for {
-            stuck += 1;
-            request = request.field(
-                "stuck",
-                format!(
+                "route": e.route.as_ref().map(Route::as_str),
+                "age": format!("{:.3}s", age.as_secs_f64()),
+                "age_ms": age.as_millis() as u64,
+                "polled_by": thread,
+                "polled_by_tid": (tid != 0).then_some(tid),
+                "in_poll_ms": in_poll_ms,
+            });
+            if let Some(ms) = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64) {
+                request["stuck"] = serde_json::json!(format!(
                     "STUCK: inside one poll for {:.1} s, blocking thread #{tid}: see its stack in Threads",
                     ms as f64 / 1000.0
-                ),
-            );
-        }
-        requests = requests.row(request);
-    }
+                ));
+            }
+            request
+        })
+        .collect();
+    let stuck = requests.iter().filter(|r| r.get("stuck").is_some()).count();
     Content::new()
         .field("in_flight", entries.len())
         .field("stuck_in_poll", stuck)
-        .table("requests", requests)
+        .field("requests", requests)
 }
 
 /// A tower [`Layer`] recording every request while it is in flight. Cheap to clone; clones
@@ -246,6 +229,18 @@ impl InFlightLayer {
     /// actix-web middleware uses it). `path` may hold a query string: it is cut off here. The
     /// request is listed until the returned record is dropped.
     pub fn record(&self, method: &str, path: &str, route: Option<&str>) -> InFlightRecord {
+        self.record_shared(method, path, route.map(Arc::from))
+    }
+
+    /// [`InFlightLayer::record`] with the route as a shared string: an adapter that keeps the
+    /// route patterns it has seen (`Arc<str>`, one per route) records a request without
+    /// copying its route.
+    pub fn record_shared(
+        &self,
+        method: &str,
+        path: &str,
+        route: Option<Arc<str>>,
+    ) -> InFlightRecord {
         let path = path.split('?').next().unwrap_or_default();
         let entry = Entry {
             // Any token is a valid (extension) method; only bytes no HTTP library would accept
@@ -254,10 +249,8 @@ impl InFlightLayer {
                 .or_else(|_| http::Method::from_bytes(b"INVALID"))
                 .unwrap_or_default(),
             target: Target::Path(path.into()),
-            route: route.map(str::to_owned),
+            route: route.map(Route::Shared),
             started: gmr::coarse_monotonic(),
-            polled_by: AtomicI32::new(0),
-            poll_started_ms: AtomicU64::new(0),
         };
         InFlightRecord {
             recorded: Recorded::new(self.tracker.registry, entry),
@@ -313,11 +306,11 @@ impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
     }
 }
 
-/// The route of a request, if the framework recorded one.
-fn matched_route<B>(_request: &Request<B>) -> Option<String> {
+/// The route of a request, if the framework recorded one (shared, not copied).
+fn matched_route<B>(_request: &Request<B>) -> Option<Route> {
     #[cfg(feature = "matched-path")]
     if let Some(path) = _request.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(path.as_str().to_owned());
+        return Some(Route::Matched(path.clone()));
     }
     None
 }
@@ -337,17 +330,16 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Cheap after the first request on a thread: lets the report show the worker's full name.
         gmr::register_current_thread();
+        let now = gmr::coarse_monotonic();
         let entry = Entry {
             method: request.method().clone(),
-            target: Target::Uri(request.uri().clone()),
+            target: Target::Uri(request.uri().path_and_query().cloned()),
             route: matched_route(&request),
-            started: gmr::coarse_monotonic(),
-            polled_by: AtomicI32::new(0),
-            poll_started_ms: AtomicU64::new(0),
+            started: now,
         };
         let recorded = Recorded::new(self.tracker.registry, entry);
         let inner = {
-            let _polling = recorded.polling();
+            let _polling = recorded.polling_since(now);
             self.inner.call(request)
         };
         ResponseFuture {
@@ -689,7 +681,7 @@ mod tests {
             .report(gmr::Trigger::Api);
         let text = report.to_text();
         assert!(text.contains("in-flight requests (unit-section)"), "{text}");
-        assert!(text.contains("POST    /orders/17"), "{text}");
+        assert!(text.contains("path = /orders/17"), "{text}");
         gate.open();
         let _ = response.into_body().collect().await;
         drop(layer);

@@ -3,24 +3,32 @@
 //!
 //! Each thread is given one shard (round-robin, on its first request) and records its
 //! requests there; a request finished on another thread removes itself from the shard it was
-//! recorded in. The report reads every shard, one at a time. Per request the hot path is one
-//! allocation (the entry) and two uncontended lock/unlock pairs.
+//! recorded in. The report reads every shard, one at a time. Per request the hot path is two
+//! uncontended lock/unlock pairs and no allocation: the entry lives in its shard's slot, and
+//! the two words written on every poll (which thread polls it, since when) live in a
+//! [`PollCell`] at a fixed address, written without the lock. Cells are allocated in chunks
+//! of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed (16 bytes
+//! per slot, bounded by the most requests a shard ever held at once), so a cell a request
+//! writes to is never moved or freed under it.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http::{Method, Uri};
+use http::Method;
+use http::uri::PathAndQuery;
 
 /// Number of shards: enough that worker threads rarely share one.
 const SHARDS: usize = 32;
 
 /// The target of a request as received; only its path is ever shown (never the query).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Target {
-    /// An `http` 1 URI (tower, hyper, axum): cloning it is a reference-count increment.
-    Uri(Uri),
+    /// The path and query of an `http` 1 URI (tower, hyper, axum): cloning it is a
+    /// reference-count increment; `None` for a request without a path (`CONNECT`'s
+    /// authority form).
+    Uri(Option<PathAndQuery>),
     /// The path from another HTTP library (actix-web), query already removed.
     Path(Box<str>),
 }
@@ -28,20 +36,46 @@ pub(crate) enum Target {
 impl Target {
     pub(crate) fn path(&self) -> &str {
         match self {
-            Target::Uri(uri) => uri.path(),
+            Target::Uri(Some(path)) => path.path(),
+            Target::Uri(None) => "",
             Target::Path(path) => path,
         }
     }
 }
 
+/// The route pattern a request matched, kept without copying it per request.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    /// axum's `MatchedPath` (a reference-counted string): cloning it is an increment.
+    #[cfg(feature = "matched-path")]
+    Matched(axum::extract::MatchedPath),
+    /// A pattern shared by the requests of one route (e.g. from an adapter's per-thread cache).
+    Shared(Arc<str>),
+}
+
+impl Route {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            #[cfg(feature = "matched-path")]
+            Route::Matched(path) => path.as_str(),
+            Route::Shared(route) => route,
+        }
+    }
+}
+
 /// One request in flight.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) method: Method,
     pub(crate) target: Target,
-    pub(crate) route: Option<String>,
+    pub(crate) route: Option<Route>,
     /// When the request was recorded ([`gmr::coarse_monotonic`]).
     pub(crate) started: Duration,
+}
+
+/// What a request's polls write, without the lock.
+#[derive(Debug, Default)]
+pub(crate) struct PollCell {
     /// The kernel TID of the thread polling the request right now, or 0.
     pub(crate) polled_by: AtomicI32,
     /// When the current poll started ([`gmr::coarse_monotonic`] in ms; meaningful while
@@ -49,9 +83,22 @@ pub(crate) struct Entry {
     pub(crate) poll_started_ms: AtomicU64,
 }
 
+/// An entry as the report sees it: the request and its poll state at that moment.
+#[derive(Debug)]
+pub(crate) struct Seen {
+    pub(crate) entry: Entry,
+    pub(crate) polled_by: i32,
+    pub(crate) poll_started_ms: u64,
+}
+
+/// Cells allocated at once when a shard grows.
+pub(crate) const CELL_CHUNK: usize = 64;
+
 #[derive(Default)]
 struct Shard {
-    slots: Vec<Option<Arc<Entry>>>,
+    slots: Vec<Option<Entry>>,
+    /// `cells[i]` belongs to `slots[i]`; never shorter than `slots`.
+    cells: Vec<&'static PollCell>,
     free: Vec<usize>,
 }
 
@@ -118,7 +165,7 @@ impl Registry {
         Box::leak(Box::new(Registry::new()))
     }
 
-    pub(crate) fn insert(&self, entry: Arc<Entry>) -> Slot {
+    pub(crate) fn insert(&self, entry: Entry) -> (Slot, &'static PollCell) {
         let shard_index = thread_shard();
         let mut shard = self.shards[shard_index]
             .lock()
@@ -133,31 +180,52 @@ impl Registry {
                 shard.slots.len() - 1
             }
         };
-        Slot {
-            shard: shard_index,
-            index,
+        if shard.cells.len() <= index {
+            let chunk: &'static [PollCell; CELL_CHUNK] =
+                Box::leak(Box::new(std::array::from_fn(|_| PollCell::default())));
+            shard.cells.extend(chunk.iter());
         }
+        let cell = shard.cells[index];
+        // No guard of an earlier request of this slot is alive: it ended with its record.
+        cell.polled_by.store(0, Ordering::Relaxed);
+        (
+            Slot {
+                shard: shard_index,
+                index,
+            },
+            cell,
+        )
     }
 
     pub(crate) fn remove(&self, slot: Slot) {
         let mut shard = self.shards[slot.shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if let Some(place) = shard.slots.get_mut(slot.index)
-            && place.take().is_some()
-        {
+        let removed = shard.slots.get_mut(slot.index).and_then(Option::take);
+        if removed.is_some() {
             shard.free.push(slot.index);
         }
+        drop(shard);
+        // The entry's values are dropped after the lock is released.
+        drop(removed);
     }
 
     /// Every entry now, oldest first.
-    pub(crate) fn snapshot(&self) -> Vec<Arc<Entry>> {
+    pub(crate) fn snapshot(&self) -> Vec<Seen> {
         let mut all = Vec::new();
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            all.extend(shard.slots.iter().flatten().cloned());
+            for (entry, cell) in shard.slots.iter().zip(&shard.cells) {
+                if let Some(entry) = entry {
+                    all.push(Seen {
+                        entry: entry.clone(),
+                        polled_by: cell.polled_by.load(Ordering::Relaxed),
+                        poll_started_ms: cell.poll_started_ms.load(Ordering::Relaxed),
+                    });
+                }
+            }
         }
-        all.sort_by_key(|e| e.started);
+        all.sort_by_key(|e| e.entry.started);
         all
     }
 
@@ -178,29 +246,32 @@ impl Registry {
 #[derive(Debug)]
 pub(crate) struct Recorded {
     registry: &'static Registry,
-    entry: Arc<Entry>,
+    cell: &'static PollCell,
     slot: Slot,
 }
 
 impl Recorded {
     pub(crate) fn new(registry: &'static Registry, entry: Entry) -> Self {
-        let entry = Arc::new(entry);
-        let slot = registry.insert(Arc::clone(&entry));
+        let (slot, cell) = registry.insert(entry);
         Recorded {
             registry,
-            entry,
+            cell,
             slot,
         }
     }
 
     /// Marks the request as polled by this thread until the returned guard drops.
     pub(crate) fn polling(&self) -> PollGuard<'_> {
-        self.entry.poll_started_ms.store(
-            gmr::coarse_monotonic().as_millis() as u64,
-            Ordering::Relaxed,
-        );
-        self.entry.polled_by.store(current_tid(), Ordering::Relaxed);
-        PollGuard { entry: &self.entry }
+        self.polling_since(gmr::coarse_monotonic())
+    }
+
+    /// [`Recorded::polling`] with the time already read.
+    pub(crate) fn polling_since(&self, now: Duration) -> PollGuard<'_> {
+        self.cell
+            .poll_started_ms
+            .store(now.as_millis() as u64, Ordering::Relaxed);
+        self.cell.polled_by.store(current_tid(), Ordering::Relaxed);
+        PollGuard { cell: self.cell }
     }
 }
 
@@ -213,12 +284,12 @@ impl Drop for Recorded {
 /// Clears the polling thread when the poll returns (or unwinds).
 #[derive(Debug)]
 pub(crate) struct PollGuard<'a> {
-    entry: &'a Entry,
+    cell: &'a PollCell,
 }
 
 impl Drop for PollGuard<'_> {
     fn drop(&mut self) {
-        self.entry.polled_by.store(0, Ordering::Relaxed);
+        self.cell.polled_by.store(0, Ordering::Relaxed);
     }
 }
 
@@ -229,11 +300,9 @@ mod tests {
     fn entry(path: &str) -> Entry {
         Entry {
             method: Method::GET,
-            target: Target::Uri(path.parse().expect("uri")),
+            target: Target::Uri(Some(path.parse().expect("path"))),
             route: None,
             started: gmr::coarse_monotonic(),
-            polled_by: AtomicI32::new(0),
-            poll_started_ms: AtomicU64::new(0),
         }
     }
 
@@ -246,7 +315,7 @@ mod tests {
         let paths: Vec<_> = registry
             .snapshot()
             .iter()
-            .map(|e| e.target.path().to_owned())
+            .map(|e| e.entry.target.path().to_owned())
             .collect();
         assert_eq!(paths, vec!["/a", "/b"], "oldest first");
         drop(a);
@@ -263,9 +332,34 @@ mod tests {
         let rec = Recorded::new(registry, entry("/p"));
         {
             let _guard = rec.polling();
-            assert_eq!(rec.entry.polled_by.load(Ordering::Relaxed), current_tid());
+            assert_eq!(rec.cell.polled_by.load(Ordering::Relaxed), current_tid());
+            assert_eq!(registry.snapshot()[0].polled_by, current_tid());
         }
-        assert_eq!(rec.entry.polled_by.load(Ordering::Relaxed), 0);
+        assert_eq!(rec.cell.polled_by.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn slots_and_cells_are_reused_past_a_chunk() {
+        let registry = Registry::leaked();
+        let many: Vec<Recorded> = (0..CELL_CHUNK + 3)
+            .map(|i| Recorded::new(registry, entry(&format!("/{i}"))))
+            .collect();
+        assert_eq!(registry.len(), CELL_CHUNK + 3);
+        let last = many.last().expect("records");
+        {
+            let _guard = last.polling();
+            let polled: Vec<i32> = registry.snapshot().iter().map(|s| s.polled_by).collect();
+            assert_eq!(polled.iter().filter(|&&t| t == current_tid()).count(), 1);
+        }
+        drop(many);
+        assert_eq!(registry.len(), 0);
+        let again = Recorded::new(registry, entry("/again"));
+        assert_eq!(
+            registry.snapshot()[0].polled_by,
+            0,
+            "a reused cell starts clear"
+        );
+        drop(again);
     }
 
     #[test]

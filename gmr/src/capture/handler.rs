@@ -21,10 +21,14 @@
 //! 3. checks that it runs on the thread the slot was armed for;
 //! 4. copies the registers the unwinder needs from the `ucontext` (x86_64: RIP, RSP, RBP;
 //!    aarch64: PC, SP, X29, X30);
-//! 5. copies a bounded window of its own stack, from the stack pointer up, with one `pread` on
-//!    the pre-opened `/proc/self/mem`: an unmapped page ends the copy with a short count (or
-//!    `EIO`) instead of a fault. (Not `process_vm_readv`: common seccomp profiles, systemd's
-//!    `@system-service` among them, filter it, and a filtered call kills the process.)
+//! 5. copies its own stack, from the stack pointer up to the top of the mapping that holds it
+//!    (looked up in the [`MapTable`] the reporter filled before signalling; at most
+//!    [`STACK_WINDOW`] bytes), with one raw system call: `pread64` on the pre-opened
+//!    `/proc/self/mem`, or `process_vm_readv` on our own pid where that file cannot be opened
+//!    (a process that is not dumpable; see [`CopyPath`]). Either stops at an unmapped page
+//!    with a short count or an error instead of a fault. They are issued with `syscall()`,
+//!    not through glibc's `pread`: the wrapper is a cancellation point, and a thread with a
+//!    pending `pthread_cancel` would be cancelled (unwound) inside the handler.
 //! 6. publishes the slot with a release store of `DONE(gen)`, bumps the answer counter and wakes
 //!    the reporter with `FUTEX_WAKE`.
 //!
@@ -38,8 +42,9 @@
 //!
 //! The slots live in one [`Pool`] allocated once, by the reporter, before the first signal is
 //! sent, and never freed (a handler still running late can therefore never touch freed memory).
-//! [`SLOT_COUNT`] slots of [`STACK_WINDOW`] bytes each: threads are captured in batches of at most
-//! that many, so memory does not grow with the number of threads.
+//! [`SLOT_COUNT`] slots of [`STACK_WINDOW`] bytes each: at most that many threads are asked at
+//! once (a slot is re-armed for the next thread as soon as its answer is unwound), so memory
+//! does not grow with the number of threads.
 //!
 //! # What can still go wrong
 //!
@@ -50,6 +55,13 @@
 //!   code already handles.
 //! * A thread that blocks the signal after the reporter read its mask keeps it pending until it
 //!   unblocks it; the handler then finds a stale generation and returns at once.
+//! * A thread with a seccomp filter of its own may forbid the copy's system call, and a
+//!   forbidden call kills the process: the reporter never signals a thread whose seccomp state
+//!   differs from its own, and uses `process_vm_readv` only when no filter is in force (systemd's
+//!   `@system-service` set, for one, leaves it out).
+//! * The map table is rewritten by the next capture while a late handler reads it: entries are
+//!   atomics, so a torn read only gives a wrong copy length, which the kernel bounds anyway (the
+//!   copy is a system call, never a plain memory read).
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -91,6 +103,118 @@ static POOL: AtomicPtr<Pool> = AtomicPtr::new(std::ptr::null_mut());
 
 /// Count of answers; the reporter sleeps on it with `FUTEX_WAIT`, handlers bump it and wake it.
 pub(crate) static ANSWERS: AtomicU32 = AtomicU32::new(0);
+
+/// How the handler copies its stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CopyPath {
+    /// `pread64` on the descriptor of `/proc/self/mem` in [`super::sys::MEM_FD`].
+    ProcMem,
+    /// `process_vm_readv` on our own pid: for processes that are not dumpable, whose
+    /// `/proc/self/mem` belongs to root. Only chosen when no seccomp filter is in force.
+    VmReadv,
+}
+
+impl CopyPath {
+    /// The name the report shows.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            CopyPath::ProcMem => "/proc/self/mem",
+            CopyPath::VmReadv => "process_vm_readv",
+        }
+    }
+}
+
+const COPY_NONE: u32 = 0;
+const COPY_PROC_MEM: u32 = 1;
+const COPY_VM_READV: u32 = 2;
+
+/// The copy path in force, set by the reporter before it signals anybody.
+static COPY: AtomicU32 = AtomicU32::new(COPY_NONE);
+
+/// Sets the copy path the handler uses (call before signalling).
+pub(crate) fn set_copy_path(path: CopyPath) {
+    let value = match path {
+        CopyPath::ProcMem => COPY_PROC_MEM,
+        CopyPath::VmReadv => COPY_VM_READV,
+    };
+    COPY.store(value, Ordering::Release);
+}
+
+/// The address ranges of the process's mappings, sorted, prepared by the reporter before it
+/// signals anybody (from `/proc/self/maps`) and only read by the handler: the stack copy ends
+/// at the top of the mapping that holds the stack pointer, so an idle thread copies the few
+/// KiB it uses, not [`STACK_WINDOW`], and never reads a neighbouring mapping.
+///
+/// Leaked, never freed (a late handler may read it at any time); replaced by a larger one
+/// when the process has more mappings than it holds.
+#[derive(Debug)]
+pub(crate) struct MapTable {
+    /// `[start, end)` pairs, sorted by start; the first `len` are valid.
+    ranges: Box<[(AtomicU64, AtomicU64)]>,
+    len: AtomicUsize,
+}
+
+static MAPS: AtomicPtr<MapTable> = AtomicPtr::new(std::ptr::null_mut());
+
+impl MapTable {
+    /// Publishes `ranges` (sorted by start, not overlapping) for the handler. Call from the
+    /// reporter only (one writer at a time: under the capture lock).
+    pub(crate) fn publish(ranges: &[(u64, u64)]) {
+        let mut table = MAPS.load(Ordering::Acquire);
+        let capacity = if table.is_null() {
+            0
+        } else {
+            // SAFETY: a published table is never freed.
+            unsafe { (&*table).ranges.len() }
+        };
+        if table.is_null() || capacity < ranges.len() {
+            let fresh = Box::leak(Box::new(MapTable {
+                ranges: (0..ranges.len().next_power_of_two().max(256))
+                    .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
+                    .collect(),
+                len: AtomicUsize::new(0),
+            }));
+            table = fresh;
+        }
+        // SAFETY: `table` is a leaked table (published or about to be), never freed.
+        let t = unsafe { &*table };
+        // Shrink first, so a handler never sees more entries than are written.
+        t.len.store(0, Ordering::Release);
+        for (slot, &(start, end)) in t.ranges.iter().zip(ranges) {
+            slot.0.store(start, Ordering::Relaxed);
+            slot.1.store(end, Ordering::Relaxed);
+        }
+        t.len
+            .store(ranges.len().min(t.ranges.len()), Ordering::Release);
+        MAPS.store(table, Ordering::Release);
+    }
+
+    /// The end of the mapping that holds `addr`, if the table has one. Async-signal-safe:
+    /// atomic loads and a binary search, no allocation.
+    #[inline(always)]
+    fn end_of(addr: u64) -> Option<u64> {
+        let table = MAPS.load(Ordering::Acquire);
+        if table.is_null() {
+            return None;
+        }
+        // SAFETY: a published table is never freed.
+        let t = unsafe { &*table };
+        let len = t.len.load(Ordering::Acquire).min(t.ranges.len());
+        let (mut lo, mut hi) = (0usize, len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (start, end) = t.ranges.get(mid)?;
+            if start.load(Ordering::Relaxed) > addr {
+                hi = mid;
+            } else if end.load(Ordering::Relaxed) <= addr {
+                lo = mid + 1;
+            } else {
+                return Some(end.load(Ordering::Relaxed));
+            }
+        }
+        None
+    }
+}
 
 /// Registers captured from the interrupted context.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -257,6 +381,14 @@ impl Slots {
             })
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// Whether slot `index` can be armed now (free, or answered and read).
+    pub(crate) fn is_reusable(&self, index: usize) -> bool {
+        self.pool.slots.get(index).is_some_and(|s| {
+            let phase = s.state.load(Ordering::Acquire) & PHASE_MASK;
+            phase == FREE || phase == DONE
+        })
     }
 
     /// Arms slot `index` for thread `tid` and returns the payload to send and its generation.
@@ -462,25 +594,74 @@ fn registers(context: *mut c_void) -> Regs {
     }
 }
 
-/// Copies up to [`STACK_WINDOW`] bytes from `sp` up into `dst` (a slot buffer of that size) by
-/// `pread` on the pre-opened `/proc/self/mem` ([`super::sys::MEM_FD`]): the kernel copies the
-/// readable prefix and stops at the first unmapped page (or answers `EIO`), never faulting.
-/// Returns the bytes copied and errno when nothing could be copied.
+/// How many bytes to copy from `sp`: up to the top of its mapping, at most [`STACK_WINDOW`].
+#[inline(always)]
+fn copy_len(sp: u64) -> usize {
+    match MapTable::end_of(sp) {
+        Some(end) => {
+            usize::try_from(end.saturating_sub(sp)).map_or(STACK_WINDOW, |n| n.min(STACK_WINDOW))
+        }
+        None => STACK_WINDOW,
+    }
+}
+
+/// Copies the stack from `sp` up (see [`copy_len`]) into `dst` (a slot buffer of
+/// [`STACK_WINDOW`] bytes) along the [`CopyPath`] in force, with a raw system call (no
+/// cancellation point): the kernel copies the readable prefix and stops at the first unmapped
+/// page (a short count, `EIO` or `EFAULT`), never faulting. Returns the bytes copied and errno
+/// when nothing could be copied.
 #[inline(always)]
 fn copy_stack(sp: u64, dst: *mut u8) -> (usize, i32) {
-    let fd = super::sys::MEM_FD.load(Ordering::Acquire);
-    if fd < 0 {
-        return (0, libc::EBADF);
-    }
-    let offset = if sp > i64::MAX as u64 {
+    if sp > i64::MAX as u64 {
         return (0, libc::EFAULT);
-    } else {
-        sp as libc::off_t
+    }
+    let len = copy_len(sp);
+    let got = match COPY.load(Ordering::Acquire) {
+        COPY_PROC_MEM => {
+            let fd = super::sys::MEM_FD.load(Ordering::Acquire);
+            if fd < 0 {
+                return (0, libc::EBADF);
+            }
+            // SAFETY: `dst` is the slot buffer of STACK_WINDOW bytes, owned by this handler while
+            // the slot is BUSY, and `len <= STACK_WINDOW`. The kernel validates the source range
+            // of /proc/self/mem (a short count or EIO, never a fault). A raw system call: no
+            // cancellation point.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pread64,
+                    fd as libc::c_long,
+                    dst.cast::<c_void>(),
+                    len,
+                    sp as libc::off_t,
+                )
+            }
+        }
+        COPY_VM_READV => {
+            let local = libc::iovec {
+                iov_base: dst.cast::<c_void>(),
+                iov_len: len,
+            };
+            let remote = libc::iovec {
+                iov_base: sp as usize as *mut c_void,
+                iov_len: len,
+            };
+            // SAFETY: `local` describes the slot buffer (see above); `remote` is only read by
+            // the kernel, which checks it (EFAULT or a short count, never a fault). Both iovecs
+            // live on this frame across the call. A raw system call: no cancellation point.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_process_vm_readv,
+                    OUR_PID.load(Ordering::Acquire) as libc::c_long,
+                    &local as *const libc::iovec,
+                    1 as libc::c_ulong,
+                    &remote as *const libc::iovec,
+                    1 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                )
+            }
+        }
+        _ => return (0, libc::EBADF),
     };
-    // SAFETY: `dst` is the slot buffer of STACK_WINDOW bytes, owned by this handler while the
-    // slot is BUSY; pread writes at most STACK_WINDOW bytes into it. The kernel validates the
-    // source range of /proc/self/mem (a short count or EIO, never a fault).
-    let got = unsafe { libc::pread(fd, dst.cast::<c_void>(), STACK_WINDOW, offset) };
     if got < 0 {
         // SAFETY: reading this thread's errno, see capture_handler.
         (0, unsafe { libc::__errno_location().read() })

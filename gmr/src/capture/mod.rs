@@ -3,48 +3,70 @@
 //!
 //! # How a capture runs
 //!
-//! Everything below runs on the reporting thread, one capture at a time (a global lock):
+//! Everything below runs on the reporting thread, one capture at a time (a global lock, waited
+//! for at most until the deadline):
 //!
-//! 1. **Enumerate** `/proc/self/task`; for each thread read `stat` (name, state, CPU time),
-//!    `status` (signal masks) and, for a blocked thread, `wchan` and `syscall`. This happens
+//! 1. **Gather** on the helper thread `gmr-capture-io` ([`cutoff`]), cut by the global deadline
+//!    (`threads.deadline`): enumerate `/proc/self/task`; for each thread read `stat` (name,
+//!    state, CPU time), `status` (signal masks, seccomp state) and, for a blocked thread,
+//!    `wchan` and `syscall` (one descriptor of the task directory and one buffer reused:
+//!    [`threads_proc::ProcReader`]); choose the stack copy path (`/proc/self/mem`, else
+//!    `process_vm_readv` when no seccomp filter is in force); read `/proc/thread-self/maps`
+//!    into the module table and the map table that bounds the copies. All of it happens
 //!    before any signal is sent, which would briefly wake a blocked thread out of its call.
+//!    `/proc` is read as bytes (a thread name cut inside a UTF-8 character, a file name that
+//!    is not UTF-8, lose nothing), and through the thread's own directories (once the main
+//!    thread has called `pthread_exit`, `/proc/self/{mem,maps,fd}` read as empty).
 //! 2. **Check the capture signal** (`SIGRTMIN() + threads.capture_signal`) is still ours:
 //!    install it the first time, reinstall it if someone reset it to the default, and refuse to
 //!    signal anybody if another handler took it (reported in the section).
-//! 3. **Skip** the threads that cannot answer: those blocking the signal (`SigBlk`), in
-//!    uninterruptible sleep (`D`: the signal would wait for the sleep to end), stopped or traced
-//!    (`T`, `t`), zombies. They are listed from `/proc` with the reason.
-//! 4. **Signal in batches** of at most [`handler::SLOT_COUNT`] threads, each with
-//!    `rt_tgsigqueueinfo` to its exact TID, carrying a slot index and a fresh generation. The
-//!    handler (see [`handler`]) copies registers and a window of stack into its slot. The
-//!    reporter sleeps on a futex until the batch has answered, the per-thread timeout
-//!    (`threads.thread_timeout`) or the global deadline (`threads.deadline`) has passed; a thread
-//!    that exits meanwhile is noticed within ~10 ms and reported as such.
+//! 3. **Skip** the threads that cannot answer or must not be asked: those blocking the signal
+//!    (`SigBlk`), in uninterruptible sleep (`D`: the signal would wait for the sleep to end),
+//!    stopped or traced (`T`, `t`), zombies, and those whose seccomp state differs from the
+//!    reporting thread's (their filter may forbid the copy and kill the process). They are
+//!    listed from `/proc` with the reason.
+//! 4. **Signal** each thread with `rt_tgsigqueueinfo` to its exact TID, carrying a slot index
+//!    and a fresh generation, at most [`handler::SLOT_COUNT`] at a time. The handler (see
+//!    [`handler`]) copies registers and its stack, up to the top of the stack's mapping, into
+//!    its slot. The reporter sleeps on a futex until an answer comes, a request's own timeout
+//!    (`threads.timeout`) or the global deadline passes; a thread that exits meanwhile is
+//!    noticed within ~10 ms and reported as such.
 //! 5. **Unwind** each answer from its copy with framehop (DWARF CFI from `.eh_frame`, frame
-//!    pointers otherwise; see [`unwind`]) before the slot is reused.
+//!    pointers otherwise; see [`unwind`]) as soon as it arrives, and re-arm its slot for the
+//!    next thread: one slow thread holds one slot, never a batch. A copy that read nothing is
+//!    reported as such, never as a one-frame stack.
 //! 6. **Own stack**: the reporting thread is not signalled; it unwinds itself in place with
 //!    `backtrace::trace` (ordinary code, not a signal handler).
 //! 7. **Symbolize** each unique address once, with a cache that outlives the report
 //!    ([`symbolize`]); every frame also carries `module+0xoffset`, from the module table built
-//!    from `/proc/self/maps` ([`modules`]), so a stripped binary still gives a report that
+//!    from the maps ([`modules`]), so a stripped binary still gives a report that
 //!    `addr2line -e <module> <offset>` can finish offline.
 //!
 //! # What can go wrong, and what happens then
 //!
+//! * A `/proc` read blocks in the kernel (a thread stuck in a page fault on a hung network
+//!   file system holds the address space's lock): the gathering job is cut at the deadline,
+//!   the section says what it was reading, and the threads it had not read are listed as such.
+//!   The stuck helper thread is abandoned; the next capture uses a fresh one.
 //! * A thread never answers (it blocked the signal after we read its mask, or it is descheduled
 //!   for longer than the timeout): its entry says so; the signal stays pending and, when it is
 //!   finally delivered, the handler sees a stale generation and writes nothing.
 //! * A handler is still copying when its request times out: the slot stays claimed and is not
-//!   reused until the copy ends, so no two threads ever write one slot.
+//!   reused until the copy ends, so no two threads ever write one slot. The wait for it ends
+//!   by the deadline too.
 //! * A thread exits, or a library is unloaded, during the capture: sends fail with `ESRCH`,
 //!   exited threads are reported as such, and unwind tables are owned copies.
 //! * Someone else owns the capture signal: nobody is signalled, the section explains, and the
 //!   other handler is left alone.
+//! * The process is not dumpable (setuid, file capabilities, `PR_SET_DUMPABLE 0`):
+//!   `/proc/self/mem` belongs to root; stacks are copied with `process_vm_readv` unless a
+//!   seccomp filter is in force (then the section says why there are none).
 //!
 //! # Memory
 //!
-//! The slot pool (32 × 128 KiB, allocated once, pages touched on use) and the module and symbol
-//! caches: independent of the number of threads except for the per-thread results themselves.
+//! The slot pool (32 × 128 KiB, allocated once, pages touched on use), the map table (16 bytes
+//! per mapping) and the module and symbol caches: independent of the number of threads except
+//! for the per-thread results themselves.
 // Elsewhere the capture machinery is compiled but unused: only the `/proc`-free fallback runs.
 #![cfg_attr(
     not(all(
@@ -54,6 +76,11 @@
     allow(dead_code)
 )]
 
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod cutoff;
 pub(crate) mod names;
 #[cfg(all(
     target_os = "linux",
@@ -121,9 +148,6 @@ pub(crate) enum Truncation {
     /// The stack is deeper than the copied window (bytes): the outer frames are not shown.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Window(usize),
-    /// The stack window could not be read (`errno`); only the interrupted frame is shown.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-    NoStackCopy(i32),
 }
 
 impl std::fmt::Display for Truncation {
@@ -135,11 +159,6 @@ impl std::fmt::Display for Truncation {
                 f,
                 "truncated at the {} KiB stack window: outer frames not shown",
                 bytes / 1024
-            ),
-            Truncation::NoStackCopy(errno) => write!(
-                f,
-                "the stack could not be copied ({}); only the interrupted frame is shown",
-                std::io::Error::from_raw_os_error(*errno)
             ),
         }
     }
@@ -168,6 +187,46 @@ pub(crate) enum NoStack {
     SignalUnavailable(String),
     /// Sending the signal failed.
     SendFailed(String),
+    /// The thread's seccomp state differs from the reporting thread's: its filter may forbid
+    /// the stack copy's system call, and a forbidden call kills the process.
+    #[cfg(target_os = "linux")]
+    #[cfg_attr(
+        not(any(target_arch = "x86_64", target_arch = "aarch64")),
+        allow(dead_code)
+    )]
+    OwnSeccomp {
+        /// The thread's.
+        thread: threads_proc::Seccomp,
+        /// The reporting thread's.
+        reporter: threads_proc::Seccomp,
+    },
+    /// The thread answered, but its stack copy read nothing (`errno`, 0 for an empty read).
+    #[cfg_attr(
+        any(
+            not(target_os = "linux"),
+            not(any(target_arch = "x86_64", target_arch = "aarch64"))
+        ),
+        allow(dead_code)
+    )]
+    NothingCopied(i32),
+    /// Its `/proc` files could not be read (why).
+    #[cfg_attr(
+        any(
+            not(target_os = "linux"),
+            not(any(target_arch = "x86_64", target_arch = "aarch64"))
+        ),
+        allow(dead_code)
+    )]
+    Unreadable(String),
+    /// Its `/proc` files were not read: the reads were cut by the deadline.
+    #[cfg_attr(
+        any(
+            not(target_os = "linux"),
+            not(any(target_arch = "x86_64", target_arch = "aarch64"))
+        ),
+        allow(dead_code)
+    )]
+    NotRead,
     /// Stacks of other threads are not supported on this platform.
     #[cfg_attr(
         any(
@@ -201,6 +260,26 @@ impl std::fmt::Display for NoStack {
             NoStack::NoSlot => f.write_str("not captured: earlier handlers still hold every slot"),
             NoStack::SignalUnavailable(why) => write!(f, "capture signal unavailable: {why}"),
             NoStack::SendFailed(why) => write!(f, "the capture signal could not be sent: {why}"),
+            #[cfg(target_os = "linux")]
+            NoStack::OwnSeccomp { thread, reporter } => write!(
+                f,
+                "not signalled: its seccomp state ({thread}) differs from the reporting \
+                 thread's ({reporter}); its filter could forbid the stack copy and kill the \
+                 process"
+            ),
+            NoStack::NothingCopied(0) => f.write_str(
+                "answered, but the stack copy read nothing (the memory file read as empty): \
+                 no stack to show",
+            ),
+            NoStack::NothingCopied(errno) => write!(
+                f,
+                "answered, but the stack copy read nothing ({}): no stack to show",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            NoStack::Unreadable(why) => write!(f, "its /proc files could not be read: {why}"),
+            NoStack::NotRead => f.write_str(
+                "not read: the /proc reads were cut by the capture deadline (threads.deadline)",
+            ),
             NoStack::Unsupported => {
                 f.write_str("stacks of other threads are not supported on this platform")
             }
@@ -282,6 +361,26 @@ pub(crate) enum CaptureError {
     /// `/proc/self/task` could not be listed.
     #[error("cannot list the threads in /proc/self/task: {0}")]
     ListThreads(#[source] std::io::Error),
+    /// Another capture held the capture for the whole deadline.
+    #[cfg_attr(
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )),
+        allow(dead_code)
+    )]
+    #[error("another capture was still running when the deadline (threads.deadline) passed")]
+    Busy,
+    /// The `/proc` reads were cut by the deadline before the threads were even listed.
+    #[cfg_attr(
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )),
+        allow(dead_code)
+    )]
+    #[error("listing /proc/self/task: {0}")]
+    Cut(String),
 }
 
 /// The reporting thread's own stack, unwound in place.
@@ -495,15 +594,27 @@ fn own_thread_only(opts: &CaptureOptions) -> ProcessCapture {
 mod linux_proc_only {
     use super::*;
 
+    /// The gathering job: [`gather`], or a stand-in in tests (a read that blocks).
+    type GatherFn = fn(&Mutex<Gathered>, Option<ProcReader>, ModuleTable, i32, u64);
+
     pub(super) fn capture(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
+        capture_with(opts, gather)
+    }
+
+    fn capture_with(
+        opts: &CaptureOptions,
+        gather: GatherFn,
+    ) -> Result<ProcessCapture, CaptureError> {
         let started = Instant::now();
         let me = super::sys::current_tid();
         let ticks = super::sys::clock_ticks_per_second();
         let tids = threads_proc::list_tids().map_err(CaptureError::ListThreads)?;
         names::retain(&tids);
+        let mut reader =
+            threads_proc::ProcReader::open(ticks).map_err(CaptureError::ListThreads)?;
         let mut threads = Vec::new();
         for tid in tids {
-            let Ok(p) = threads_proc::read_thread(tid, ticks) else {
+            let Ok(p) = reader.read_thread(tid) else {
                 continue;
             };
             let stack = if tid == me {
@@ -542,19 +653,25 @@ mod linux_proc_only {
 mod linux {
     use std::collections::HashMap;
     use std::sync::atomic::Ordering;
-    use std::sync::{Mutex, PoisonError};
+    use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
-    use super::handler::{self, ANSWERS, Poll, Slots};
-    use super::modules::ModuleTable;
+    use super::cutoff::IoThread;
+    use super::handler::{self, ANSWERS, CopyPath, MapTable, Poll, Slots};
+    use super::modules::{ModuleTable, Refreshed};
     use super::symbolize::{self, Symbolizer};
-    use super::threads_proc::{self, ProcThread};
+    use super::threads_proc::{ProcReader, ProcThread, Seccomp};
     use super::unwind::{self, NativeCache};
     use super::*;
 
-    /// State that lives across reports: the slots, the module table, the caches.
+    /// State that lives across reports: the slots, the module table, the caches, the `/proc`
+    /// reader and its helper thread.
     struct Reporter {
         slots: Slots,
-        modules: ModuleTable,
+        /// `None` while lent to a gathering job that was cut (rebuilt by the next capture).
+        modules: Option<ModuleTable>,
+        /// `None` likewise.
+        reader: Option<ProcReader>,
+        io: IoThread,
         unwind_cache: NativeCache,
         symbolizer: Symbolizer,
     }
@@ -563,14 +680,17 @@ mod linux {
 
     /// How often the reporter checks whether unanswered threads still exist.
     const LIVENESS_EVERY: Duration = Duration::from_millis(10);
-    /// How long to wait for a handler that is mid-copy when its request times out.
+    /// How long to wait for a handler that is mid-copy when its request times out (never past
+    /// the deadline).
     const BUSY_GRACE: Duration = Duration::from_millis(50);
 
     impl Reporter {
         fn new() -> Self {
             Reporter {
                 slots: Slots::new(),
-                modules: ModuleTable::new(),
+                modules: Some(ModuleTable::new()),
+                reader: None,
+                io: IoThread::default(),
                 unwind_cache: NativeCache::new(),
                 symbolizer: Symbolizer::default(),
             }
@@ -628,19 +748,165 @@ mod linux {
         }
     }
 
+    /// Takes the capture lock, waiting at most until `deadline`.
+    fn lock_until(
+        deadline: Instant,
+    ) -> Result<std::sync::MutexGuard<'static, Option<Reporter>>, CaptureError> {
+        loop {
+            match REPORTER.try_lock() {
+                Ok(guard) => return Ok(guard),
+                Err(TryLockError::Poisoned(p)) => return Ok(p.into_inner()),
+                Err(TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        return Err(CaptureError::Busy);
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    /// What the gathering job found before any thread is signalled, shared with the reporter
+    /// as it goes, so a job cut by the deadline still leaves what it read.
+    #[derive(Default)]
+    struct Gathered {
+        /// What the job is doing now (for the note when it is cut).
+        doing: String,
+        /// The thread listing, or why it failed.
+        tids: Option<Result<Vec<i32>, std::io::Error>>,
+        /// The threads read so far, in TID order.
+        procs: Vec<ProcThread>,
+        /// Threads whose files could not be read, and why (listed, never dropped).
+        unreadable: Vec<(i32, String)>,
+        /// How stacks are copied, or why they cannot be.
+        copy: Option<Result<CopyPath, String>>,
+        /// Whether the module table changed and every mapping's range, or why the maps could
+        /// not be read.
+        maps: Option<Result<Refreshed, std::io::Error>>,
+        /// Handed back when the job ends.
+        modules: Option<ModuleTable>,
+        reader: Option<ProcReader>,
+    }
+
+    fn set_doing(shared: &Mutex<Gathered>, what: String) {
+        shared.lock().unwrap_or_else(PoisonError::into_inner).doing = what;
+    }
+
+    /// The gathering job (on the helper thread): `/proc` reads, the copy path, the maps and
+    /// the modules' unwind tables. Every read here may block in the kernel.
+    fn gather(
+        shared: &Mutex<Gathered>,
+        reader: Option<ProcReader>,
+        mut modules: ModuleTable,
+        me: i32,
+        ticks: u64,
+    ) {
+        let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+        set_doing(shared, "listing /proc/self/task".to_owned());
+        let mut reader = match reader.map_or_else(|| ProcReader::open(ticks), Ok) {
+            Ok(r) => r,
+            Err(e) => {
+                lock().tids = Some(Err(e));
+                lock().modules = Some(modules);
+                return;
+            }
+        };
+        let tids = threads_proc::list_tids();
+        let listed = tids.as_ref().map(Clone::clone).unwrap_or_default();
+        lock().tids = Some(tids);
+        let mut own_seccomp = None;
+        for tid in listed {
+            set_doing(shared, format!("reading /proc/self/task/{tid}"));
+            match reader.read_thread(tid) {
+                Ok(p) => {
+                    if tid == me {
+                        own_seccomp = Some(p.seccomp);
+                    }
+                    lock().procs.push(p);
+                }
+                // Exited between the listing and the read (`ENOENT`, `ESRCH`, or a file cut
+                // short): not a thread of the report.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotFound
+                        || e.raw_os_error() == Some(libc::ESRCH)
+                        || !super::sys::thread_exists(super::sys::getpid(), tid) => {}
+                Err(e) => {
+                    tracing::debug!(tid, error = %e, "cannot read thread from /proc");
+                    lock().unreadable.push((tid, e.to_string()));
+                }
+            }
+        }
+        set_doing(shared, "opening /proc/self/mem".to_owned());
+        let copy = choose_copy_path(&mut reader, me, own_seccomp);
+        if let Ok(path) = copy {
+            // The modules' tables below are read along the same path.
+            super::sys::set_read_with_vm_readv(path == CopyPath::VmReadv);
+        }
+        lock().copy = Some(copy);
+        set_doing(
+            shared,
+            "reading /proc/self/maps and the modules' unwind tables".to_owned(),
+        );
+        let maps = modules.refresh();
+        let mut g = lock();
+        g.maps = Some(maps);
+        g.modules = Some(modules);
+        g.reader = Some(reader);
+        g.doing = String::new();
+    }
+
+    /// `/proc/self/mem` where it can be opened; `process_vm_readv` where it cannot (a process
+    /// that is not dumpable) and no seccomp filter is in force (a filter may kill the process
+    /// on that call: systemd's `@system-service` set leaves it out).
+    fn choose_copy_path(
+        reader: &mut ProcReader,
+        me: i32,
+        own: Option<Seccomp>,
+    ) -> Result<CopyPath, String> {
+        match super::sys::ensure_mem_fd() {
+            Ok(_) => Ok(CopyPath::ProcMem),
+            Err(e) => {
+                let own = match own {
+                    Some(s) => s,
+                    None => reader.seccomp(me).map_err(|e2| {
+                        format!(
+                            "cannot open /proc/self/mem ({e}), and the seccomp state, which says \
+                             whether process_vm_readv is safe, is unreadable ({e2})"
+                        )
+                    })?,
+                };
+                if own.filtered() {
+                    Err(format!(
+                        "cannot open /proc/self/mem ({e}); process_vm_readv is not used because \
+                         a seccomp filter is in force ({own}), which may kill the process on it"
+                    ))
+                } else {
+                    Ok(CopyPath::VmReadv)
+                }
+            }
+        }
+    }
+
     type Unwound = (Vec<RawFrame>, Option<Truncation>);
+
+    /// How long [`locate`] waits for a capture in progress.
+    const LOCATE_WAIT: Duration = Duration::from_millis(500);
 
     /// [`super::locate_addresses`] with the module table of the captures.
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    ///
+    /// Uses the table as the last capture left it (read on its helper thread, where a blocked
+    /// `/proc` read is cut): no `/proc` read here, and the capture lock is waited for at most
+    /// [`LOCATE_WAIT`].
     pub(super) fn locate(addresses: &[u64]) -> Vec<Frame> {
-        let mut guard = REPORTER.lock().unwrap_or_else(PoisonError::into_inner);
-        let rep = guard.get_or_insert_with(Reporter::new);
-        if let Ok(true) = rep.modules.refresh() {
-            rep.symbolizer.retain_modules(rep.modules.modules());
-        }
+        let guard = lock_until(Instant::now() + LOCATE_WAIT).ok();
+        let modules = guard
+            .as_ref()
+            .and_then(|g| g.as_ref())
+            .and_then(|rep| rep.modules.as_ref());
         addresses
             .iter()
-            .map(|&address| match rep.modules.find(address) {
+            .map(|&address| match modules.and_then(|m| m.find(address)) {
                 Some(module) => Frame {
                     address,
                     module: Some(Arc::clone(&module.name)),
@@ -665,10 +931,22 @@ mod linux {
         tid: i32,
         index: usize,
         generation: u64,
+        /// When the signal was sent: the per-thread timeout runs from here.
+        sent: Instant,
         gone: bool,
     }
 
+    /// The gathering job: [`gather`], or a stand-in in tests (a read that blocks).
+    type GatherFn = fn(&Mutex<Gathered>, Option<ProcReader>, ModuleTable, i32, u64);
+
     pub(super) fn capture(opts: &CaptureOptions) -> Result<ProcessCapture, CaptureError> {
+        capture_with(opts, gather)
+    }
+
+    fn capture_with(
+        opts: &CaptureOptions,
+        gather: GatherFn,
+    ) -> Result<ProcessCapture, CaptureError> {
         let started = Instant::now();
         let deadline = started + opts.deadline;
         let me = super::sys::gettid();
@@ -676,39 +954,92 @@ mod linux {
         let ticks = self::sys::clock_ticks_per_second();
         let mut notes = Vec::new();
 
-        let tids = threads_proc::list_tids().map_err(CaptureError::ListThreads)?;
-        names::retain(&tids);
-        let procs: Vec<ProcThread> = tids
-            .iter()
-            .filter_map(|&tid| match threads_proc::read_thread(tid, ticks) {
-                Ok(p) => Some(p),
-                // Exited between the listing and the read: not a thread of the report.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    tracing::debug!(tid, error = %e, "cannot read thread from /proc");
-                    None
-                }
-            })
-            .collect();
-
-        let mut guard = REPORTER.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = lock_until(deadline)?;
         let rep = guard.get_or_insert_with(Reporter::new);
         rep.slots.set_pid(pid);
-        let signal = self::sys::ensure_mem_fd()
-            .map_err(|e| format!("cannot open /proc/self/mem to copy stacks: {e}"))
-            .and_then(|_| rep.ensure_signal(opts.signal_offset));
+        // The helper thread started below leaves the capture signal open: its stack is shown.
+        if let Some(sig) = capture_signal_number(opts.signal_offset) {
+            crate::threads::set_capture_signal(sig);
+        }
+
+        // 1. Everything read before signalling, on the helper thread, cut by the deadline.
+        let shared = Arc::new(Mutex::new(Gathered::default()));
+        let job_shared = Arc::clone(&shared);
+        let reader = rep.reader.take();
+        let modules = rep.modules.take().unwrap_or_else(ModuleTable::new);
+        let cut = rep
+            .io
+            .run(deadline, move || {
+                gather(&job_shared, reader, modules, me, ticks)
+            })
+            .err();
+        let mut g = std::mem::take(&mut *shared.lock().unwrap_or_else(PoisonError::into_inner));
+        if let Some(cut) = &cut {
+            let doing = if g.doing.is_empty() {
+                "reading /proc".to_owned()
+            } else {
+                g.doing.clone()
+            };
+            tracing::warn!(%cut, doing = %doing, "the capture's /proc reads were cut");
+            notes.push(format!("{doing}: {cut}; what it had not read is missing"));
+        }
+        rep.reader = g.reader.take();
+        let tids = match g.tids.take() {
+            Some(Ok(tids)) => tids,
+            Some(Err(e)) => return Err(CaptureError::ListThreads(e)),
+            None => {
+                return Err(CaptureError::Cut(
+                    cut.map_or_else(|| "no answer".to_owned(), |c| c.to_string()),
+                ));
+            }
+        };
+        names::retain(&tids);
+        let procs = std::mem::take(&mut g.procs);
+        let unreadable: HashMap<i32, String> =
+            std::mem::take(&mut g.unreadable).into_iter().collect();
+        let own_seccomp = procs.iter().find(|p| p.tid == me).map(|p| p.seccomp);
+
+        let copy = g.copy.take().unwrap_or_else(|| {
+            Err(format!(
+                "the copy path was not chosen: {}",
+                cut.as_ref()
+                    .map_or_else(|| "no answer".to_owned(), ToString::to_string)
+            ))
+        });
+        let (changed, ranges) = match g.maps.take() {
+            Some(Ok(Refreshed { changed, ranges })) => (changed, ranges),
+            Some(Err(e)) => {
+                notes.push(format!(
+                    "cannot read /proc/self/maps ({e}): frames are not attributed to modules"
+                ));
+                (false, Vec::new())
+            }
+            None => (false, Vec::new()),
+        };
+        let modules = g.modules.take().unwrap_or_else(ModuleTable::new);
+        if changed {
+            // Any change of the module table: names of modules no longer mapped are dropped.
+            rep.symbolizer.retain_modules(modules.modules());
+        }
+        rep.modules = Some(modules);
+        let copy_path = copy.as_ref().ok().copied();
+        if copy_path == Some(CopyPath::VmReadv) {
+            notes.push(format!(
+                "stack_copy = {}: /proc/self/mem cannot be opened (the process is not \
+                 dumpable) and no seccomp filter is in force",
+                CopyPath::VmReadv.name()
+            ));
+        }
+        let signal = copy.and_then(|path| {
+            handler::set_copy_path(path);
+            rep.ensure_signal(opts.signal_offset)
+        });
         if let Err(why) = &signal {
             tracing::warn!(reason = %why, "thread stacks not captured");
             notes.push(format!("thread stacks not captured: {why}"));
         }
-        match rep.modules.refresh() {
-            // Any change of the module table: names of modules no longer mapped are dropped.
-            Ok(true) => rep.symbolizer.retain_modules(rep.modules.modules()),
-            Ok(false) => {}
-            Err(e) => notes.push(format!(
-                "cannot read /proc/self/maps ({e}): frames are not attributed to modules"
-            )),
-        }
+        // The stack copies end at the top of their mapping.
+        MapTable::publish(&ranges);
 
         let mut outcomes: HashMap<i32, Result<Unwound, NoStack>> = HashMap::new();
         let mut targets = Vec::new();
@@ -721,6 +1052,11 @@ mod linux {
                 Err(NoStack::Uninterruptible)
             } else if matches!(p.state, 'T' | 't') {
                 Err(NoStack::Stopped)
+            } else if let Some(own) = own_seccomp.filter(|own| *own != p.seccomp) {
+                Err(NoStack::OwnSeccomp {
+                    thread: p.seccomp,
+                    reporter: own,
+                })
             } else {
                 match &signal {
                     Err(why) => Err(NoStack::SignalUnavailable(why.clone())),
@@ -734,7 +1070,7 @@ mod linux {
             outcomes.insert(p.tid, outcome);
         }
         if let Ok(sig) = signal {
-            capture_batches(rep, &targets, pid, sig, opts, deadline, &mut outcomes);
+            capture_all(rep, &targets, pid, sig, opts, deadline, &mut outcomes);
         }
 
         // Name every address once, our own stack included, on the symbolizer thread, until
@@ -745,6 +1081,8 @@ mod linux {
             symbolizer,
             ..
         } = rep;
+        let empty = ModuleTable::new();
+        let modules = modules.as_ref().unwrap_or(&empty);
         let mut wanted = Vec::new();
         for raw in std::iter::once(&own).chain(outcomes.values().filter_map(|o| match o {
             Ok((raw, _)) => Some(raw),
@@ -785,9 +1123,39 @@ mod linux {
                 })
                 .collect()
         };
-        let mut threads = Vec::with_capacity(procs.len());
-        for p in procs {
-            let tid = p.tid;
+        let read: std::collections::HashSet<i32> = procs.iter().map(|p| p.tid).collect();
+        let mut threads = Vec::with_capacity(tids.len());
+        let mut procs = procs.into_iter().peekable();
+        for tid in tids {
+            let p = match procs.peek() {
+                Some(p) if p.tid == tid => procs.next(),
+                _ => None,
+            };
+            if p.is_none() {
+                // Unreadable, exited before it was read, or its read was cut.
+                if let Some(why) = unreadable.get(&tid) {
+                    threads.push(CapturedThread {
+                        tid,
+                        name: names::lookup_any(tid).unwrap_or_default(),
+                        proc: None,
+                        reporting: tid == me,
+                        stack: Err(NoStack::Unreadable(why.clone())),
+                    });
+                } else if cut.is_some()
+                    && !read.contains(&tid)
+                    && super::sys::thread_exists(pid, tid)
+                {
+                    threads.push(CapturedThread {
+                        tid,
+                        name: names::lookup_any(tid).unwrap_or_default(),
+                        proc: None,
+                        reporting: tid == me,
+                        stack: Err(NoStack::NotRead),
+                    });
+                }
+                continue;
+            }
+            let Some(p) = p else { continue };
             let stack = if tid == me {
                 let mut frames = named(&own);
                 trim_own_frames(&mut frames);
@@ -838,8 +1206,10 @@ mod linux {
         })
     }
 
-    /// Signals `targets` in batches of free slots and unwinds their answers.
-    fn capture_batches(
+    /// Signals `targets`, at most one per slot at a time, re-arming each slot for the next
+    /// thread as soon as its answer is unwound (one slow thread holds one slot, not a batch).
+    /// Ends by the deadline: requests still unanswered then are withdrawn.
+    fn capture_all(
         rep: &mut Reporter,
         targets: &[i32],
         pid: i32,
@@ -849,39 +1219,33 @@ mod linux {
         outcomes: &mut HashMap<i32, Result<Unwound, NoStack>>,
     ) {
         let mut next = 0;
-        while next < targets.len() {
-            if Instant::now() >= deadline {
-                for &tid in &targets[next..] {
-                    outcomes.insert(tid, Err(NoStack::Deadline(opts.deadline)));
-                }
-                return;
-            }
-            let free = rep.slots.reusable();
-            if free.is_empty() {
-                for &tid in &targets[next..] {
-                    outcomes.insert(tid, Err(NoStack::NoSlot));
-                }
-                return;
-            }
-            // Arm and send.
-            let mut batch: Vec<Request> = Vec::with_capacity(free.len());
-            for index in free {
-                let Some(&tid) = targets.get(next) else {
+        let mut free = rep.slots.reusable();
+        let mut in_flight: Vec<Request> = Vec::with_capacity(free.len());
+        let mut last_liveness = Instant::now();
+        loop {
+            // Arm and send while slots are free.
+            while next < targets.len() && Instant::now() < deadline {
+                let Some(index) = free.pop() else {
                     break;
                 };
+                let tid = targets[next];
+                // A slot that cannot be armed (a late handler took it) is not used again here.
                 let Some((payload, generation)) = rep.slots.arm(index, tid) else {
                     continue;
                 };
                 next += 1;
                 match super::sys::queue_signal(pid, tid, sig, payload) {
-                    Ok(()) => batch.push(Request {
+                    Ok(()) => in_flight.push(Request {
                         tid,
                         index,
                         generation,
+                        sent: Instant::now(),
                         gone: false,
                     }),
                     Err(e) => {
-                        rep.slots.disarm(index, generation);
+                        if rep.slots.disarm(index, generation) {
+                            free.push(index);
+                        }
                         let why = if e.raw_os_error() == Some(libc::ESRCH) {
                             NoStack::Exited
                         } else {
@@ -891,105 +1255,219 @@ mod linux {
                     }
                 }
             }
-            wait_for_batch(
-                rep,
-                &mut batch,
-                pid,
-                (Instant::now() + opts.thread_timeout).min(deadline),
-            );
-            // Collect: unwind each answer before its slot can be re-armed.
-            for req in &batch {
-                let outcome = collect(rep, req, pid, opts);
-                outcomes.insert(req.tid, outcome);
+            if in_flight.is_empty() {
+                let why = if Instant::now() >= deadline {
+                    NoStack::Deadline(opts.deadline)
+                } else {
+                    NoStack::NoSlot
+                };
+                for &tid in targets.get(next..).unwrap_or_default() {
+                    outcomes.insert(tid, Err(why.clone()));
+                }
+                return;
             }
-        }
-    }
 
-    /// Sleeps on the answer counter until every request of the batch is answered, has gone, or
-    /// `until` has passed.
-    fn wait_for_batch(rep: &mut Reporter, batch: &mut [Request], pid: i32, until: Instant) {
-        let mut last_liveness = Instant::now();
-        loop {
             let seen = ANSWERS.load(Ordering::Acquire);
-            let pending = batch
-                .iter()
-                .filter(|r| {
-                    !r.gone
-                        && matches!(
-                            rep.slots.poll(r.index, r.generation),
-                            Poll::Pending | Poll::Busy
-                        )
-                })
-                .count();
-            if pending == 0 {
-                return;
-            }
             let now = Instant::now();
-            if now >= until {
-                return;
-            }
-            if now.duration_since(last_liveness) >= LIVENESS_EVERY {
+            let check_liveness = now.duration_since(last_liveness) >= LIVENESS_EVERY;
+            if check_liveness {
                 last_liveness = now;
-                for r in batch.iter_mut() {
-                    if !r.gone
-                        && rep.slots.poll(r.index, r.generation) == Poll::Pending
-                        && !super::sys::thread_exists(pid, r.tid)
-                    {
-                        r.gone = true;
+            }
+            let mut progressed = false;
+            let mut wake = deadline.min(now + LIVENESS_EVERY);
+            let mut i = 0;
+            while i < in_flight.len() {
+                let req = &mut in_flight[i];
+                let timeout_at = (req.sent + opts.thread_timeout).min(deadline);
+                let outcome = match rep.slots.poll(req.index, req.generation) {
+                    Poll::Done => Some(collect(rep, req, opts)),
+                    Poll::Pending => {
+                        if check_liveness && !super::sys::thread_exists(pid, req.tid) {
+                            req.gone = true;
+                        }
+                        if (req.gone || now >= timeout_at)
+                            && rep.slots.disarm(req.index, req.generation)
+                        {
+                            Some(Err(
+                                if req.gone || !super::sys::thread_exists(pid, req.tid) {
+                                    NoStack::Exited
+                                } else {
+                                    NoStack::Timeout(opts.thread_timeout)
+                                },
+                            ))
+                        } else {
+                            wake = wake.min(timeout_at);
+                            None
+                        }
                     }
+                    Poll::Busy => {
+                        // A handler is copying right now: it ends in microseconds unless it is
+                        // descheduled. The slot stays claimed until it does.
+                        let give_up = (timeout_at + BUSY_GRACE).min(deadline);
+                        if now >= give_up {
+                            Some(Err(NoStack::Timeout(opts.thread_timeout)))
+                        } else {
+                            wake = wake.min(give_up);
+                            None
+                        }
+                    }
+                    Poll::Lost => Some(Err(NoStack::Timeout(opts.thread_timeout))),
+                };
+                match outcome {
+                    Some(outcome) => {
+                        let req = in_flight.swap_remove(i);
+                        outcomes.insert(req.tid, outcome);
+                        if rep.slots.is_reusable(req.index) {
+                            free.push(req.index);
+                        }
+                        progressed = true;
+                    }
+                    None => i += 1,
                 }
             }
-            super::sys::futex_wait(&ANSWERS, seen, (until - now).min(LIVENESS_EVERY));
+            if progressed {
+                continue;
+            }
+            let now = Instant::now();
+            if wake > now {
+                super::sys::futex_wait(&ANSWERS, seen, wake - now);
+            }
         }
     }
 
-    /// The outcome of one request after the wait.
+    /// The outcome of an answered request: its stack, unwound from the copy (after which the
+    /// slot can be re-armed).
     fn collect(
         rep: &mut Reporter,
         req: &Request,
-        pid: i32,
         opts: &CaptureOptions,
     ) -> Result<Unwound, NoStack> {
-        let mut poll = rep.slots.poll(req.index, req.generation);
-        if poll == Poll::Pending {
-            if rep.slots.disarm(req.index, req.generation) {
-                return Err(if req.gone || !super::sys::thread_exists(pid, req.tid) {
-                    NoStack::Exited
-                } else {
-                    NoStack::Timeout(opts.thread_timeout)
-                });
-            }
-            poll = rep.slots.poll(req.index, req.generation);
-        }
-        if poll == Poll::Busy {
-            // A handler is copying right now: it finishes in microseconds unless descheduled.
-            let until = Instant::now() + BUSY_GRACE;
-            while poll == Poll::Busy && Instant::now() < until {
-                std::thread::yield_now();
-                poll = rep.slots.poll(req.index, req.generation);
-            }
-        }
-        if poll != Poll::Done {
-            // Still busy: the slot stays claimed until that handler ends (never reused before).
-            return Err(NoStack::Timeout(opts.thread_timeout));
-        }
         let Reporter {
             slots,
             modules,
             unwind_cache,
             ..
         } = rep;
+        let empty;
+        let modules = match modules {
+            Some(m) => &*m,
+            None => {
+                empty = ModuleTable::new();
+                &empty
+            }
+        };
         slots
             .read(req.index, req.generation, |answer| {
-                unwind::unwind(
+                if answer.stack.is_empty() {
+                    // Nothing to unwind from: one frame would look like a whole stack.
+                    return Err(NoStack::NothingCopied(answer.copy_errno));
+                }
+                Ok(unwind::unwind(
                     modules,
                     unwind_cache,
                     answer.regs,
                     answer.stack,
-                    answer.copy_errno,
                     opts.max_frames,
-                )
+                ))
             })
-            .ok_or(NoStack::Timeout(opts.thread_timeout))
+            .unwrap_or(Err(NoStack::Timeout(opts.thread_timeout)))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use std::sync::Condvar;
+
+        /// Released at the end of the test: the stand-in for a file system that recovers.
+        static RELEASE: (Mutex<bool>, Condvar) = (Mutex::new(false), Condvar::new());
+
+        /// Lists the threads and reads the reporting thread, then blocks in the next read the
+        /// way a read of a thread stuck on a hung file system does.
+        fn stalled_gather(
+            shared: &Mutex<Gathered>,
+            _reader: Option<ProcReader>,
+            modules: ModuleTable,
+            me: i32,
+            ticks: u64,
+        ) {
+            let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let tids = threads_proc::list_tids().unwrap_or_default();
+            let mut reader = ProcReader::open(ticks).expect("/proc/self/task");
+            if let Ok(own) = reader.read_thread(me) {
+                lock().procs.push(own);
+            }
+            let next = tids.iter().find(|&&t| t != me).copied().unwrap_or(0);
+            lock().tids = Some(Ok(tids));
+            set_doing(shared, format!("reading /proc/self/task/{next}"));
+            drop(modules);
+            let (released, cvar) = &RELEASE;
+            let mut done = released.lock().unwrap_or_else(PoisonError::into_inner);
+            while !*done {
+                done = cvar.wait(done).unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+
+        #[test]
+        fn a_blocked_proc_read_is_cut_by_the_deadline_and_said() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+            let other = std::thread::spawn(move || {
+                tx.send(super::super::sys::gettid()).expect("tid");
+                let _ = stop_rx.recv();
+            });
+            let tid = rx.recv().expect("tid");
+            let opts = CaptureOptions {
+                signal_offset: 5,
+                thread_timeout: Duration::from_millis(200),
+                deadline: Duration::from_millis(300),
+                max_frames: 64,
+                symbol_budget: 128 << 20,
+                debug_dirs: Vec::new(),
+            };
+            let started = Instant::now();
+            let cut = capture_with(&opts, stalled_gather).expect("a capture");
+            // Bounded: the deadline, plus symbolizing the reporter's own stack.
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{:?}",
+                started.elapsed()
+            );
+            assert!(
+                cut.notes
+                    .iter()
+                    .any(|n| n.starts_with("reading /proc/self/task/")
+                        && n.contains("cut by the deadline")),
+                "{:?}",
+                cut.notes
+            );
+            let entry = cut
+                .threads
+                .iter()
+                .find(|t| t.tid == tid)
+                .expect("the unread thread is listed");
+            assert_eq!(entry.stack.as_ref().err(), Some(&NoStack::NotRead));
+            let own = cut.threads.iter().find(|t| t.reporting).expect("own");
+            assert!(own.stack.is_ok());
+            {
+                let (released, cvar) = &RELEASE;
+                *released.lock().unwrap_or_else(PoisonError::into_inner) = true;
+                cvar.notify_all();
+            }
+            // The next capture runs normally, on a fresh helper thread.
+            let next = capture(&CaptureOptions {
+                deadline: Duration::from_secs(10),
+                ..opts
+            })
+            .expect("capture");
+            assert!(
+                next.notes.iter().all(|n| !n.contains("cut")),
+                "{:?}",
+                next.notes
+            );
+            let entry = next.threads.iter().find(|t| t.tid == tid).expect("listed");
+            assert!(entry.stack.is_ok(), "{:?}", entry.stack);
+            stop_tx.send(()).expect("stop");
+            other.join().expect("thread");
+        }
     }
 }

@@ -83,38 +83,59 @@ struct MapsObject {
     header_end: u64,
 }
 
-/// Parses `/proc/self/maps` into the objects that have an executable mapping.
-fn parse_maps(text: &str) -> Vec<MapsObject> {
+/// What one read of `/proc/self/maps` gives the capture.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Maps {
+    /// The objects that have an executable mapping.
+    objects: Vec<MapsObject>,
+    /// Every mapping's `[start, end)`, sorted: the bounds of the stack copies (see
+    /// [`super::handler::MapTable`]).
+    pub(crate) ranges: Vec<(u64, u64)>,
+}
+
+/// Parses `/proc/self/maps`. Bytes, one line at a time: a file name may hold any byte (the
+/// kernel shows a newline in it as `\012`), and a line that does not parse is skipped alone,
+/// never the whole table. Names are converted lossily.
+fn parse_maps(bytes: &[u8]) -> Maps {
     let mut headers: HashMap<(String, FileId), (u64, u64)> = HashMap::new();
     let mut executable: Vec<(String, FileId)> = Vec::new();
-    for line in text.lines() {
-        let mut f = line.splitn(6, ' ');
+    let mut ranges = Vec::new();
+    for line in bytes.split(|&b| b == b'\n') {
+        let mut f = line.splitn(6, |&b| b == b' ');
         let (Some(range), Some(perms), Some(offset), Some(dev), Some(inode)) =
             (f.next(), f.next(), f.next(), f.next(), f.next())
         else {
             continue;
         };
-        let path = f.next().unwrap_or("").trim_start();
-        if path.is_empty() || !(path.starts_with('/') || path == "[vdso]") {
-            continue;
-        }
-        let path = path.strip_suffix(" (deleted)").unwrap_or(path).to_owned();
-        let Some((start, end)) = range.split_once('-') else {
+        let ascii = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
+        let (Some(range), Some(offset), Some(dev), Some(inode)) =
+            (ascii(range), ascii(offset), ascii(dev), ascii(inode))
+        else {
             continue;
         };
-        let Some((major, minor)) = dev.split_once(':') else {
+        let (Some((start, end)), Some((major, minor))) =
+            (range.split_once('-'), dev.split_once(':'))
+        else {
             continue;
         };
         let (Ok(start), Ok(end), Ok(offset), Ok(major), Ok(minor), Ok(inode)) = (
             u64::from_str_radix(start, 16),
             u64::from_str_radix(end, 16),
-            u64::from_str_radix(offset, 16),
+            u64::from_str_radix(&offset, 16),
             u32::from_str_radix(major, 16),
             u32::from_str_radix(minor, 16),
             inode.parse::<u64>(),
         ) else {
             continue;
         };
+        ranges.push((start, end));
+        let raw_path = f.next().unwrap_or_default();
+        let path = String::from_utf8_lossy(raw_path);
+        let path = path.trim_start();
+        if path.is_empty() || !(path.starts_with('/') || path == "[vdso]") {
+            continue;
+        }
+        let path = path.strip_suffix(" (deleted)").unwrap_or(path).to_owned();
         let key = (
             path,
             FileId {
@@ -126,11 +147,12 @@ fn parse_maps(text: &str) -> Vec<MapsObject> {
         if offset == 0 {
             headers.entry(key.clone()).or_insert((start, end));
         }
-        if perms.as_bytes().get(2) == Some(&b'x') && !executable.contains(&key) {
+        if perms.get(2) == Some(&b'x') && !executable.contains(&key) {
             executable.push(key);
         }
     }
-    executable
+    ranges.sort_unstable();
+    let objects = executable
         .into_iter()
         .filter_map(|key| {
             let (header, header_end) = *headers.get(&key)?;
@@ -141,7 +163,17 @@ fn parse_maps(text: &str) -> Vec<MapsObject> {
                 header_end,
             })
         })
-        .collect()
+        .collect();
+    Maps { objects, ranges }
+}
+
+/// What [`ModuleTable::refresh`] found.
+#[derive(Debug)]
+pub(crate) struct Refreshed {
+    /// Whether the table changed (a module was mapped or unmapped).
+    pub(crate) changed: bool,
+    /// Every mapping's `[start, end)`, sorted.
+    pub(crate) ranges: Vec<(u64, u64)>,
 }
 
 /// A module as the report names it, with its framehop module.
@@ -177,12 +209,20 @@ impl ModuleTable {
         }
     }
 
-    /// Brings the table up to date with `/proc/self/maps`. Returns whether it changed.
-    pub(crate) fn refresh(&mut self) -> std::io::Result<bool> {
-        let text = std::fs::read_to_string("/proc/self/maps")?;
-        let objects = parse_maps(&text);
+    /// Brings the table up to date with the maps of the process: whether it changed, and
+    /// every mapping's range (for the stack copies' bounds).
+    ///
+    /// Read through `/proc/thread-self/maps`: once the main thread has called `pthread_exit`,
+    /// the leader's `/proc/self/maps` is empty.
+    pub(crate) fn refresh(&mut self) -> std::io::Result<Refreshed> {
+        let bytes = std::fs::read("/proc/thread-self/maps")
+            .or_else(|_| std::fs::read(format!("/proc/self/task/{}/maps", super::sys::gettid())))?;
+        let Maps { objects, ranges } = parse_maps(&bytes);
         if objects == self.objects {
-            return Ok(false);
+            return Ok(Refreshed {
+                changed: false,
+                ranges,
+            });
         }
         // Forget modules no longer mapped (their unwind data is owned memory).
         self.cache.retain(|k, _| objects.contains(k));
@@ -202,7 +242,10 @@ impl ModuleTable {
         self.modules = modules;
         self.unwinder = unwinder;
         self.objects = objects;
-        Ok(true)
+        Ok(Refreshed {
+            changed: true,
+            ranges,
+        })
     }
 
     /// The modules, sorted by start address.
@@ -415,7 +458,10 @@ mod tests {
 7ffd1000-7ffd3000 r-xp 00000000 00:00 0                          [vdso]
 7ffd5000-7ffd6000 rw-p 00000000 00:00 0                          [stack]
 ";
-        let objs = parse_maps(text);
+        let maps = parse_maps(text.as_bytes());
+        assert_eq!(maps.ranges.len(), 7);
+        assert_eq!(maps.ranges[0], (0x7ffd1000, 0x7ffd3000));
+        let objs = maps.objects;
         assert_eq!(objs.len(), 3);
         assert_eq!(objs[0].path, "/usr/bin/cat");
         assert_eq!(objs[0].header, 0x56190d2ae000);
@@ -423,6 +469,33 @@ mod tests {
         assert_eq!((objs[1].file_id.major, objs[1].file_id.minor), (0xfe, 0));
         assert_eq!(objs[0].header_end, 0x56190d2b0000);
         assert_eq!(objs[2].path, "[vdso]");
+    }
+
+    #[test]
+    fn an_odd_path_costs_only_its_own_line() {
+        let mut text =
+            b"56190d2ae000-56190d2b0000 r--p 00000000 fe:00 247030     /usr/bin/cat\n".to_vec();
+        text.extend_from_slice(
+            b"56190d2b0000-56190d2b5000 r-xp 00002000 fe:00 247030     /usr/bin/cat\n",
+        );
+        text.extend_from_slice(
+            b"7fe400000000-7fe400001000 r-xp 00000000 fe:00 11 /tmp/odd-\xff\xfe-name\\012x.so\n",
+        );
+        text.extend_from_slice(b"garbage line\n\xff\xff\n");
+        text.extend_from_slice(
+            b"7fe454aed000-7fe454c43000 r-xp 00000000 fe:00 326279     /usr/lib/libc.so.6\n",
+        );
+        let maps = parse_maps(&text);
+        let paths: Vec<&str> = maps.objects.iter().map(|o| o.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "/usr/bin/cat",
+                "/tmp/odd-\u{fffd}\u{fffd}-name\\012x.so",
+                "/usr/lib/libc.so.6"
+            ]
+        );
+        assert_eq!(maps.ranges.len(), 4);
     }
 
     #[test]

@@ -64,8 +64,8 @@ pub fn name_current_thread(name: impl Into<String>) {
 
 #[cfg(target_os = "linux")]
 fn own_start_ticks() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    Some(crate::procfs::parse_stat(&text)?.starttime)
+    let bytes = std::fs::read("/proc/thread-self/stat").ok()?;
+    Some(crate::procfs::parse_stat(&bytes)?.starttime)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -81,6 +81,12 @@ pub(crate) fn lookup(tid: i32, start_ticks: u64) -> Option<String> {
         Some(t) if t != start_ticks => None,
         _ => Some(entry.name.clone()),
     }
+}
+
+/// The registered name of `tid`, whoever registered it (for a thread whose start time could
+/// not be read).
+pub(crate) fn lookup_any(tid: i32) -> Option<String> {
+    Some(names().as_ref()?.get(&tid)?.name.clone())
 }
 
 /// Drops the entries of threads not in `alive`.

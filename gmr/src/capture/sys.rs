@@ -80,6 +80,30 @@ pub(crate) fn coarse_monotonic() -> std::time::Duration {
     )
 }
 
+/// Opens `name` relative to the directory `dir` (`openat`, `O_CLOEXEC`; `O_DIRECTORY` when
+/// `directory`), read-only: a `/proc` file opened without walking its whole path again.
+///
+/// # Errors
+///
+/// The I/O error of `openat` (`NotFound` for a thread that has exited).
+#[cfg(target_os = "linux")]
+pub(crate) fn open_at(
+    dir: &std::fs::File,
+    name: &std::ffi::CStr,
+    directory: bool,
+) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | if directory { libc::O_DIRECTORY } else { 0 };
+    // SAFETY: `dir` is an open descriptor for the duration of the call and `name` a valid C
+    // string; openat only reads them.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 /// The calling thread's signal mask, as a value to restore later.
 pub(crate) struct SignalMask(libc::sigset_t);
 
@@ -565,7 +589,8 @@ mod capture_calls {
         }
     }
 
-    /// An open `/proc/self/mem` of this process, read by the signal handler with `pread`, or -1.
+    /// An open `/proc/self/mem` of this process, read by the signal handler with `pread64`, or
+    /// -1.
     ///
     /// `pread` on `/proc/self/mem` returns the readable prefix of a range (or `EIO`) instead of
     /// faulting, like `process_vm_readv`; unlike it, it is allowed by the common seccomp profiles
@@ -573,39 +598,111 @@ mod capture_calls {
     /// process with SIGSYS by default: a diagnostic tool must never do that).
     pub(crate) static MEM_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
-    /// The pid `MEM_FD` was opened for (a forked child must open its own).
-    static MEM_FD_PID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+    /// What `MEM_FD` was opened as: pid, device and inode (a forked child must open its own; a
+    /// descriptor the application closed and reused for another file is not ours any more).
+    static MEM_FD_ID: std::sync::Mutex<Option<(i32, u64, u64)>> = std::sync::Mutex::new(None);
 
-    /// Makes sure [`MEM_FD`] is an open `/proc/self/mem` of this process: opens it the first time,
-    /// after a fork, or when the application closed or replaced the descriptor. Call on the
-    /// reporting thread before signalling any thread.
+    /// The device and inode of an open descriptor (`fstat`).
+    fn file_id(fd: i32) -> io::Result<(u64, u64)> {
+        let mut st = MaybeUninit::<libc::stat>::zeroed();
+        // SAFETY: `st` is writable memory of the right type; fstat fills it on success and
+        // touches nothing else; a closed `fd` is an EBADF error.
+        let rc = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: zeroed, then filled by fstat: plain data.
+        let st = unsafe { st.assume_init() };
+        Ok((st.st_dev, st.st_ino))
+    }
+
+    /// Makes sure [`MEM_FD`] is an open `/proc/self/mem` of this process: opens it the first
+    /// time, after a fork, or when the application closed or replaced the descriptor, and
+    /// otherwise keeps the one it has (a capture opens no descriptor once the first one is open).
+    ///
+    /// It is opened through `/proc/thread-self/mem`: once the main thread has called
+    /// `pthread_exit`, the leader's `/proc/self/mem` opens but reads nothing. The descriptor
+    /// keeps the address space, so it stays valid after the opening thread exits.
     ///
     /// # Errors
     ///
-    /// The I/O error of opening `/proc/self/mem`.
+    /// The I/O error of opening the file (`PermissionDenied` in a process that is not
+    /// dumpable, where it belongs to root).
     pub(crate) fn ensure_mem_fd() -> io::Result<i32> {
         use std::os::fd::IntoRawFd;
         use std::sync::atomic::Ordering;
         let pid = getpid();
+        let mut id = MEM_FD_ID
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let fd = MEM_FD.load(Ordering::Acquire);
-        if fd >= 0 && MEM_FD_PID.load(Ordering::Acquire) == pid {
-            let target = std::fs::read_link(format!("/proc/self/fd/{fd}"));
-            if target.is_ok_and(|t| t == std::path::Path::new(&format!("/proc/{pid}/mem"))) {
-                return Ok(fd);
-            }
+        if fd >= 0
+            && let Some((opened_pid, dev, ino)) = *id
+            && opened_pid == pid
+            && file_id(fd).is_ok_and(|now| now == (dev, ino))
+        {
+            return Ok(fd);
         }
-        let file = std::fs::File::open("/proc/self/mem")?;
+        let file = std::fs::File::open("/proc/thread-self/mem")
+            .or_else(|_| std::fs::File::open(format!("/proc/self/task/{}/mem", gettid())))?;
         let new_fd = file.into_raw_fd();
-        MEM_FD_PID.store(pid, Ordering::Release);
-        // An earlier descriptor was closed or replaced by the application (or belongs to the parent
-        // of a fork): it is not ours any more, so it is left alone rather than closed.
+        let (dev, ino) = file_id(new_fd)?;
+        *id = Some((pid, dev, ino));
+        // An earlier descriptor was closed or replaced by the application (or belongs to the
+        // parent of a fork): it is not ours any more, so it is left alone rather than closed.
         MEM_FD.store(new_fd, Ordering::Release);
         Ok(new_fd)
     }
 
-    /// Copies our own memory at `addr` into `buf` with `pread` on [`MEM_FD`], which stops at the
-    /// first unreadable page instead of faulting. Returns how many bytes were copied from the start.
+    /// The copy path in force for [`read_own_memory`] (the handler has its own copy of it).
+    static READ_PATH: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+    const READ_PROC_MEM: u8 = 1;
+    const READ_VM_READV: u8 = 2;
+
+    /// Makes [`read_own_memory`] use `process_vm_readv` (`true`) or `/proc/self/mem`.
+    pub(crate) fn set_read_with_vm_readv(vm_readv: bool) {
+        READ_PATH.store(
+            if vm_readv {
+                READ_VM_READV
+            } else {
+                READ_PROC_MEM
+            },
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
+    /// Copies our own memory at `addr` into `buf` with `process_vm_readv` on our own pid, which
+    /// stops at the first unreadable page instead of faulting. Returns the bytes copied.
+    fn vm_readv_own(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let local = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast::<c_void>(),
+            iov_len: buf.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: addr as usize as *mut c_void,
+            iov_len: buf.len(),
+        };
+        // SAFETY: `local` describes `buf`, writable for its length for the duration of the
+        // call; the kernel checks `remote` (EFAULT or a short count, never a fault).
+        let got = unsafe { libc::process_vm_readv(getpid(), &local, 1, &remote, 1, 0) };
+        if got < 0 {
+            let err = io::Error::last_os_error();
+            return if err.raw_os_error() == Some(libc::EFAULT) {
+                Ok(0)
+            } else {
+                Err(err)
+            };
+        }
+        Ok(got as usize)
+    }
+
+    /// Copies our own memory at `addr` into `buf` with `pread64` on [`MEM_FD`] (or
+    /// `process_vm_readv`, see [`set_read_with_vm_readv`]), which stops at the first unreadable
+    /// page instead of faulting. Returns how many bytes were copied from the start.
     pub(crate) fn read_own_memory(addr: u64, buf: &mut [u8]) -> io::Result<usize> {
+        if READ_PATH.load(std::sync::atomic::Ordering::Acquire) == READ_VM_READV {
+            return vm_readv_own(addr, buf);
+        }
         // The capture checks the descriptor once before it reads modules and stacks; open it here
         // only if nothing has yet.
         let fd = match MEM_FD.load(std::sync::atomic::Ordering::Acquire) {

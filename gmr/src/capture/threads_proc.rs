@@ -201,6 +201,8 @@ pub(crate) struct ProcThread {
     pub(crate) sig_blocked: u64,
     /// Signals pending for the thread alone.
     pub(crate) sig_pending: u64,
+    /// Its seccomp state: a thread whose state differs from the reporter's is not signalled.
+    pub(crate) seccomp: Seccomp,
     /// User CPU time.
     pub(crate) user: Duration,
     /// System CPU time.
@@ -257,64 +259,155 @@ struct Status {
     state: Option<char>,
     sig_blocked: u64,
     sig_pending: u64,
+    seccomp: Seccomp,
 }
 
-fn parse_status(text: &str) -> Status {
+/// A thread's seccomp state (`Seccomp` and `Seccomp_filters` of its `status`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seccomp {
+    /// 0: none, 1: strict, 2: filter; `None` when the kernel does not say.
+    pub(crate) mode: Option<u8>,
+    /// Number of filters attached (kernels ≥ 5.9 say).
+    pub(crate) filters: Option<u32>,
+}
+
+impl Seccomp {
+    /// Whether a seccomp filter (or strict mode) is in force.
+    pub(crate) fn filtered(&self) -> bool {
+        self.mode.is_some_and(|m| m != 0) || self.filters.is_some_and(|f| f != 0)
+    }
+}
+
+impl std::fmt::Display for Seccomp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mode = match self.mode {
+            Some(0) => "none",
+            Some(1) => "strict",
+            Some(2) => "filter",
+            Some(_) => "unknown mode",
+            None => "not shown",
+        };
+        match self.filters {
+            Some(n) => write!(f, "seccomp {mode}, {n} filters"),
+            None => write!(f, "seccomp {mode}"),
+        }
+    }
+}
+
+/// Parses the fields of a `status` file that the capture needs. Bytes: the `Name` line may
+/// hold any byte, the lines we read are ASCII.
+fn parse_status(bytes: &[u8]) -> Status {
     let mut st = Status::default();
-    for line in text.lines() {
-        let Some((key, value)) = line.split_once(':') else {
+    for line in bytes.split(|&b| b == b'\n') {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (key, value) = (&line[..colon], &line[colon + 1..]);
+        let Ok(value) = std::str::from_utf8(value) else {
             continue;
         };
         let value = value.trim();
         match key {
-            "State" => st.state = value.chars().next(),
-            "SigBlk" => st.sig_blocked = u64::from_str_radix(value, 16).unwrap_or(0),
-            "SigPnd" => st.sig_pending = u64::from_str_radix(value, 16).unwrap_or(0),
+            b"State" => st.state = value.chars().next(),
+            b"SigBlk" => st.sig_blocked = u64::from_str_radix(value, 16).unwrap_or(0),
+            b"SigPnd" => st.sig_pending = u64::from_str_radix(value, 16).unwrap_or(0),
+            b"Seccomp" => st.seccomp.mode = value.parse().ok(),
+            b"Seccomp_filters" => st.seccomp.filters = value.parse().ok(),
             _ => {}
         }
     }
     st
 }
 
-/// Reads one thread. `Err` with `NotFound` means it has exited.
-pub(crate) fn read_thread(tid: i32, ticks_per_second: u64) -> io::Result<ProcThread> {
-    let dir = format!("/proc/self/task/{tid}");
-    let stat_text = fs::read_to_string(format!("{dir}/stat"))?;
-    let stat = crate::procfs::parse_stat(&stat_text).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("unexpected {dir}/stat"))
-    })?;
-    let status = parse_status(&fs::read_to_string(format!("{dir}/status"))?);
-    let state = status.state.unwrap_or(stat.state);
-    let ticks = ticks_per_second.max(1);
-    let to_duration = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / ticks);
-    let blocked = matches!(state, 'S' | 'D');
-    let wchan = if blocked {
-        fs::read_to_string(format!("{dir}/wchan"))
-            .ok()
-            .map(|w| w.trim().to_owned())
-            .filter(|w| !w.is_empty() && w != "0")
-    } else {
-        None
-    };
-    let syscall = if blocked {
-        fs::read_to_string(format!("{dir}/syscall"))
-            .ok()
-            .and_then(|s| Syscall::parse(&s))
-    } else {
-        None
-    };
-    Ok(ProcThread {
-        tid,
-        comm: stat.comm,
-        state,
-        sig_blocked: status.sig_blocked,
-        sig_pending: status.sig_pending,
-        user: to_duration(stat.utime),
-        system: to_duration(stat.stime),
-        start_ticks: stat.starttime,
-        wchan,
-        syscall,
-    })
+/// Reads the `/proc` files of threads, reusing one descriptor of the task directory and one
+/// buffer for every file: each thread costs one `openat` of its directory and one `openat`
+/// and `read` per file, no path walk from `/` and no allocation but the values kept.
+///
+/// Paths go through `/proc/self/task/<tid>`, never `/proc/self/<file>`: once the main thread
+/// has called `pthread_exit`, the leader's own files (`/proc/self/mem`, `maps`, `fd`) read as
+/// empty, while every live thread's directory still answers.
+#[derive(Debug)]
+pub(crate) struct ProcReader {
+    task: fs::File,
+    buf: Vec<u8>,
+    ticks_per_second: u64,
+}
+
+impl ProcReader {
+    /// Opens `/proc/self/task`.
+    pub(crate) fn open(ticks_per_second: u64) -> io::Result<Self> {
+        Ok(ProcReader {
+            task: fs::File::open("/proc/self/task")?,
+            buf: Vec::with_capacity(4096),
+            ticks_per_second: ticks_per_second.max(1),
+        })
+    }
+
+    /// Reads `name` of the directory `dir` into the buffer.
+    fn read(&mut self, dir: &fs::File, name: &std::ffi::CStr) -> io::Result<&[u8]> {
+        use std::io::Read as _;
+        let mut file = super::sys::open_at(dir, name, false)?;
+        self.buf.clear();
+        file.read_to_end(&mut self.buf)?;
+        Ok(&self.buf)
+    }
+
+    /// The seccomp state of thread `tid` (for the reporting thread, compared with the others).
+    pub(crate) fn seccomp(&mut self, tid: i32) -> io::Result<Seccomp> {
+        let dir = self.thread_dir(tid)?;
+        Ok(parse_status(self.read(&dir, c"status")?).seccomp)
+    }
+
+    fn thread_dir(&self, tid: i32) -> io::Result<fs::File> {
+        let name = std::ffi::CString::new(tid.to_string())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        super::sys::open_at(&self.task, &name, true)
+    }
+
+    /// Reads one thread. `Err` with `NotFound` means it has exited.
+    pub(crate) fn read_thread(&mut self, tid: i32) -> io::Result<ProcThread> {
+        let dir = self.thread_dir(tid)?;
+        let stat = crate::procfs::parse_stat(self.read(&dir, c"stat")?).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected /proc/self/task/{tid}/stat"),
+            )
+        })?;
+        let status = parse_status(self.read(&dir, c"status")?);
+        let state = status.state.unwrap_or(stat.state);
+        let ticks = self.ticks_per_second;
+        let to_duration = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / ticks);
+        let blocked = matches!(state, 'S' | 'D');
+        let wchan = if blocked {
+            self.read(&dir, c"wchan")
+                .ok()
+                .map(|w| String::from_utf8_lossy(w).trim().to_owned())
+                .filter(|w| !w.is_empty() && w != "0")
+        } else {
+            None
+        };
+        // Not readable in a process that is not dumpable: the thread is shown without it.
+        let syscall = if blocked {
+            self.read(&dir, c"syscall")
+                .ok()
+                .and_then(|s| Syscall::parse(&String::from_utf8_lossy(s)))
+        } else {
+            None
+        };
+        Ok(ProcThread {
+            tid,
+            comm: stat.comm,
+            state,
+            sig_blocked: status.sig_blocked,
+            sig_pending: status.sig_pending,
+            seccomp: status.seccomp,
+            user: to_duration(stat.utime),
+            system: to_duration(stat.stime),
+            start_ticks: stat.starttime,
+            wchan,
+            syscall,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -347,17 +440,28 @@ mod tests {
     #[test]
     fn parses_status_masks() {
         let st = parse_status(
-            "Name:\tx\nState:\tS (sleeping)\nSigPnd:\t0000000000000001\nSigBlk:\tfffffffe7ffbfeff\n",
+            b"Name:\tcut-\xc3\nState:\tS (sleeping)\nSigPnd:\t0000000000000001\nSigBlk:\tfffffffe7ffbfeff\nSeccomp:\t2\nSeccomp_filters:\t1\n",
         );
         assert_eq!(st.state, Some('S'));
         assert_eq!(st.sig_pending, 1);
         assert_eq!(st.sig_blocked, 0xfffffffe7ffbfeff);
+        assert_eq!(
+            st.seccomp,
+            Seccomp {
+                mode: Some(2),
+                filters: Some(1)
+            }
+        );
+        assert!(st.seccomp.filtered());
+        assert!(!Seccomp::default().filtered());
     }
 
     #[test]
     fn reads_own_thread() {
         let tid = crate::capture::sys::current_tid();
-        let t = read_thread(tid, 100).expect("own thread");
+        let mut reader = ProcReader::open(100).expect("/proc/self/task");
+        let t = reader.read_thread(tid).expect("own thread");
+        assert_eq!(reader.seccomp(tid).expect("seccomp"), t.seccomp);
         assert_eq!(t.tid, tid);
         assert_eq!(t.state, 'R');
         assert!(list_tids().expect("tids").contains(&tid));

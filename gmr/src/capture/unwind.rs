@@ -11,13 +11,13 @@ use super::{RawFrame, Truncation};
 /// The framehop rule cache (persists across reports: stacks repeat).
 pub(crate) type NativeCache = framehop::CacheNative<framehop::MayAllocateDuringUnwind>;
 
-/// Unwinds from `regs` over `stack` (the bytes at `regs.sp`).
+/// Unwinds from `regs` over `stack` (the bytes at `regs.sp`; never empty: an empty copy is
+/// reported as such, not unwound into a one-frame stack).
 pub(crate) fn unwind(
     modules: &ModuleTable,
     cache: &mut NativeCache,
     regs: Regs,
     stack: &[u8],
-    copy_errno: i32,
     max_frames: usize,
 ) -> (Vec<RawFrame>, Option<Truncation>) {
     let base = regs.sp;
@@ -71,9 +71,6 @@ pub(crate) fn unwind(
                 break;
             }
         }
-    }
-    if stack.is_empty() && copy_errno != 0 {
-        truncation = Some(Truncation::NoStackCopy(copy_errno));
     }
     (frames, truncation)
 }

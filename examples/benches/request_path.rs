@@ -1,0 +1,306 @@
+//! What gmr adds to one request, per adapter: the demo's hello route through a whole axum
+//! `Router`, an actix-web `App` and a tower service, each with everything gmr adds (the hook
+//! installed, the in-flight layer or middleware, the admin route mounted) and without.
+//!
+//! ```text
+//! cargo bench -p gmr-examples --bench request_path
+//! ```
+//!
+//! Each measurement runs its requests in a loop inside one runtime entry (`iter_custom`), so
+//! the runtime's own cost per `block_on` is not counted; the request is built and the
+//! response body read to the end inside the loop, the same in both arms.
+//!
+//! After criterion's figures, a paired measurement (`paired/<adapter>` lines) alternates
+//! chunks of 100 requests with and without gmr, 400 times, and prints the median time per
+//! request of each arm and the median of the chunk pairs' differences: on a machine whose
+//! speed drifts (shared cores), the difference of neighbouring chunks is the steadier figure.
+//! `GMR_BENCH_PAIRED_ONLY=1` runs only that.
+
+#![allow(clippy::print_stdout)]
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group};
+use http::{Request, Response};
+use http_body_util::{BodyExt as _, Full};
+use tower::{Service as _, ServiceExt};
+
+/// The configuration of every arm with gmr: a token, so the admin route is mounted.
+fn config() -> config::Config {
+    config::Config::builder()
+        .set_default("gmr.admin.token", "bench-token-0123456789abcdef0123")
+        .and_then(|b| b.build())
+        .expect("configuration")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `n` hello requests through an axum app.
+async fn axum_requests(app: &mut axum::Router, n: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        let request = Request::get("/")
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let ready = ServiceExt::<Request<axum::body::Body>>::ready(app)
+            .await
+            .expect("ready");
+        let response = ready.call(request).await.expect("response");
+        let body = response.into_body().collect().await.expect("body");
+        std::hint::black_box(body);
+    }
+    start.elapsed()
+}
+
+/// The axum apps without and with gmr (as `axum-demo` builds them), and the hook.
+fn axum_apps(rt: &tokio::runtime::Runtime) -> (axum::Router, axum::Router, gmr_axum::GmrAxum) {
+    let routes: axum::Router = gmr_examples::axum_routes::routes("hello");
+    let gmr = rt.block_on(async { gmr_axum::install(&config(), gmr::package!()) });
+    let gmr = gmr.expect("install");
+    let with: axum::Router = gmr_examples::axum_routes::routes("hello")
+        .merge(gmr.router())
+        .layer(gmr.layer());
+    (routes, with, gmr)
+}
+
+fn bench_axum(c: &mut Criterion) {
+    let rt = runtime();
+    let (without, with, gmr) = axum_apps(&rt);
+    let mut group = c.benchmark_group("request_path/axum");
+    for (name, app) in [("without_gmr", without), ("with_gmr", with)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut app = app.clone();
+                    axum_requests(&mut app, iters).await
+                })
+            })
+        });
+    }
+    group.finish();
+    assert_eq!(gmr.in_flight().in_flight(), 0);
+}
+
+type TowerBody = http_body_util::combinators::UnsyncBoxBody<Bytes, gmr_tower::BoxError>;
+
+/// The tower demo's hello route.
+async fn tower_hello(_request: Request<Full<Bytes>>) -> Result<Response<TowerBody>, Infallible> {
+    Ok(Response::new(
+        Full::new(Bytes::from_static(b"hello\n"))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    ))
+}
+
+type TowerApp =
+    tower::util::BoxCloneSyncService<Request<Full<Bytes>>, Response<TowerBody>, Infallible>;
+
+/// `n` hello requests through a tower app.
+async fn tower_requests(app: &mut TowerApp, n: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        let request = Request::get("/")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let ready = app.ready().await.expect("ready");
+        let response = ready.call(request).await.expect("response");
+        let body = response.into_body().collect().await.expect("body");
+        std::hint::black_box(body);
+    }
+    start.elapsed()
+}
+
+/// The tower apps without and with gmr (as `tower-demo` builds them), and the hook.
+fn tower_apps() -> (TowerApp, TowerApp, gmr_tower::GmrTower) {
+    use tower::util::BoxCloneSyncService;
+    type App = TowerApp;
+    let gmr = gmr_tower::GmrTower::install(&config(), gmr::package!()).expect("install");
+    let admin = gmr.admin_endpoint().expect("a token: an endpoint").clone();
+    let without: App = BoxCloneSyncService::new(tower::service_fn(tower_hello));
+    // As `tower-demo` builds it.
+    let with: App = BoxCloneSyncService::new(
+        tower::ServiceBuilder::new()
+            .layer(gmr.layer())
+            .layer(admin.route_layer())
+            .service(tower::service_fn(tower_hello))
+            .map_response(|response| response.map(|body| body.boxed_unsync())),
+    );
+    (without, with, gmr)
+}
+
+fn bench_tower(c: &mut Criterion) {
+    let rt = runtime();
+    let (without, with, gmr) = tower_apps();
+    let mut group = c.benchmark_group("request_path/tower");
+    for (name, app) in [("without_gmr", without), ("with_gmr", with)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut app = app.clone();
+                    tower_requests(&mut app, iters).await
+                })
+            })
+        });
+    }
+    group.finish();
+    assert_eq!(gmr.in_flight().in_flight(), 0);
+}
+
+/// The actix apps without and with gmr (as `actix-demo` builds them), and the hook.
+fn actix_apps(
+    system: &actix_web::rt::SystemRunner,
+) -> (
+    impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    impl actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+    >,
+    gmr_actix::GmrActix,
+) {
+    use actix_web::test::init_service;
+    use actix_web::{App, web};
+    let gmr = gmr_actix::install(&config(), gmr::package!()).expect("install");
+    let hello = || async { "hello\n" };
+    let without = system.block_on(init_service(App::new().route("/", web::get().to(hello))));
+    let with = system.block_on(init_service(
+        App::new()
+            .configure(gmr.admin())
+            .route("/", web::get().to(hello))
+            .wrap(gmr.middleware()),
+    ));
+    (without, with, gmr)
+}
+
+fn bench_actix(c: &mut Criterion) {
+    let system = actix_web::rt::System::new();
+    let (without, with, gmr) = actix_apps(&system);
+    let mut group = c.benchmark_group("request_path/actix");
+    group.bench_function("without_gmr", |b| {
+        b.iter_custom(|iters| system.block_on(actix_requests(&without, iters)))
+    });
+    group.bench_function("with_gmr", |b| {
+        b.iter_custom(|iters| system.block_on(actix_requests(&with, iters)))
+    });
+    group.finish();
+    assert_eq!(gmr.in_flight().in_flight(), 0);
+}
+
+/// `n` hello requests through an actix app.
+async fn actix_requests<S, B>(app: &S, n: u64) -> Duration
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    use actix_web::test::{TestRequest, call_service, read_body};
+    let start = Instant::now();
+    for _ in 0..n {
+        let response = call_service(app, TestRequest::get().uri("/").to_request()).await;
+        std::hint::black_box(read_body(response).await);
+    }
+    start.elapsed()
+}
+
+/// Alternates chunks of requests with and without gmr; prints the median per request of each
+/// arm and of the chunk pairs' differences.
+fn paired(adapter: &str, mut run: impl FnMut(bool, u64) -> Duration) {
+    const CHUNK: u64 = 100;
+    const ROUNDS: usize = 400;
+    let per_request = |d: Duration| d.as_secs_f64() * 1e9 / CHUNK as f64;
+    // Warm up both arms.
+    for with in [false, true] {
+        run(with, CHUNK * 20);
+    }
+    let (mut without, mut with, mut added) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        // Alternate which arm goes first, so neither always runs on a warmer cache.
+        let first = round % 2 == 0;
+        let a = per_request(run(first, CHUNK));
+        let b = per_request(run(!first, CHUNK));
+        let (w, wo) = if first { (a, b) } else { (b, a) };
+        with.push(w);
+        without.push(wo);
+        added.push(w - wo);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "paired/{adapter}: without_gmr {:.1} ns, with_gmr {:.1} ns, added by gmr {:.1} ns per request (medians of {ROUNDS} alternated chunks of {CHUNK})",
+        median(&mut without),
+        median(&mut with),
+        median(&mut added)
+    );
+}
+
+fn paired_all() {
+    let rt = runtime();
+    let (mut without, mut with, gmr) = axum_apps(&rt);
+    paired("axum", |g, n| {
+        rt.block_on(axum_requests(if g { &mut with } else { &mut without }, n))
+    });
+    drop(gmr);
+    // For reference: what axum's `Router::layer` costs with a layer that does nothing (every
+    // route's service wrapped, boxed and cloned per request).
+    let (mut without, _, _) = axum_apps(&rt);
+    let mut noop: axum::Router =
+        gmr_examples::axum_routes::routes("hello").layer(tower::layer::layer_fn(|inner| {
+            tower::util::MapRequest::new(inner, |r: Request<axum::body::Body>| r)
+        }));
+    paired("axum-noop-layer", |g, n| {
+        rt.block_on(axum_requests(if g { &mut noop } else { &mut without }, n))
+    });
+    let (mut without, mut with, gmr) = tower_apps();
+    paired("tower", |g, n| {
+        rt.block_on(tower_requests(if g { &mut with } else { &mut without }, n))
+    });
+    drop(gmr);
+    let system = actix_web::rt::System::new();
+    let (without, with, gmr) = actix_apps(&system);
+    paired("actix", |g, n| {
+        system.block_on(async {
+            if g {
+                actix_requests(&with, n).await
+            } else {
+                actix_requests(&without, n).await
+            }
+        })
+    });
+    drop(gmr);
+}
+
+fn configured() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+}
+
+criterion_group! {
+    name = benches;
+    config = configured();
+    targets = bench_axum, bench_tower, bench_actix
+}
+
+fn main() {
+    if std::env::var_os("GMR_BENCH_PAIRED_ONLY").is_none() {
+        benches();
+        Criterion::default().configure_from_args().final_summary();
+    }
+    paired_all();
+}
