@@ -709,3 +709,30 @@ pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec
     }
     out
 }
+
+/// Every in-flight request of a JSON report, from all request sources
+/// (`green_threads.requests[].requests[]`).
+pub fn in_flight_requests(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["green_threads"]["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block["requests"].as_array())
+        .flatten()
+        .collect()
+}
+
+/// The in-flight requests of one request source (`axum`, `actix`, `tower`) of a JSON report.
+pub fn in_flight_requests_of<'a>(
+    report: &'a serde_json::Value,
+    source: &str,
+) -> Vec<&'a serde_json::Value> {
+    report["green_threads"]["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|block| block["source"] == source)
+        .filter_map(|block| block["requests"].as_array())
+        .flatten()
+        .collect()
+}
