@@ -35,6 +35,9 @@ pub fn demo_binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = Command::new(cargo);
         command.args(["build", "-p", "gmr-examples", "--bin", name]);
+        if cfg!(feature = "tokio-taskdump") {
+            command.args(["--features", "gmr-examples/tokio-taskdump"]);
+        }
         // Into the target directory this test binary lives in, however it was chosen.
         if let Some(target_dir) = profile_dir.parent() {
             command.arg("--target-dir").arg(target_dir);

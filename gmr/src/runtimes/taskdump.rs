@@ -144,7 +144,7 @@ pub(crate) fn dump_all(targets: &[DumpTarget<'_>]) -> Vec<RuntimeDump> {
         return out;
     }
     match resolve::named(
-        dumps.into_iter().map(|(i, d)| (i, d)).collect(),
+        dumps,
         TASK_RESOLVE_TIMEOUT,
     ) {
         Ok(named) => {
