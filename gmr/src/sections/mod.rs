@@ -10,6 +10,7 @@ pub(crate) mod configuration;
 pub(crate) mod green_threads;
 pub(crate) mod package;
 pub(crate) mod processes;
+mod read;
 pub(crate) mod threads;
 
 use crate::config::GmrConfig;
