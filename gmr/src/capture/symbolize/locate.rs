@@ -64,6 +64,75 @@ pub(super) fn locate(module: &ModuleInfo, debug_dirs: &[PathBuf]) -> Result<Loca
             }
         }
     };
+    locate_debug(object, path, replaced, debug_dirs)
+}
+
+/// Finds the files of a module of a report's process, on another machine (`gmr symbolize`):
+/// the file of this build, verified by its build-id, at the module's path, or as `<name>` or
+/// `<name>.debug` in a debug directory, or as `.build-id/xx/yyyy….debug` under one; then its
+/// debug information from there, as [`locate`] does.
+///
+/// # Errors
+///
+/// Why no file of this build was found, and where it was looked for.
+pub(super) fn locate_offline(
+    name: &str,
+    path: &str,
+    build_id: &[u8],
+    debug_dirs: &[PathBuf],
+) -> Result<Located, String> {
+    let mut binaries = vec![PathBuf::from(path)];
+    if !name.is_empty() && !name.contains('/') && name != "." && name != ".." {
+        for dir in debug_dirs {
+            binaries.push(dir.join(name));
+            binaries.push(dir.join(format!("{name}.debug")));
+        }
+    }
+    let mut tried = Vec::new();
+    for binary in binaries {
+        if file_build_id(&binary).as_deref() == Some(build_id) {
+            return locate_debug(binary.clone(), &binary, false, debug_dirs);
+        }
+        tried.push(binary.display().to_string());
+    }
+    for (candidate, _) in candidates(Path::new(path), Some(build_id), None, debug_dirs) {
+        if file_build_id(&candidate).as_deref() == Some(build_id) {
+            return locate_debug(candidate.clone(), &candidate, false, debug_dirs);
+        }
+        tried.push(candidate.display().to_string());
+    }
+    tried.dedup();
+    Err(format!(
+        "no file of this build (build-id {}) in {}",
+        hex(build_id),
+        tried.join(", ")
+    ))
+}
+
+/// The build-id of the ELF file at `path`, if it is one and has one.
+fn file_build_id(path: &Path) -> Option<Vec<u8>> {
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let cache = object::ReadCache::new(file);
+    let parsed = object::File::parse(&cache).ok()?;
+    parsed.build_id().ok().flatten().map(<[u8]>::to_vec)
+}
+
+/// Bytes as lowercase hex.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds the debug information of `object` (read through `object`; `path` is where its
+/// sibling files, a `.dwp`, a `.gnu_debuglink` target, are).
+fn locate_debug(
+    object: PathBuf,
+    path: &Path,
+    replaced: bool,
+    debug_dirs: &[PathBuf],
+) -> Result<Located, String> {
     let file = File::open(&object).map_err(|e| format!("cannot open {}: {e}", object.display()))?;
     let cache = object::ReadCache::new(file);
     let parsed = object::File::parse(&cache)
