@@ -73,7 +73,7 @@ pub(crate) fn run(args: &Args) -> Result<(), CliError> {
         eprintln!("gmr: {module}: debug information from {}", file.display());
     }
     eprintln!(
-        "gmr: {} frames named, {} still without file and line",
+        "gmr: {} frames named, {} still without a name",
         done.named, done.unnamed
     );
     for problem in &done.problems {

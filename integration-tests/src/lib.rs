@@ -91,10 +91,20 @@ impl Demo {
     ///
     /// As [`Demo::start`].
     pub fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Demo {
+        Demo::start_binary(&demo_binary(name), extra, env)
+    }
+
+    /// [`Demo::start_with_env`] of the demo binary at `binary` (a copy of one, stripped or
+    /// moved), which is not brought up to date.
+    ///
+    /// # Panics
+    ///
+    /// As [`Demo::start`].
+    pub fn start_binary(binary: &Path, extra: &[&str], env: &[(&str, &str)]) -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
         let stderr_path = dir.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        Demo::launch(name, extra, env, stderr, stderr_path, dir)
+        Demo::launch(binary.to_owned(), extra, env, stderr, stderr_path, dir)
     }
 
     /// [`Demo::start_with_env`] with the demo's stderr going to `stderr` (a pipe, a FIFO);
@@ -111,18 +121,29 @@ impl Demo {
         stderr_path: &Path,
     ) -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
-        Demo::launch(name, extra, env, stderr, stderr_path.to_owned(), dir)
+        Demo::launch(
+            demo_binary(name),
+            extra,
+            env,
+            stderr,
+            stderr_path.to_owned(),
+            dir,
+        )
     }
 
     fn launch(
-        name: &str,
+        binary: PathBuf,
         extra: &[&str],
         env: &[(&str, &str)],
         stderr: std::fs::File,
         stderr_path: PathBuf,
         dir: tempfile::TempDir,
     ) -> Demo {
-        let mut command = Command::new(demo_binary(name));
+        let name = binary.file_name().map_or_else(
+            || binary.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut command = Command::new(&binary);
         command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)

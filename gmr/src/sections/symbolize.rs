@@ -22,9 +22,9 @@ use crate::report::stack::{RawSymbol, StackStyle, StyleEntry};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Symbolized {
-    /// Frames (addresses) that had no file and line and have them now.
+    /// Frames (addresses) that have names now that they lacked: a file and line, or a name.
     pub named: usize,
-    /// Frames still without file and line, outside system libraries.
+    /// Frames still without a name, outside system libraries.
     pub unnamed: usize,
     /// The modules whose frames were named, with the file their debug information came from.
     pub debug_files: Vec<(String, PathBuf)>,
@@ -33,8 +33,10 @@ pub struct Symbolized {
 }
 
 /// Names, in `doc` (a report's JSON view), every frame that has no file and line, from the
-/// files of its module's build that `symbolizer` finds. A note in `threads.notes` says the
-/// names were added offline. Frames that already have a file and line are left as they are.
+/// files of its module's build that `symbolizer` finds: with its inlined functions, file and
+/// line, or with its name alone where the debug information has no line for it. A note in
+/// `threads.notes` says the names were added offline. Frames that already have a file and
+/// line are left as they are.
 ///
 /// ```no_run
 /// let mut doc: serde_json::Value =
@@ -176,11 +178,12 @@ impl Namer<'_> {
     }
 
     /// The entries naming the address of `frame` (the outermost entry of its run), if it has
-    /// no file yet and its module's files name it.
+    /// no file yet and its module's files give it one, or a name it lacks.
     fn names(&mut self, frame: &Value) -> Option<Vec<Value>> {
         if frame.get("file").is_some_and(Value::is_string) {
             return None;
         }
+        let has_name = frame.get("function").is_some_and(Value::is_string);
         let system = frame.get("kind").and_then(Value::as_str) == Some("system");
         let name = frame.get("module").and_then(Value::as_str)?;
         let offset = hex_u64(frame.get("offset").and_then(Value::as_str)?)?;
@@ -217,8 +220,10 @@ impl Namer<'_> {
                 Vec::new()
             }
         };
-        if !symbols.iter().any(|s| s.file.is_some()) {
-            if !system {
+        let more = symbols.iter().any(|s| s.file.is_some())
+            || (!has_name && symbols.iter().any(|s| s.function.is_some()));
+        if !more {
+            if !has_name && !system {
                 self.done.unnamed += 1;
             }
             return None;

@@ -81,32 +81,46 @@ pub(super) fn locate_offline(
     build_id: &[u8],
     debug_dirs: &[PathBuf],
 ) -> Result<Located, String> {
-    let mut binaries = vec![PathBuf::from(path)];
+    let mut files = vec![PathBuf::from(path)];
     if !name.is_empty() && !name.contains('/') && name != "." && name != ".." {
         for dir in debug_dirs {
-            binaries.push(dir.join(name));
-            binaries.push(dir.join(format!("{name}.debug")));
+            files.push(dir.join(name));
+            files.push(dir.join(format!("{name}.debug")));
         }
     }
+    files.extend(
+        candidates(Path::new(path), Some(build_id), None, debug_dirs)
+            .into_iter()
+            .map(|(candidate, _)| candidate),
+    );
+    // The first file of this build whose DWARF is found (in it or split off from it); else the
+    // first of this build at all (a symbol table may still name its functions).
     let mut tried = Vec::new();
-    for binary in binaries {
-        if file_build_id(&binary).as_deref() == Some(build_id) {
-            return locate_debug(binary.clone(), &binary, false, debug_dirs);
+    let mut without_dwarf = None;
+    for file in files {
+        if tried.contains(&file) {
+            continue;
         }
-        tried.push(binary.display().to_string());
-    }
-    for (candidate, _) in candidates(Path::new(path), Some(build_id), None, debug_dirs) {
-        if file_build_id(&candidate).as_deref() == Some(build_id) {
-            return locate_debug(candidate.clone(), &candidate, false, debug_dirs);
+        tried.push(file.clone());
+        if file_build_id(&file).as_deref() != Some(build_id) {
+            continue;
         }
-        tried.push(candidate.display().to_string());
+        match locate_debug(file.clone(), &file, false, debug_dirs) {
+            Ok(located) if located.dwarf.is_some() => return Ok(located),
+            Ok(located) => {
+                without_dwarf.get_or_insert(located);
+            }
+            Err(_) => {}
+        }
     }
-    tried.dedup();
-    Err(format!(
-        "no file of this build (build-id {}) in {}",
-        hex(build_id),
-        tried.join(", ")
-    ))
+    without_dwarf.ok_or_else(|| {
+        let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "no file of this build (build-id {}) in {}",
+            hex(build_id),
+            tried.join(", ")
+        )
+    })
 }
 
 /// The build-id of the ELF file at `path`, if it is one and has one.
