@@ -6,7 +6,7 @@
 //! `sections` (titles and keys in report order), a failed section as `{"error": "<message>"}`,
 //! and the body of a registered section as a [`Content`] document. The bodies of the built-in
 //! sections are read by their own models, in the sections layer above, which hands its reader
-//! to [`read`]; so the text of a report read back comes from the same renderer as the text the
+//! to `read`; so the text of a report read back comes from the same renderer as the text the
 //! process wrote.
 //!
 //! Reading is lenient where the format may grow and strict where a guess would mislead: fields

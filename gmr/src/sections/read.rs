@@ -25,8 +25,8 @@ impl Report {
     /// is refused. Parse the text with serde_json's `float_roundtrip` feature for numbers
     /// (such as `capture_ms`) to read back exactly as written.
     ///
-    /// A registered section whose body is not a [`Content`] renders from its JSON as a
-    /// `Content` would, which may differ from the text its own type wrote.
+    /// A registered section whose body is not a [`Content`](crate::Content) renders from its
+    /// JSON as a `Content` would, which may differ from the text its own type wrote.
     ///
     /// ```
     /// let gmr = gmr::Gmr::builder().package(gmr::package!()).build()?;
