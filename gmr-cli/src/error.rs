@@ -9,13 +9,14 @@ pub(crate) enum ExitCode {
     Failure = 1,
     /// 2: the command line is wrong (clap's own code for usage errors too).
     Usage = 2,
-    /// 3: a report cannot be read: missing, unreadable, not JSON, not a report, or of a
-    /// `report_version` this gmr does not read.
+    /// 3: a file cannot be read (a report, a token file), or a report is not JSON, not a
+    /// report, or of a `report_version` this gmr does not read.
     BadReport = 3,
     /// 4: `gmr fetch`: the endpoint cannot be reached, or answered with an error.
     Fetch = 4,
-    /// 5: a path is refused: the trigger file is a symbolic link or not a regular file, the
-    /// token file is not a regular file, an output file exists.
+    /// 5: a path or value is refused: the trigger file is a symbolic link or not a regular
+    /// file, the token file is not a regular file, an output file exists, a token would
+    /// cross the network in clear text.
     Refused = 5,
 }
 
@@ -71,7 +72,7 @@ pub(crate) enum CliError {
     /// `gmr fetch` failed.
     #[error("{0}")]
     Fetch(String),
-    /// A path is refused for safety.
+    /// A path or value is refused for safety.
     #[error("{0}")]
     Refused(String),
     /// Writing the output failed.

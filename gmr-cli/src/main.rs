@@ -36,11 +36,12 @@ Exit codes:
   0  done
   1  something else failed (writing the output)
   2  the command line is wrong
-  3  a report cannot be read (missing, not JSON: file:line:column, not a report, unknown
-     report_version)
+  3  a file cannot be read (a report, a token file), or a report is not one gmr reads (not
+     JSON: file:line:column, not a report, unknown report_version)
   4  gmr fetch: the endpoint cannot be reached or answered with an error
-  5  a path is refused (a trigger file that is a symbolic link or not a regular file, a token
-     file that is not a regular file, an output file that exists)
+  5  a path or value is refused (a trigger file that is a symbolic link or not a regular
+     file, a token file that is not a regular file, an output file that exists, a token
+     that plain HTTP would carry off this machine)
 
 Reports, file names and formats: docs/cli.md and docs/report-format.md.";
 
