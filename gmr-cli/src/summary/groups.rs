@@ -236,10 +236,11 @@ fn new_group(traces: &[&[Value]], key: String, of: usize) -> Group {
             .unwrap_or("unknown")
             .to_owned()
     };
-    let (headline, headline_at) = headline(frames.iter().copied());
-    let innermost = frames
-        .first()
-        .map_or_else(|| "(no frames)".to_owned(), |f| display(f));
+    let Headline {
+        name: headline,
+        at: headline_at,
+        innermost,
+    } = headline_of(traces);
     let mut shown: Vec<FrameLine> = Vec::new();
     for (i, frame) in frames.iter().enumerate() {
         if shown.len() >= SHOWN_FRAMES {
@@ -267,24 +268,60 @@ fn new_group(traces: &[&[Value]], key: String, of: usize) -> Group {
     }
 }
 
-/// The frame that says what a stack is (the innermost of the application, else of a library,
-/// else of a framework, else the innermost), and its `path:line`.
-pub(crate) fn headline<'a>(
-    frames: impl Iterator<Item = &'a Value> + Clone,
-) -> (String, Option<String>) {
-    let kind = |f: &Value| {
-        f.get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_owned()
-    };
+/// What a stack is, in a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Headline {
+    /// The frame that says what the stack is: the innermost of the application, else of a
+    /// library, else of a framework, else the innermost.
+    pub(crate) name: String,
+    /// Its `path:line`, when known.
+    pub(crate) at: Option<String>,
+    /// The innermost frame of the trace that frame is in: where it waits or runs.
+    pub(crate) innermost: String,
+}
+
+impl Headline {
+    /// `` `name` at path:line ``.
+    pub(crate) fn line(&self) -> String {
+        match &self.at {
+            Some(at) => format!("`{}` at {at}", self.name),
+            None => format!("`{}`", self.name),
+        }
+    }
+}
+
+/// The headline of a stack of one or more traces (a task awaiting several leaf futures has
+/// one trace per future: its work, and its connection's I/O). The traces are searched in
+/// order for an application frame, then a library frame, then a framework frame; the
+/// innermost frame is that of the trace the headline is in, so a task whose work awaits a
+/// lock is "in" the lock, not in its connection's read.
+pub(crate) fn headline_of(traces: &[&[Value]]) -> Headline {
+    fn kind(f: &Value) -> &str {
+        f.get("kind").and_then(Value::as_str).unwrap_or("unknown")
+    }
     let found = ["application", "library", "framework"]
         .iter()
-        .find_map(|wanted| frames.clone().find(|f| kind(f) == *wanted))
-        .or_else(|| frames.clone().next());
+        .find_map(|wanted| {
+            traces.iter().find_map(|trace| {
+                let frame = trace.iter().find(|f| kind(f) == *wanted)?;
+                Some((frame, *trace))
+            })
+        })
+        .or_else(|| {
+            let trace = traces.iter().find(|t| !t.is_empty())?;
+            Some((trace.first()?, *trace))
+        });
     match found {
-        Some(frame) => (display(frame), location(frame)),
-        None => ("(no frames)".to_owned(), None),
+        Some((frame, trace)) => Headline {
+            name: display(frame),
+            at: location(frame),
+            innermost: trace.first().map_or_else(|| display(frame), display),
+        },
+        None => Headline {
+            name: "(no frames)".to_owned(),
+            at: None,
+            innermost: "(no frames)".to_owned(),
+        },
     }
 }
 

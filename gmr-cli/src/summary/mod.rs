@@ -104,6 +104,22 @@ pub(crate) struct Summary {
     pub(crate) thread_groups: Vec<Group>,
     /// Task stack groups, on most replicas first.
     pub(crate) task_groups: Vec<Group>,
+    /// Task dumps of the round that gave no stacks (timed out, skipped, unavailable): their
+    /// replicas' tasks are in no task group.
+    pub(crate) task_dumps_failed: Vec<TaskDumpFailed>,
+}
+
+/// A runtime's task dump that gave no stacks.
+#[derive(Debug, Serialize)]
+pub(crate) struct TaskDumpFailed {
+    /// `host:pid`.
+    pub(crate) replica: String,
+    /// The runtime's name.
+    pub(crate) runtime: String,
+    /// `timed out`, `skipped`, `unavailable`.
+    pub(crate) status: String,
+    /// Why, as the report says.
+    pub(crate) note: Option<String>,
 }
 
 /// One replica's report.
@@ -243,5 +259,31 @@ pub(crate) fn summarize(
         },
         thread_groups: groups::threads(&round.fresh),
         task_groups: groups::tasks(&round.fresh),
+        task_dumps_failed: task_dumps_failed(&round.fresh),
     }
+}
+
+/// The task dumps of `replicas` whose status is not `ok`.
+fn task_dumps_failed(replicas: &[Replica]) -> Vec<TaskDumpFailed> {
+    let mut failed = Vec::new();
+    for replica in replicas {
+        let dumps = replica
+            .report
+            .doc
+            .pointer("/green_threads/tasks")
+            .and_then(serde_json::Value::as_array);
+        for dump in dumps.into_iter().flatten() {
+            let text = |key: &str| dump.get(key).and_then(serde_json::Value::as_str);
+            let status = text("status").unwrap_or("unknown");
+            if status != "ok" {
+                failed.push(TaskDumpFailed {
+                    replica: replica.label.clone(),
+                    runtime: text("runtime").unwrap_or("?").to_owned(),
+                    status: status.to_owned(),
+                    note: text("note").map(str::to_owned),
+                });
+            }
+        }
+    }
+    failed
 }

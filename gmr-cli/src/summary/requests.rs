@@ -36,6 +36,11 @@ pub(crate) struct Request {
     pub(crate) waiting_in: Option<String>,
     /// Its tokio task.
     pub(crate) task_id: Option<u64>,
+    /// What its task's stack is (headline, `path:line`, where it waits), from the replica's
+    /// task dump (`task_stack` of the request).
+    pub(crate) task_stack: Option<String>,
+    /// Time since its last poll started, in milliseconds; `None` before its first poll.
+    pub(crate) last_poll_ms: Option<u64>,
 }
 
 impl Request {
@@ -116,6 +121,10 @@ fn request(replica: &Replica, source: Option<&str>, r: &Value) -> Request {
         thread_stack: tid.and_then(|tid| thread_stack(&replica.report.doc, tid)),
         waiting_in: text("waiting_in"),
         task_id: r.get("task_id").and_then(Value::as_u64),
+        task_stack: r
+            .get("task_stack")
+            .and_then(|at| task_stack(&replica.report.doc, at)),
+        last_poll_ms: r.get("last_poll_ms").and_then(Value::as_u64),
     }
 }
 
@@ -133,9 +142,29 @@ fn thread_stack(doc: &Value, tid: i64) -> Option<String> {
         .find(|s| s.get("id").and_then(Value::as_u64) == Some(index))
         .or_else(|| stacks.get(usize::try_from(index).ok()?))?;
     let frames = stack.get("frames")?.as_array()?;
-    let (name, at) = super::groups::headline(frames.iter());
-    Some(match at {
-        Some(at) => format!("`{name}` at {at}"),
-        None => format!("`{name}`"),
+    Some(super::groups::headline_of(&[frames.as_slice()]).line())
+}
+
+/// The headline of the stack of a request's task, from `task_stack` (`dump` and `group` in
+/// `green_threads.tasks`): `demo_slow_handler at src/lib.rs:238, in Sleep::poll_elapsed`.
+fn task_stack(doc: &Value, at: &Value) -> Option<String> {
+    let dump = usize::try_from(at.get("dump")?.as_u64()?).ok()?;
+    let group = usize::try_from(at.get("group")?.as_u64()?).ok()?;
+    let group = doc
+        .pointer("/green_threads/tasks")?
+        .get(dump)?
+        .get("groups")?
+        .get(group)?;
+    let traces: Vec<&[Value]> = group
+        .get("traces")?
+        .as_array()?
+        .iter()
+        .filter_map(|t| t.as_array().map(Vec::as_slice))
+        .collect();
+    let headline = super::groups::headline_of(&traces);
+    Some(if headline.innermost == headline.name {
+        headline.line()
+    } else {
+        format!("{}, in `{}`", headline.line(), headline.innermost)
     })
 }

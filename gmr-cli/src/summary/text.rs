@@ -23,7 +23,7 @@ pub(crate) fn render(s: &Summary, top: usize) -> String {
         top,
         &mut out,
     );
-    if s.task_groups.is_empty() {
+    if s.task_groups.is_empty() && s.task_dumps_failed.is_empty() {
         out.line("Task stacks: none in these reports (tokio task dumps need gmr's `tokio-taskdump` feature)");
         out.blank();
     } else {
@@ -35,6 +35,7 @@ pub(crate) fn render(s: &Summary, top: usize) -> String {
             top,
             &mut out,
         );
+        task_dumps_failed(s, &mut out);
     }
     replicas(s, &mut out);
     let mut text = out.into_string();
@@ -176,6 +177,12 @@ fn requests(s: &Summary, top: usize, out: &mut TextWriter) {
             if let Some(waiting) = &q.waiting_in {
                 about.push(waiting.clone());
             }
+            if let Some(stack) = &q.task_stack {
+                match q.task_id {
+                    Some(id) => about.push(format!("its task #{id}: {stack}")),
+                    None => about.push(format!("its task: {stack}")),
+                }
+            }
             if !about.is_empty() {
                 out.indented(|out| {
                     for line in about {
@@ -275,6 +282,33 @@ fn group(g: &Group, one: &str, many: &str, out: &mut TextWriter) {
     if !detail.is_empty() {
         out.indented(|out| out.indented(|out| out.line(detail.join("; "))));
     }
+}
+
+/// The replicas whose task dump gave no stacks: their tasks are in no group above.
+fn task_dumps_failed(s: &Summary, out: &mut TextWriter) {
+    if s.task_dumps_failed.is_empty() {
+        return;
+    }
+    out.line(format_args!(
+        "No task stacks from {} {} (their tasks are in no group above):",
+        s.task_dumps_failed.len(),
+        plural(s.task_dumps_failed.len(), "task dump", "task dumps")
+    ));
+    out.indented(|out| {
+        for f in &s.task_dumps_failed {
+            match &f.note {
+                Some(note) => out.line(format_args!(
+                    "{}, runtime {}: {}: {note}",
+                    f.replica, f.runtime, f.status
+                )),
+                None => out.line(format_args!(
+                    "{}, runtime {}: {}",
+                    f.replica, f.runtime, f.status
+                )),
+            }
+        }
+    });
+    out.blank();
 }
 
 fn replicas(s: &Summary, out: &mut TextWriter) {
