@@ -711,7 +711,9 @@ pub fn sanitized_hostname() -> String {
 }
 
 /// Sends `request` as it is and reads whatever comes back within `timeout` (the server may
-/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors.
+/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors. A
+/// read interrupted by a signal (gmr's capture signal, when the calling process reports on
+/// itself) goes on reading: a socket with a timeout is not restarted by `SA_RESTART`.
 pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec<u8> {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(10)) else {
         return Vec::new();
@@ -724,8 +726,10 @@ pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec
     let mut buf = [0u8; 8192];
     while Instant::now() < deadline {
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
     out
