@@ -94,10 +94,20 @@ impl Demo {
     ///
     /// As [`Demo::start`].
     pub fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Demo {
+        Demo::start_binary(&demo_binary(name), extra, env)
+    }
+
+    /// [`Demo::start_with_env`] of the demo binary at `binary` (a copy of one, stripped or
+    /// moved), which is not brought up to date.
+    ///
+    /// # Panics
+    ///
+    /// As [`Demo::start`].
+    pub fn start_binary(binary: &Path, extra: &[&str], env: &[(&str, &str)]) -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
         let stderr_path = dir.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        Demo::launch(name, extra, env, stderr, stderr_path, dir)
+        Demo::launch(binary.to_owned(), extra, env, stderr, stderr_path, dir)
     }
 
     /// [`Demo::start_with_env`] with the demo's stderr going to `stderr` (a pipe, a FIFO);
@@ -114,18 +124,29 @@ impl Demo {
         stderr_path: &Path,
     ) -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
-        Demo::launch(name, extra, env, stderr, stderr_path.to_owned(), dir)
+        Demo::launch(
+            demo_binary(name),
+            extra,
+            env,
+            stderr,
+            stderr_path.to_owned(),
+            dir,
+        )
     }
 
     fn launch(
-        name: &str,
+        binary: PathBuf,
         extra: &[&str],
         env: &[(&str, &str)],
         stderr: std::fs::File,
         stderr_path: PathBuf,
         dir: tempfile::TempDir,
     ) -> Demo {
-        let mut command = Command::new(demo_binary(name));
+        let name = binary.file_name().map_or_else(
+            || binary.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut command = Command::new(&binary);
         command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
@@ -693,7 +714,9 @@ pub fn sanitized_hostname() -> String {
 }
 
 /// Sends `request` as it is and reads whatever comes back within `timeout` (the server may
-/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors.
+/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors. A
+/// read interrupted by a signal (gmr's capture signal, when the calling process reports on
+/// itself) goes on reading: a socket with a timeout is not restarted by `SA_RESTART`.
 pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec<u8> {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(10)) else {
         return Vec::new();
@@ -706,8 +729,10 @@ pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec
     let mut buf = [0u8; 8192];
     while Instant::now() < deadline {
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
     out
