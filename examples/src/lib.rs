@@ -248,6 +248,22 @@ pub fn demo_block_handler(duration: Duration) -> String {
     format!("blocked a worker thread for {} ms\n", duration.as_millis())
 }
 
+/// Spins on a CPU for `duration` (`/spin`, run on tokio's blocking pool): the report shows a
+/// thread that is busy, not stuck, its CPU moving between reports and during the capture.
+#[inline(never)]
+#[tracing::instrument(skip_all, fields(ms = duration.as_millis() as u64))]
+pub fn demo_spin_handler(duration: Duration) -> String {
+    let started = std::time::Instant::now();
+    let mut turns: u64 = 0;
+    while started.elapsed() < duration {
+        turns = std::hint::black_box(turns.wrapping_add(1));
+    }
+    format!(
+        "spun a CPU for {} ms ({turns} turns)\n",
+        duration.as_millis()
+    )
+}
+
 /// The lock that [`demo_lock_holder`] holds for the life of the process.
 static DEMO_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -364,6 +380,7 @@ pub mod axum_routes {
             .route("/", get(move || async move { format!("{greeting}\n") }))
             .route("/slow", get(slow))
             .route("/block", get(block))
+            .route("/spin", get(spin))
             .route("/await-lock", get(super::demo_await_lock))
             .route("/await-channel", get(await_channel))
     }
@@ -378,6 +395,20 @@ pub mod axum_routes {
     async fn slow(RawQuery(query): RawQuery) -> (StatusCode, String) {
         match super::parse_ms(query.as_deref()) {
             Ok(duration) => (StatusCode::OK, super::demo_slow_handler(duration).await),
+            Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
+        }
+    }
+
+    /// Spins a thread of tokio's blocking pool on purpose: the report shows it busy.
+    async fn spin(RawQuery(query): RawQuery) -> (StatusCode, String) {
+        match super::parse_ms(query.as_deref()) {
+            Ok(duration) => {
+                match tokio::task::spawn_blocking(move || super::demo_spin_handler(duration)).await
+                {
+                    Ok(answer) => (StatusCode::OK, answer),
+                    Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+                }
+            }
             Err(message) => (StatusCode::BAD_REQUEST, format!("{message}\n")),
         }
     }

@@ -154,6 +154,7 @@ impl GmrBuilder {
         let mut sinks = vec![destination];
         sinks.extend(self.sinks);
         Ok(Gmr::from_parts(EngineParts {
+            history: crate::sections::since::History::default(),
             settings,
             app_config: self.app_config,
             package,

@@ -33,6 +33,8 @@ pub(crate) struct EngineParts {
     pub(crate) sections: Vec<Arc<Entry>>,
     /// Where reports go, the configured destination (stderr or `log_dir`) first.
     pub(crate) sinks: Vec<Arc<dyn Sink>>,
+    /// The last report's summary, for "since the last report"; released with the engine.
+    pub(crate) history: crate::sections::since::History,
 }
 
 /// The report engine. Cheap to clone; every clone shares the same configuration.
@@ -96,6 +98,7 @@ impl Gmr {
             settings: &inner.settings,
             app_config: inner.app_config.as_ref(),
             package: &inner.package,
+            history: Some(&inner.history),
         };
         let mut out: Vec<Section> = sections::BUILT_IN
             .iter()

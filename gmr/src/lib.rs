@@ -118,6 +118,13 @@ pub mod symbolize {
 }
 pub use crate::triggers::signal::signal_name;
 
+/// Since when: the rules by which every report says what did not move since the one before
+/// (`threads.since`, `green_threads.since`), applied to two JSON reports of one process
+/// (`gmr diff OLD.json NEW.json`).
+pub mod since {
+    pub use crate::sections::since::{DiffError, ReportDiff, diff};
+}
+
 /// A cheap monotonic timestamp (time since boot) with a resolution of one scheduler tick
 /// (1 to 10 ms): what the adapters record as a request's start, costing a few nanoseconds
 /// where `Instant::now()` may cost tens. Subtract two of them for an age.

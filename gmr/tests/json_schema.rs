@@ -601,6 +601,60 @@ fn report_without_configuration_matches_schema() {
     assert!(report["processes"]["environment"].is_string());
 }
 
+/// A second report of one engine has the "since the last report" parts, and they match the
+/// schema: a thread blocked on a lock that is never released is `STUCK`.
+#[test]
+fn a_second_report_says_what_did_not_move_and_matches_schema() {
+    let gmr = Gmr::builder()
+        .package(gmr::package!())
+        .build()
+        .expect("default engine");
+    let lock = std::sync::Arc::new(std::sync::Mutex::new(()));
+    let held = lock.lock().expect("lock");
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+    let waiter = {
+        let lock = std::sync::Arc::clone(&lock);
+        std::thread::Builder::new()
+            .name("waits-for-nobody".to_owned())
+            .spawn(move || {
+                let _ = ready_tx.send(());
+                waits_for_nobody(&lock);
+            })
+            .expect("spawn")
+    };
+    ready.recv().expect("the waiter started");
+    let first = gmr.report(Trigger::Api).to_json();
+    assert!(
+        first["threads"].get("since").is_none(),
+        "a first report compares with nothing"
+    );
+    let mut second = first.clone();
+    for _ in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        second = gmr.report(Trigger::Api).to_json();
+        let stuck = second["threads"]["since"]["stuck"].to_string();
+        if stuck.contains("waits-for-nobod") {
+            break;
+        }
+    }
+    assert_conforms(&second, &schema());
+    let since = &second["threads"]["since"];
+    assert!(
+        since["stuck"].to_string().contains("waits-for-nobod"),
+        "the blocked thread is STUCK: {since}"
+    );
+    assert!(
+        second["green_threads"]["since"].is_object() || second["green_threads"]["note"].is_string()
+    );
+    drop(held);
+    waiter.join().expect("waiter");
+}
+
+#[inline(never)]
+fn waits_for_nobody(lock: &std::sync::Mutex<()>) {
+    drop(lock.lock());
+}
+
 #[test]
 fn report_with_configuration_and_registered_sections_matches_schema() {
     let dir = tempfile::tempdir().expect("tempdir");

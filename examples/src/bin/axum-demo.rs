@@ -7,7 +7,8 @@
 //! Routes: `GET /`, `GET /slow?ms=N` (awaits a timer), `GET /block?ms=N` (blocks its worker
 //! thread: the report shows a stuck worker), `GET /await-lock` (awaits a lock a background
 //! task holds forever: the async deadlock), `GET /await-channel?ms=N` (awaits a oneshot
-//! answered after N ms), and the admin endpoint. `--spans` adds gmr's span layer; `--no-gmr`
+//! answered after N ms), `GET /spin?ms=N` (spins a thread of the blocking pool: a busy thread),
+//! and the admin endpoint. `--spans` adds gmr's span layer; `--no-gmr`
 //! runs the same server without gmr. Ctrl-C or SIGTERM shuts it down gracefully.
 //!
 //! The lines a user writes are in [`serve`]: install gmr, merge its admin router, add its

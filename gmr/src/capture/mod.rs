@@ -1213,6 +1213,7 @@ mod linux {
             });
         }
         drop(guard);
+        cpu_during_capture(&mut threads, ticks);
         let elapsed = started.elapsed();
         tracing::debug!(
             threads = threads.len(),
@@ -1229,6 +1230,20 @@ mod linux {
             elapsed,
             modules: module_list,
         })
+    }
+
+    /// Reads each thread's `schedstat` again now that the capture is over: with the one read
+    /// when the capture listed it, the CPU it used during the capture (a spinning thread shows
+    /// milliseconds, a blocked one only its signal handler's microseconds).
+    fn cpu_during_capture(threads: &mut [CapturedThread], ticks: u64) {
+        let Ok(mut reader) = ProcReader::open(ticks) else {
+            return;
+        };
+        for t in threads {
+            if let Some(p) = &mut t.proc {
+                p.sched_after = reader.schedstat(t.tid);
+            }
+        }
     }
 
     /// Signals `targets`, at most one per slot at a time, re-arming each slot for the next

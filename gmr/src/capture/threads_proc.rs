@@ -209,6 +209,14 @@ pub(crate) struct ProcThread {
     pub(crate) system: Duration,
     /// Start time after boot, in clock ticks (identifies the thread across TID reuse).
     pub(crate) start_ticks: u64,
+    /// Time on a CPU in nanoseconds (`schedstat`, finer than the clock ticks of `stat`), when
+    /// the kernel has it.
+    pub(crate) run_ns: Option<u64>,
+    /// How many times it was scheduled onto a CPU (`schedstat`).
+    pub(crate) runs: Option<u64>,
+    /// `run_ns` and `runs` again once the capture is over (the capture signal's handler ran
+    /// on the thread in between).
+    pub(crate) sched_after: Option<(u64, u64)>,
     /// Kernel function the thread sleeps in (`wchan`), if blocked.
     pub(crate) wchan: Option<String>,
     /// The system call it is blocked in.
@@ -364,6 +372,14 @@ impl ProcReader {
         super::sys::open_at(&self.task, &name, true)
     }
 
+    /// Thread `tid`'s time on a CPU in nanoseconds and how many times it was scheduled
+    /// (`schedstat`), if readable. `schedstat` is scheduler data only (no lock of the thread's
+    /// memory map), so reading it cannot block.
+    pub(crate) fn schedstat(&mut self, tid: i32) -> Option<(u64, u64)> {
+        let dir = self.thread_dir(tid).ok()?;
+        self.read(&dir, c"schedstat").ok().and_then(parse_schedstat)
+    }
+
     /// Reads one thread. `Err` with `NotFound` means it has exited.
     pub(crate) fn read_thread(&mut self, tid: i32) -> io::Result<ProcThread> {
         let dir = self.thread_dir(tid)?;
@@ -374,6 +390,7 @@ impl ProcReader {
             )
         })?;
         let status = parse_status(self.read(&dir, c"status")?);
+        let sched = self.read(&dir, c"schedstat").ok().and_then(parse_schedstat);
         let state = status.state.unwrap_or(stat.state);
         let ticks = self.ticks_per_second;
         let to_duration = |t: u64| Duration::from_nanos(t.saturating_mul(1_000_000_000) / ticks);
@@ -404,15 +421,48 @@ impl ProcReader {
             user: to_duration(stat.utime),
             system: to_duration(stat.stime),
             start_ticks: stat.starttime,
+            run_ns: sched.map(|(ns, _)| ns),
+            runs: sched.map(|(_, runs)| runs),
+            sched_after: None,
             wchan,
             syscall,
         })
     }
 }
 
+/// The first and third fields of `schedstat`: nanoseconds spent on a CPU, and how many times
+/// the thread was scheduled.
+fn parse_schedstat(schedstat: &[u8]) -> Option<(u64, u64)> {
+    let mut fields = std::str::from_utf8(schedstat)
+        .ok()?
+        .split_ascii_whitespace();
+    let ns = fields.next()?.parse().ok()?;
+    let runs = fields.nth(1)?.parse().ok()?;
+    Some((ns, runs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedstat_gives_nanoseconds_on_a_cpu() {
+        assert_eq!(
+            parse_schedstat(b"123456789 2000 17\n"),
+            Some((123_456_789, 17))
+        );
+        assert_eq!(parse_schedstat(b""), None);
+        assert_eq!(parse_schedstat(b"x 1 2"), None);
+        let mut reader = ProcReader::open(100).expect("/proc/self/task");
+        let me = super::super::sys::current_tid();
+        let (before, _) = reader.schedstat(me).expect("schedstat of this thread");
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(20) {
+            std::hint::black_box(0u64);
+        }
+        let (after, _) = reader.schedstat(me).expect("schedstat of this thread");
+        assert!(after > before, "{before} -> {after}");
+    }
 
     #[test]
     fn parses_syscall_lines() {

@@ -28,6 +28,12 @@ pub(crate) fn compact_of_rfc3339(text: &str) -> Option<String> {
     Some(compact_timestamp(SystemTime::from(at)))
 }
 
+/// Milliseconds since the Unix epoch of an RFC 3339 time; `None` when `text` is not one.
+pub(crate) fn unix_ms_of_rfc3339(text: &str) -> Option<u64> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    u64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +53,7 @@ mod tests {
             Some("20261118T110640")
         );
         assert_eq!(compact_of_rfc3339("2026-13-01T00:00:00Z"), None);
+        assert_eq!(unix_ms_of_rfc3339(&rfc3339(at)), Some(1_795_000_000_000));
+        assert_eq!(unix_ms_of_rfc3339("yesterday"), None);
     }
 }

@@ -271,6 +271,7 @@ mod tests {
             settings,
             app_config: Some(config),
             package: &crate::package::PackageInfo::gmr(),
+            history: None,
         })
     }
 
@@ -401,6 +402,7 @@ mod tests {
             settings: &GmrConfig::default(),
             app_config: None,
             package: &crate::package::PackageInfo::gmr(),
+            history: None,
         });
         let again = ConfigurationSection::from_json(&none.to_json()).expect("reads back");
         assert_eq!(text(&again), text(&none));
@@ -414,6 +416,7 @@ mod tests {
             settings: &GmrConfig::default(),
             app_config: None,
             package: &crate::package::PackageInfo::gmr(),
+            history: None,
         });
         assert!(text(&s).contains("no configuration was handed to gmr"));
     }

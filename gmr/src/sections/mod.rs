@@ -11,6 +11,7 @@ pub(crate) mod green_threads;
 pub(crate) mod package;
 pub(crate) mod processes;
 mod read;
+pub(crate) mod since;
 #[cfg(all(
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
@@ -33,6 +34,9 @@ pub(crate) struct ReportContext<'a> {
     pub(crate) app_config: Option<&'a ::config::Config>,
     /// The application's package.
     pub(crate) package: &'a PackageInfo,
+    /// The last report's summary, for "since the last report"; `None` for a report that
+    /// compares with nothing.
+    pub(crate) history: Option<&'a since::History>,
 }
 
 impl ReportContext<'_> {

@@ -291,6 +291,7 @@ mod tests {
             settings: &settings,
             app_config: None,
             package: &package,
+            history: None,
         };
         // The child may not have exec'd yet; wait (bounded) until it is visible as `sleep`.
         let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -157,7 +157,7 @@ mod tests {
         );
         // Fields a newer gmr adds are ignored.
         let mut doc = report().to_json();
-        doc["threads"]["since"] = json!({"previous": "2026-01-01T00:00:00Z"});
+        doc["threads"]["added_later"] = json!({"previous": "2026-01-01T00:00:00Z"});
         doc["package"]["new_field"] = json!(1);
         let report = Report::from_json(&doc).expect("reads");
         assert!(report.section(titles::THREADS).is_some());

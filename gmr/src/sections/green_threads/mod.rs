@@ -56,6 +56,7 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
         sources: Vec::new(),
         folded: ctx.settings.threads.fold.enabled,
         note: None,
+        since: None,
     };
 
     // Requests and spans first, as they are: a task dump polls every task once more.
@@ -136,6 +137,9 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
         && model.sources.is_empty()
     {
         model.note = Some(NOTHING_REGISTERED.to_owned());
+    } else if let Some(history) = ctx.history {
+        let (at_ms, at) = super::since::now();
+        model.since = history.green(&model, at_ms, &at);
     }
     GreenThreadsSection { model }
 }

@@ -35,6 +35,9 @@ pub(crate) struct GreenThreadsModel {
     /// Set when nothing at all is registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// What did not move since the last report (every report after the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<crate::sections::since::model::GreenSince>,
 }
 
 fn folded() -> bool {

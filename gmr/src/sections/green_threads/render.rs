@@ -33,18 +33,15 @@ use crate::report::{Content, SectionBody, TextWriter};
 /// Groups up to this size list their task ids on one line; larger ones are cut.
 const LISTED_IDS: usize = 12;
 
-#[cfg(feature = "tracing")]
-use super::spans::seconds;
-
-#[cfg(not(feature = "tracing"))]
-fn seconds(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
+use crate::sections::since::render::seconds;
 
 pub(super) fn write_text(m: &GreenThreadsModel, out: &mut TextWriter) {
     if let Some(note) = &m.note {
         out.line(note);
         return;
+    }
+    if let Some(since) = &m.since {
+        crate::sections::since::render::write_green(since, out);
     }
     let fold = FoldConfig {
         enabled: m.folded,

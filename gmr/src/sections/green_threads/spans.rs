@@ -150,9 +150,7 @@ pub(super) fn waiting_in(chain: &[SpanEntry], polled_now: bool) -> Option<String
 }
 
 /// Milliseconds as the text shows them: `12.3 s`.
-pub(super) fn seconds(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
+use crate::sections::since::render::seconds;
 
 #[cfg(test)]
 mod tests {

@@ -47,6 +47,12 @@ fn thread(v: &Value, stack: Option<usize>) -> ThreadEntry {
         reporting_thread: false,
         stack,
         stack_missing: text(v, "why"),
+        start_ticks: None,
+        cpu_ns: None,
+        sched_runs: None,
+        cpu_ns_after_capture: None,
+        sched_runs_after_capture: None,
+        cpu_during_capture_ms: None,
     }
 }
 
@@ -146,6 +152,7 @@ fn section() -> ThreadsSection {
         folded: true,
         modules: Vec::new(),
         style: None,
+        since: None,
     }
 }
 

@@ -33,5 +33,12 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
         debug_dirs: t.debug_dirs.clone(),
     };
     let capture = capture_threads(&opts).map_err(SectionError::failed)?;
-    Ok(ThreadsSection::from_capture(capture, &ctx.stack_style()))
+    let mut section = ThreadsSection::from_capture(capture, &ctx.stack_style());
+    if let Some(history) = ctx.history {
+        // Timed from the capture's start, when the CPU times were read.
+        let (now_ms, at) = super::since::now();
+        let at_ms = now_ms.saturating_sub(section.capture_ms as u64);
+        section.since = history.threads(&section, at_ms, &at);
+    }
+    Ok(section)
 }

@@ -42,6 +42,9 @@ pub(crate) struct ThreadsSection {
     /// same way).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) style: Option<StyleEntry>,
+    /// What did not move since the last report (every report after the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) since: Option<crate::sections::since::model::ThreadsSince>,
 }
 
 /// A module mapped in the process.
@@ -87,6 +90,29 @@ pub(crate) struct ThreadEntry {
     pub(crate) stack: Option<usize>,
     /// Why the thread has no stack.
     pub(crate) stack_missing: Option<String>,
+    /// Its start time after boot in clock ticks: with the TID, names one thread across
+    /// reports (a TID can be reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) start_ticks: Option<u64>,
+    /// Its CPU time in nanoseconds (`schedstat`) when the capture began, finer than
+    /// `cpu_user_s` + `cpu_system_s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_ns: Option<u64>,
+    /// How many times it had been scheduled onto a CPU (`schedstat`) when the capture began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sched_runs: Option<u64>,
+    /// `cpu_ns` and `sched_runs` once the capture was over: the next report compares its
+    /// start with these, so the capture's own signal handler does not count as the thread
+    /// moving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_ns_after_capture: Option<u64>,
+    /// See `cpu_ns_after_capture`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sched_runs_after_capture: Option<u64>,
+    /// The CPU it used while the report captured the stacks: a thread spinning shows
+    /// milliseconds, a blocked one 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) cpu_during_capture_ms: Option<f64>,
 }
 
 /// A blocked thread's system call.
@@ -220,6 +246,16 @@ impl ThreadsSection {
                     reporting_thread: t.reporting,
                     stack,
                     stack_missing,
+                    start_ticks: p.map(|p| p.start_ticks),
+                    cpu_ns: p.and_then(|p| p.run_ns),
+                    sched_runs: p.and_then(|p| p.runs),
+                    cpu_ns_after_capture: p.and_then(|p| p.sched_after).map(|(ns, _)| ns),
+                    sched_runs_after_capture: p.and_then(|p| p.sched_after).map(|(_, r)| r),
+                    cpu_during_capture_ms: p.and_then(|p| {
+                        let (after, _) = p.sched_after?;
+                        let during = after.saturating_sub(p.run_ns?);
+                        Some((during as f64 / 1e3).round() / 1e3)
+                    }),
                 }
             };
             #[cfg(not(target_os = "linux"))]
@@ -236,6 +272,12 @@ impl ThreadsSection {
                 reporting_thread: t.reporting,
                 stack,
                 stack_missing,
+                start_ticks: None,
+                cpu_ns: None,
+                sched_runs: None,
+                cpu_ns_after_capture: None,
+                sched_runs_after_capture: None,
+                cpu_during_capture_ms: None,
             };
             threads.push(entry);
         }
@@ -296,6 +338,7 @@ impl ThreadsSection {
                 })
                 .collect(),
             style: Some(style.entry()),
+            since: None,
         }
     }
 }

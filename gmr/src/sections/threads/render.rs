@@ -55,6 +55,9 @@ pub(super) fn write_text(s: &ThreadsSection, out: &mut TextWriter) {
         out.line(format_args!("note: {note}"));
     }
     out.blank();
+    if let Some(since) = &s.since {
+        crate::sections::since::render::write_threads(since, out);
+    }
 
     let fold = FoldConfig {
         enabled: s.folded,
@@ -126,8 +129,21 @@ fn condition(s: &ThreadsSection, t: &ThreadEntry) -> String {
     if let Some(state) = &t.state_name {
         parts.push(state.clone());
     }
+    if let Some(stuck) = s
+        .since
+        .as_ref()
+        .and_then(|since| since.stuck.iter().find(|st| st.tid == t.tid))
+    {
+        parts.push(format!(
+            "STUCK ≥ {}",
+            crate::sections::since::render::seconds(stuck.stuck_ms)
+        ));
+    }
     if let (Some(u), Some(sys)) = (t.cpu_user_s, t.cpu_system_s) {
-        parts.push(format!("cpu {:.2}s", u + sys));
+        match t.cpu_during_capture_ms.filter(|ms| *ms >= 1.0) {
+            Some(ms) => parts.push(format!("cpu {:.2}s (+{ms:.0} ms during capture)", u + sys)),
+            None => parts.push(format!("cpu {:.2}s", u + sys)),
+        }
     }
     let blocked = blocked_in(s, t);
     if !blocked.is_empty() {
