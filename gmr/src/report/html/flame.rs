@@ -192,7 +192,20 @@ pub(super) fn draw(stacks: &[FlameStack]) -> Result<Html, FlameError> {
     let (lines, classes) = folded(stacks);
     let mut options = Options::default();
     options.direction = Direction::Inverted;
-    options.title = "Stacks of every thread and task".to_owned();
+    let threads: u64 = stacks
+        .iter()
+        .filter(|s| s.root == "threads")
+        .map(|s| s.weight)
+        .sum();
+    let tasks: u64 = stacks
+        .iter()
+        .filter(|s| s.root != "threads")
+        .map(|s| s.weight)
+        .sum();
+    options.title = format!(
+        "{threads} threads and {tasks} tasks in {} stacks: a frame is as wide as the threads and tasks in it",
+        stacks.len()
+    );
     options.count_name = "threads/tasks".to_owned();
     options.name_type = "Frame:".to_owned();
     options.image_width = Some(IMAGE_WIDTH);

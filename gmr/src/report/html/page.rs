@@ -212,7 +212,9 @@ fn write_flame(html: &mut Html, doc: &Value) {
                  <span><i class=\"k-leaf\"></i>stack group (width: threads or tasks)</span>\
                  <span>Click a frame to zoom into it.</span></div>",
             );
+            html.markup("<div class=\"fg-wrap\">");
             html.append(svg);
+            html.markup("</div>");
         }
         Ok(Err(why)) => {
             html.element("p", &[("class", "none")], &why.to_string());
