@@ -273,7 +273,10 @@ pub async fn start_lock_holder() -> Result<(), Box<dyn std::error::Error>> {
 pub async fn demo_lock_holder(held: tokio::sync::oneshot::Sender<()>) {
     let _held = DEMO_LOCK.lock().await;
     let _ = held.send(());
-    std::future::pending::<()>().await;
+    // A tokio timer (not `std::future::pending`), so that a task dump shows where it waits.
+    loop {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
 }
 
 /// Awaits [`DEMO_LOCK`] (`/await-lock`), which the lock holder never releases: the request
@@ -436,6 +439,59 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+/// How long a demo waits for open requests after Ctrl-C or SIGTERM before it exits anyway
+/// (a request awaiting `/await-lock` never ends by itself).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Shuts an axum server down gracefully on Ctrl-C or SIGTERM, but not forever: race
+/// [`Shutdown::deadline`] against the server, whose graceful-shutdown future is
+/// [`Shutdown::graceful`].
+///
+/// ```no_run
+/// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+/// let shutdown = gmr_examples::Shutdown::new();
+/// let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.graceful());
+/// tokio::select! {
+///     served = server.into_future() => served?,
+///     () = shutdown.deadline() => {}
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Default)]
+pub struct Shutdown {
+    begun: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl Shutdown {
+    /// Nothing asked yet.
+    pub fn new() -> Self {
+        Shutdown::default()
+    }
+
+    /// Resolves once Ctrl-C or SIGTERM came ([`Shutdown::deadline`] must be polled too).
+    pub fn graceful(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let begun = std::sync::Arc::clone(&self.begun);
+        async move { begun.notified().await }
+    }
+
+    /// Waits for Ctrl-C or SIGTERM, starts the graceful shutdown, and resolves
+    /// [`SHUTDOWN_GRACE`] later, saying that requests were still open.
+    pub async fn deadline(&self) {
+        shutdown_signal().await;
+        tracing::info!(
+            "shutting down: waiting up to {} s for open requests",
+            SHUTDOWN_GRACE.as_secs()
+        );
+        // A permit: the graceful future resolves even if it is not waiting yet.
+        self.begun.notify_one();
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!(
+            "requests still open after {} s; exiting",
+            SHUTDOWN_GRACE.as_secs()
+        );
     }
 }
 

@@ -35,13 +35,13 @@ fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
 
-/// The in-flight block of a `Green Threads` JSON section with the given title.
-fn in_flight_source(report: &serde_json::Value, title: &str) -> serde_json::Value {
-    report["green_threads"]["sources"]
+/// The requests of the in-flight table `source` in a report's `Green Threads` JSON.
+fn in_flight_requests(report: &serde_json::Value, source: &str) -> serde_json::Value {
+    report["green_threads"]["requests"]
         .as_array()
-        .and_then(|sources| sources.iter().find(|s| s["title"] == title))
-        .map(|s| s["data"].clone())
-        .unwrap_or_else(|| panic!("no source {title:?} in {}", report["green_threads"]))
+        .and_then(|blocks| blocks.iter().find(|b| b["source"] == source))
+        .map(|b| b["requests"].clone())
+        .unwrap_or_else(|| panic!("no in-flight table {source:?} in {}", report["green_threads"]))
 }
 
 #[actix_web::test]
@@ -255,8 +255,21 @@ async fn a_request_names_its_route_and_the_thread_polling_it() {
                 "/items/{id}",
                 web::get().to(move || {
                     // Looks at the table while this request is being polled.
-                    let snapshot = gmr::SectionBody::to_json(&seen.snapshot());
-                    async move { HttpResponse::Ok().json(snapshot) }
+                    let listed: Vec<serde_json::Value> = seen
+                        .snapshot()
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "method": r.method,
+                                "path": r.path,
+                                "route": r.route,
+                                "polled_by": r.polled_by,
+                                "current": gmr::requests::current().map(|id| id.get()),
+                                "id": r.id.get(),
+                            })
+                        })
+                        .collect();
+                    async move { HttpResponse::Ok().json(listed) }
                 }),
             )
             .wrap(GmrMiddleware::new(layer.clone())),
@@ -271,13 +284,16 @@ async fn a_request_names_its_route_and_the_thread_polling_it() {
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     let snapshot: serde_json::Value = actix_test::read_body_json(response).await;
-    assert_eq!(snapshot["in_flight"], 1, "{snapshot}");
-    let request = &snapshot["requests"][0];
+    assert_eq!(snapshot.as_array().map(Vec::len), Some(1), "{snapshot}");
+    let request = &snapshot[0];
     assert_eq!(request["method"], "GET");
-    assert_eq!(request["path"], "/items/42");
+    assert_eq!(request["path"], "/items/42", "without its query string");
     assert_eq!(request["route"], "/items/{id}");
-    assert_eq!(request["polled_by_tid"], gmr::current_thread_id());
-    assert!(!snapshot.to_string().contains("secret=query"));
+    assert_eq!(request["polled_by"], gmr::current_thread_id());
+    assert_eq!(
+        request["current"], request["id"],
+        "the handler runs as the request: its spans belong to it"
+    );
     assert_eq!(layer.in_flight(), 0, "removed once the response is read");
 }
 
@@ -318,11 +334,11 @@ async fn a_waiting_request_stays_listed_until_its_body_is_done() {
         assert!(Instant::now() < deadline, "request never recorded");
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
-    let snapshot = gmr::SectionBody::to_json(&layer.snapshot());
-    let request = &snapshot["requests"][0];
-    assert_eq!(request["route"], "/wait");
-    assert_eq!(request["polled_by"], "not being polled (waiting)");
-    assert!(request["polled_by_tid"].is_null());
+    let snapshot = layer.snapshot();
+    let request = &snapshot[0];
+    assert_eq!(request.route.as_deref(), Some("/wait"));
+    assert_eq!(request.polled_by, None, "not being polled: waiting");
+    assert!(request.last_poll.is_some(), "it was polled once");
     release_tx.send(()).expect("release");
     let body = call.await.expect("call");
     assert_eq!(&body[..], b"done");
@@ -395,12 +411,7 @@ async fn a_blocked_request_points_at_its_thread_in_a_full_report() {
     let in_flight = gmr.in_flight().clone();
     let reporter = std::thread::spawn(move || {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let listed = |json: &serde_json::Value| {
-            json["requests"]
-                .as_array()
-                .is_some_and(|r| r.iter().any(|r| r["path"] == "/block/7"))
-        };
-        while !listed(&gmr::SectionBody::to_json(&in_flight.snapshot())) {
+        while !in_flight.snapshot().iter().any(|r| r.path == "/block/7") {
             if Instant::now() > deadline {
                 let _ = release_tx.send(());
                 panic!("the blocked request was never recorded");
@@ -419,8 +430,8 @@ async fn a_blocked_request_points_at_its_thread_in_a_full_report() {
     assert_eq!(response.status(), StatusCode::OK);
     let report = reporter.join().expect("reporter thread");
 
-    let data = in_flight_source(&report, "in-flight requests (actix)");
-    let request = data["requests"]
+    let data = in_flight_requests(&report, "actix");
+    let request = data
         .as_array()
         .and_then(|r| r.iter().find(|r| r["path"] == "/block/7"))
         .unwrap_or_else(|| panic!("request not listed: {data}"));
@@ -430,7 +441,7 @@ async fn a_blocked_request_points_at_its_thread_in_a_full_report() {
     assert_eq!(request["polled_by_tid"], worker_tid);
 
     // The worker's runtime is listed, registered by the middleware.
-    let runtimes = in_flight_source(&report, "tokio runtimes");
+    let runtimes = &report["green_threads"]["runtimes"];
     assert!(
         runtimes["runtime"]
             .as_array()

@@ -84,6 +84,86 @@ impl Drop for EnteredRequest {
     }
 }
 
+/// How long after a task dump polls are still its echo: tokio defers the wakes of the leaf
+/// futures it traced until the dump ends, so every traced task is polled once more right
+/// after it.
+pub const DUMP_ECHO: Duration = Duration::from_millis(100);
+
+/// Counts task dumps running now (tokio re-polls every task of a runtime to trace it), and
+/// when the last one ended.
+#[derive(Debug)]
+pub(crate) struct DumpCounter {
+    running: AtomicU64,
+    /// When the last dump ended plus [`DUMP_ECHO`], [`crate::coarse_monotonic`] in ms.
+    quiet_until_ms: AtomicU64,
+}
+
+impl DumpCounter {
+    const fn new() -> Self {
+        DumpCounter {
+            running: AtomicU64::new(0),
+            quiet_until_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn in_window(&self, now: Duration) -> bool {
+        self.running.load(Ordering::Relaxed) != 0
+            || (now.as_millis() as u64) < self.quiet_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// Counts a dump as running until the returned guard is dropped.
+    #[cfg_attr(
+        not(all(feature = "tokio-taskdump", tokio_unstable)),
+        allow(dead_code)
+    )]
+    fn start(&'static self) -> DumpRunning {
+        self.running.fetch_add(1, Ordering::Relaxed);
+        DumpRunning { counter: self }
+    }
+}
+
+/// The task dumps of this process.
+static DUMPS: DumpCounter = DumpCounter::new();
+
+/// Whether a poll at `now` ([`crate::coarse_monotonic`]) may be a task dump's: tokio takes a
+/// dump by polling every task once in a tracing mode, and polls each traced task once more
+/// right after (within [`DUMP_ECHO`]). Such polls are not the application's: adapters do not
+/// record them as a request's last poll, and gmr's span layer does not record them as a span
+/// being entered. Two relaxed atomic loads.
+pub fn in_task_dump_window(now: Duration) -> bool {
+    DUMPS.in_window(now)
+}
+
+/// Marks a task dump as running until the returned guard is dropped (when the dump itself
+/// finishes, which may be long after the report gave up waiting for it).
+#[cfg_attr(
+    not(all(feature = "tokio-taskdump", tokio_unstable)),
+    allow(dead_code)
+)]
+pub(crate) fn dump_running() -> DumpRunning {
+    DUMPS.start()
+}
+
+/// Made by [`dump_running`].
+#[derive(Debug)]
+#[cfg_attr(
+    not(all(feature = "tokio-taskdump", tokio_unstable)),
+    allow(dead_code)
+)]
+pub(crate) struct DumpRunning {
+    counter: &'static DumpCounter,
+}
+
+impl Drop for DumpRunning {
+    fn drop(&mut self) {
+        let until = crate::capture::sys::coarse_monotonic() + DUMP_ECHO;
+        self.counter
+            .quiet_until_ms
+            .fetch_max(until.as_millis() as u64, Ordering::Relaxed);
+        self.counter.running.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The id of the tokio task running on the calling thread (`tokio::task::try_id`), as a
 /// number: what the task dump lists. `None` outside a tokio task, and without gmr's `tokio`
 /// feature.
@@ -146,7 +226,7 @@ pub struct InFlightRequest {
     /// The kernel TID of the thread polling it right now, if any.
     pub polled_by: Option<i32>,
     /// Time since its last poll started (the current one, while `polled_by` is set); `None`
-    /// before its first poll.
+    /// before its first poll. Polls of a task dump are not counted ([`in_task_dump_window`]).
     pub last_poll: Option<Duration>,
     /// The tokio task that polls it ([`current_task_id`] at its first poll).
     pub task: Option<u64>,
@@ -265,6 +345,23 @@ mod tests {
         assert_eq!(current(), None);
         assert_eq!(RequestId::from_u64(a.get()), Some(a));
         assert_eq!(RequestId::from_u64(0), None);
+    }
+
+    #[test]
+    fn dumps_in_progress_are_counted_until_they_finish() {
+        // A counter of its own: the process's is read by other tests running meanwhile.
+        static COUNTER: DumpCounter = DumpCounter::new();
+        let now = crate::capture::sys::coarse_monotonic();
+        assert!(!COUNTER.in_window(now));
+        let a = COUNTER.start();
+        let b = COUNTER.start();
+        assert!(COUNTER.in_window(now));
+        drop(a);
+        assert!(COUNTER.in_window(now));
+        drop(b);
+        let ended = crate::capture::sys::coarse_monotonic();
+        assert!(COUNTER.in_window(ended), "its echo: the traced tasks' next polls");
+        assert!(!COUNTER.in_window(ended + DUMP_ECHO + Duration::from_millis(20)));
     }
 
     #[test]

@@ -701,42 +701,38 @@ fn report_with_configuration_and_registered_sections_matches_schema() {
     assert!(report["processes"]["environment"].is_object());
 }
 
-/// The titles of the report's `Green Threads` sources.
-fn source_titles(report: &Value) -> Vec<String> {
-    report["green_threads"]["sources"]
+/// The requests of the in-flight table `source` in a report.
+fn in_flight(report: &Value, source: &str) -> Vec<Value> {
+    report["green_threads"]["requests"]
         .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s["title"].as_str().map(str::to_owned))
-        .collect()
+        .into_iter()
+        .flatten()
+        .find(|b| b["source"] == source)
+        .and_then(|b| b["requests"].as_array())
+        .cloned()
+        .unwrap_or_else(|| panic!("no in-flight table {source:?}"))
 }
 
 #[test]
 fn axum_demo_report_matches_schema() {
-    // A real report of `axum-demo` (admin endpoint, `?format=json`) taken while `/block` and
-    // `/slow` were in flight: runtimes and in-flight requests come from the adapters only.
+    // A real report of `axum-demo --spans` built with `--cfg tokio_unstable` and the feature
+    // `tokio-taskdump` (admin endpoint, `?format=json`), taken while `/block`, `/slow`,
+    // `/await-lock` and `/await-channel` were in flight.
     let report = load_json(DEMO_REPORT_PATH);
     assert_conforms(&report, &schema());
-    let titles = source_titles(&report);
-    assert!(
-        titles.iter().any(|t| t == "tokio runtimes")
-            && titles.iter().any(|t| t == "in-flight requests (axum)"),
-        "the example holds both kinds of source: {titles:?}"
-    );
-    let requests = report["green_threads"]["sources"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|s| s["title"] == "in-flight requests (axum)")
-        .map(|s| &s["data"]["requests"])
-        .expect("the in-flight source");
-    let blocked = requests
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["path"] == "/block")
-        .expect("the /block request");
+    let green = &report["green_threads"];
+    assert!(green["runtimes"]["runtime"].is_array(), "runtimes listed");
+    assert_eq!(green["spans"]["recorded"], true, "spans recorded");
+    let requests = in_flight(&report, "axum");
+    let by_path = |path: &str| {
+        requests
+            .iter()
+            .find(|r| r["path"] == path)
+            .unwrap_or_else(|| panic!("the {path} request"))
+    };
+
+    // A request blocking its thread points at that thread's stack.
+    let blocked = by_path("/block");
     let tid = blocked["polled_by_tid"].as_i64().expect("a polling thread");
     let thread = report["threads"]["threads"]
         .as_array()
@@ -749,6 +745,31 @@ fn axum_demo_report_matches_schema() {
     assert!(
         frames.contains("demo_block_handler"),
         "the operator's walk from request to stack works on the example"
+    );
+
+    // A request awaiting a lock points at its task's stack, the await point innermost.
+    let waiting = by_path("/await-lock");
+    assert!(
+        waiting["waiting_in"]
+            .as_str()
+            .is_some_and(|w| w.contains("demo_await_lock")),
+        "{waiting}"
+    );
+    let at = &waiting["task_stack"];
+    let group = &green["tasks"][at["dump"].as_u64().expect("dump") as usize]["groups"]
+        [at["group"].as_u64().expect("group") as usize];
+    let trace = group["traces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| t.to_string().contains("demo_await_lock"))
+        .expect("a trace through the handler");
+    assert!(
+        trace[0]["function"]
+            .as_str()
+            .is_some_and(|f| f.contains("Acquire")),
+        "the await point is innermost: {}",
+        trace[0]
     );
 }
 
@@ -802,14 +823,23 @@ fn live_in_flight_requests_match_schema() {
     drop(polling);
     drop((stuck, waiting));
     assert_conforms(&report, &schema());
-    let data = report["green_threads"]["sources"]
+    let block = report["green_threads"]["requests"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|s| s["title"] == "in-flight requests (schema-live)")
-        .map(|s| &s["data"])
+        .find(|b| b["source"] == "schema-live")
         .expect("the layer is listed");
-    assert_eq!(data["stuck_in_poll"], 1, "{data}");
+    assert_eq!(block["stuck_in_poll"], 1, "{block}");
+    let stuck = block["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["path"] == "/block")
+        .expect("the stuck request");
+    assert!(
+        stuck["state"].as_str().is_some_and(|s| s.starts_with("STUCK")),
+        "{block}"
+    );
 }
 
 #[test]

@@ -59,9 +59,13 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let guard = gmr.as_ref().map(gmr_axum::GmrAxum::guard);
     gmr_examples::announce(&listener, guard, generated_token.as_deref(), &[host_line])?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(gmr_examples::shutdown_signal())
-        .await?;
+    // Graceful on Ctrl-C or SIGTERM, for at most SHUTDOWN_GRACE (`/await-lock` never ends).
+    let shutdown = gmr_examples::Shutdown::new();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.graceful());
+    tokio::select! {
+        served = server.into_future() => served?,
+        () = shutdown.deadline() => {}
+    }
     drop(gmr); // the server has shut down: stop gmr's triggers
     Ok(())
 }

@@ -14,7 +14,6 @@
 
 use std::convert::Infallible;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use bytes::Bytes;
 use gmr_examples::{
@@ -144,11 +143,12 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
             () = &mut shutdown => break,
         }
     }
-    tracing::info!("shutting down: waiting up to 10 s for open connections");
+    let grace = gmr_examples::SHUTDOWN_GRACE;
+    tracing::info!("shutting down: waiting up to {} s for open connections", grace.as_secs());
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(10)) => {
-            tracing::warn!("connections still open after 10 s; exiting");
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("connections still open after {} s; exiting", grace.as_secs());
         }
     }
     drop(gmr); // the server has shut down: stop gmr's triggers

@@ -19,7 +19,13 @@
 //! entry goes away when the response body ends or is dropped, or when the request future is
 //! dropped (the client went away): every exit path drops the same guard.
 //!
-//! The report's `Green Threads` section lists the requests oldest first with their age.
+//! Every poll marks the thread as working for the request ([`gmr::requests::enter`]), so the
+//! tracing spans it opens belong to the request (with `gmr::tracing::layer()`), and records
+//! the time of the poll and, at the first one, the request's tokio task
+//! ([`gmr::requests::current_task_id`]).
+//!
+//! The report's `Green Threads` section lists the requests oldest first with their age, the
+//! time since their last poll, their task (and its stack, with a task dump) and their spans.
 
 mod registry;
 
@@ -28,7 +34,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use gmr::{Content, GreenThreadsHandle, GreenThreadsSource, SectionError};
+use gmr::requests::{InFlightRequest, RequestId, RequestSource, RequestSourceHandle};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
@@ -37,10 +43,10 @@ use tower_service::Service;
 
 use self::registry::{Entry, PollGuard, Recorded, Registry, Route, Target};
 
-/// The registry of one layer and its registration as a `Green Threads` source.
+/// The registry of one layer and its registration as a request source.
 struct Tracker {
     registry: &'static Registry,
-    handle: GreenThreadsHandle,
+    handle: RequestSourceHandle,
 }
 
 impl Drop for Tracker {
@@ -49,20 +55,20 @@ impl Drop for Tracker {
     }
 }
 
-/// The `Green Threads` source of one layer; unregistered when the last clone of the layer
-/// (and of its services) is dropped.
+/// The request source of one layer; unregistered when the last clone of the layer (and of
+/// its services) is dropped.
 struct Source {
     registry: &'static Registry,
     options: InFlightOptions,
 }
 
-impl GreenThreadsSource for Source {
-    fn title(&self) -> String {
-        format!("in-flight requests ({})", self.options.name)
+impl RequestSource for Source {
+    fn name(&self) -> String {
+        self.options.name.clone()
     }
 
-    fn snapshot(&self) -> Result<Content, SectionError> {
-        Ok(describe(self.registry, self.options.hide_paths))
+    fn requests(&self) -> Vec<InFlightRequest> {
+        requests(self.registry, self.options.hide_paths)
     }
 }
 
@@ -115,60 +121,34 @@ impl InFlightOptions {
     }
 }
 
-/// A poll longer than this is flagged: an async task should return from a poll in
-/// microseconds, so seconds inside one poll mean its thread is blocked.
-pub(crate) const STUCK_POLL: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The section content for the entries of `registry` (oldest first).
-fn describe(registry: &Registry, hide_paths: bool) -> Content {
-    let entries = registry.snapshot();
-    let masker = gmr::secrets::Masker::default();
+/// The requests of `registry` now, oldest first, as the report lists them.
+fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
-    let requests: Vec<serde_json::Value> = entries
-        .iter()
+    registry
+        .snapshot()
+        .into_iter()
         .map(|seen| {
             let e = &seen.entry;
-            let age = now.saturating_sub(e.started);
-            let tid = seen.polled_by;
-            let thread = if tid == 0 {
-                "not being polled (waiting)".to_owned()
+            let path = if hide_paths {
+                e.route.as_ref().map_or("(hidden)", Route::as_str)
             } else {
-                match gmr::thread_name(tid) {
-                    Some(name) => format!("Thread #{tid} \"{name}\""),
-                    None => format!("Thread #{tid} (exited)"),
-                }
+                e.target.path()
             };
-            let in_poll_ms = (tid != 0).then(|| now_ms.saturating_sub(seen.poll_started_ms));
-            let mut request = serde_json::json!({
-                "method": e.method.as_str(),
-                "path": if hide_paths {
-                    e.route.as_ref().map_or("(hidden)", Route::as_str).to_owned()
-                } else {
-                    // A token in a path (`/verify/<JWT>`) is masked like any other value.
-                    masker.mask_text(e.target.path())
-                },
-                "route": e.route.as_ref().map(Route::as_str),
-                "age": format!("{:.3}s", age.as_secs_f64()),
-                "age_ms": age.as_millis() as u64,
-                "polled_by": thread,
-                "polled_by_tid": (tid != 0).then_some(tid),
-                "in_poll_ms": in_poll_ms,
-            });
-            if let Some(ms) = in_poll_ms.filter(|ms| *ms >= STUCK_POLL.as_millis() as u64) {
-                request["stuck"] = serde_json::json!(format!(
-                    "STUCK: inside one poll for {:.1} s, blocking thread #{tid}: see its stack in Threads",
-                    ms as f64 / 1000.0
-                ));
-            }
-            request
+            // While a thread polls it, its current poll is its last; else its last counted one.
+            let last = if seen.polled_by != 0 {
+                seen.poll_started_ms
+            } else {
+                seen.last_poll_ms
+            };
+            let last_poll = (last != 0)
+                .then(|| std::time::Duration::from_millis(now_ms.saturating_sub(last)));
+            InFlightRequest::new(e.id, e.method.as_str(), path, now.saturating_sub(e.started))
+                .route(e.route.as_ref().map(Route::as_str))
+                .polled((seen.polled_by != 0).then_some(seen.polled_by), last_poll)
+                .task((seen.task_id != 0).then_some(seen.task_id))
         })
-        .collect();
-    let stuck = requests.iter().filter(|r| r.get("stuck").is_some()).count();
-    Content::new()
-        .field("in_flight", entries.len())
-        .field("stuck_in_poll", stuck)
-        .field("requests", requests)
+        .collect()
 }
 
 /// A tower [`Layer`] recording every request while it is in flight. Cheap to clone; clones
@@ -208,7 +188,7 @@ impl InFlightLayer {
     pub fn with_options(options: InFlightOptions) -> Self {
         let registry = Registry::leaked();
         let hide_paths = options.hide_paths;
-        let handle = gmr::register_green_threads_source(Arc::new(Source { registry, options }));
+        let handle = gmr::register_request_source(Arc::new(Source { registry, options }));
         InFlightLayer {
             tracker: Arc::new(Tracker { registry, handle }),
             hide_paths,
@@ -220,9 +200,10 @@ impl InFlightLayer {
         self.tracker.registry.len()
     }
 
-    /// The `Green Threads` content for this layer's requests now (what the report shows).
-    pub fn snapshot(&self) -> Content {
-        describe(self.tracker.registry, self.hide_paths)
+    /// This layer's requests now, oldest first (what the report's `Green Threads` section
+    /// lists under `in-flight requests (<name>)`).
+    pub fn snapshot(&self) -> Vec<InFlightRequest> {
+        requests(self.tracker.registry, self.hide_paths)
     }
 
     /// Records a request by hand, for adapters of HTTP libraries other than `http` 1 (the
@@ -243,6 +224,7 @@ impl InFlightLayer {
     ) -> InFlightRecord {
         let path = path.split('?').next().unwrap_or_default();
         let entry = Entry {
+            id: RequestId::next(),
             // Any token is a valid (extension) method; only bytes no HTTP library would accept
             // end up as `INVALID`.
             method: http::Method::from_bytes(method.as_bytes())
@@ -332,6 +314,7 @@ where
         gmr::register_current_thread();
         let now = gmr::coarse_monotonic();
         let entry = Entry {
+            id: RequestId::next(),
             method: request.method().clone(),
             target: Target::Uri(request.uri().path_and_query().cloned()),
             route: matched_route(&request),
@@ -445,7 +428,6 @@ impl<B: Body> Body for InFlightBody<B> {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use gmr::SectionBody as _;
     use http_body_util::{BodyExt, Full};
     use std::sync::Mutex;
     use std::task::Waker;
@@ -515,11 +497,12 @@ mod tests {
             .await
             .expect("response");
         assert_eq!(layer.in_flight(), 1, "body not finished yet");
-        let snapshot = layer.snapshot().to_json();
-        assert_eq!(snapshot["in_flight"], 1);
-        assert_eq!(snapshot["requests"][0]["path"], "/stream");
-        assert_eq!(snapshot["requests"][0]["method"], "GET");
-        assert!(!snapshot.to_string().contains("secret"), "no query string");
+        let snapshot = layer.snapshot();
+        assert_eq!(snapshot.len(), 1);
+        assert_eq!(snapshot[0].path, "/stream", "no query string");
+        assert_eq!(snapshot[0].method, "GET");
+        assert!(snapshot[0].last_poll.is_some(), "polled once, at the call");
+        assert_eq!(snapshot[0].polled_by, None, "nobody polls it now");
         gate.open();
         let body = response
             .into_body()
@@ -537,15 +520,12 @@ mod tests {
         let record = layer.record("DELETE", "/items/3?token=abc", Some("/items/{id}"));
         {
             let _polling = record.polling();
-            let json = layer.snapshot().to_json();
-            assert_eq!(json["requests"][0]["method"], "DELETE");
-            assert_eq!(json["requests"][0]["path"], "/items/3");
-            assert_eq!(json["requests"][0]["route"], "/items/{id}");
-            assert_eq!(
-                json["requests"][0]["polled_by_tid"],
-                gmr::current_thread_id()
-            );
-            assert!(!json.to_string().contains("token=abc"));
+            let listed = layer.snapshot();
+            assert_eq!(listed[0].method, "DELETE");
+            assert_eq!(listed[0].path, "/items/3", "no query string");
+            assert_eq!(listed[0].route.as_deref(), Some("/items/{id}"));
+            assert_eq!(listed[0].polled_by, Some(gmr::current_thread_id()));
+            assert_eq!(listed[0].task, None, "not in a tokio task");
         }
         drop(record);
         assert_eq!(layer.in_flight(), 0);
@@ -614,13 +594,10 @@ mod tests {
         }));
         let task = tokio::spawn(svc.oneshot(Request::get("/block").body(()).expect("request")));
         let tid = entered_rx.recv().expect("handler entered");
-        let snapshot = layer.snapshot().to_json();
-        assert_eq!(snapshot["requests"][0]["polled_by_tid"], tid);
-        assert!(
-            snapshot["requests"][0]["polled_by"]
-                .as_str()
-                .is_some_and(|s| s.starts_with(&format!("Thread #{tid}")))
-        );
+        let snapshot = layer.snapshot();
+        assert_eq!(snapshot[0].polled_by, Some(tid));
+        let task_id = snapshot[0].task.expect("the request's tokio task");
+        assert!(task_id > 0);
         release_tx.send(()).expect("release");
         let response = task.await.expect("join").expect("response");
         let _ = response.into_body().collect().await;
@@ -632,32 +609,31 @@ mod tests {
         let layer = InFlightLayer::with_options(InFlightOptions::new("unit-hidden").hide_paths());
         let routed = layer.record("GET", "/reset/secret-token-123", Some("/reset/{token}"));
         let bare = layer.record("GET", "/download/signed-abc", None);
-        let json = layer.snapshot().to_json();
-        assert!(!json.to_string().contains("secret-token-123"), "{json}");
-        assert!(!json.to_string().contains("signed-abc"), "{json}");
-        assert_eq!(json["requests"][0]["path"], "/reset/{token}");
-        assert_eq!(json["requests"][1]["path"], "(hidden)");
+        let listed = layer.snapshot();
+        let paths: Vec<&str> = listed.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(paths, vec!["/reset/{token}", "(hidden)"]);
         drop((routed, bare));
     }
 
     #[test]
-    fn a_request_blocking_its_thread_is_flagged_stuck() {
-        let layer = InFlightLayer::named("unit-stuck");
+    fn polls_mark_the_thread_the_time_and_the_request() {
+        let layer = InFlightLayer::named("unit-polls");
         let record = layer.record("GET", "/block", Some("/block"));
-        let _polling = record.polling();
-        // Inside one poll for longer than STUCK_POLL (the coarse clock ticks every few ms).
-        let until = std::time::Instant::now() + STUCK_POLL + std::time::Duration::from_millis(50);
-        while std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let before = layer.snapshot();
+        assert_eq!((before[0].polled_by, before[0].last_poll), (None, None));
+        let id = before[0].id;
+        {
+            let _polling = record.polling();
+            assert_eq!(gmr::requests::current(), Some(id), "spans opened now are its own");
+            let now = layer.snapshot();
+            assert_eq!(now[0].polled_by, Some(gmr::current_thread_id()));
+            assert!(now[0].last_poll.is_some());
         }
-        let json = layer.snapshot().to_json();
-        assert_eq!(json["stuck_in_poll"], 1, "{json}");
-        let flag = json["requests"][0]["stuck"].as_str().unwrap_or_default();
-        assert!(flag.starts_with("STUCK: inside one poll"), "{json}");
-        assert!(
-            flag.contains(&format!("#{}", gmr::current_thread_id())),
-            "{json}"
-        );
+        assert_eq!(gmr::requests::current(), None);
+        let after = layer.snapshot();
+        assert_eq!(after[0].polled_by, None);
+        assert!(after[0].last_poll.is_some(), "when it was last polled stays");
+        assert!(after[0].id == id && after[0].age >= after[0].last_poll.unwrap_or_default());
     }
 
     #[tokio::test]
@@ -681,7 +657,7 @@ mod tests {
             .report(gmr::Trigger::Api);
         let text = report.to_text();
         assert!(text.contains("in-flight requests (unit-section)"), "{text}");
-        assert!(text.contains("path = /orders/17"), "{text}");
+        assert!(text.contains("POST    /orders/17"), "{text}");
         gate.open();
         let _ = response.into_body().collect().await;
         drop(layer);

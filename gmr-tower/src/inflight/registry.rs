@@ -66,6 +66,8 @@ impl Route {
 /// One request in flight.
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
+    /// Its id in the process ([`gmr::RequestId`]): spans opened while it is polled carry it.
+    pub(crate) id: gmr::RequestId,
     pub(crate) method: Method,
     pub(crate) target: Target,
     pub(crate) route: Option<Route>,
@@ -81,6 +83,12 @@ pub(crate) struct PollCell {
     /// When the current poll started ([`gmr::coarse_monotonic`] in ms; meaningful while
     /// `polled_by` is set). A poll that lasts seconds means a blocked thread.
     pub(crate) poll_started_ms: AtomicU64,
+    /// When the request was last polled by the application ([`gmr::coarse_monotonic`] in ms,
+    /// 0 before the first): polls of a task dump are left out.
+    pub(crate) last_poll_ms: AtomicU64,
+    /// The tokio task polling the request ([`gmr::requests::current_task_id`] at its first
+    /// poll), 0 when unknown.
+    pub(crate) task_id: AtomicU64,
 }
 
 /// An entry as the report sees it: the request and its poll state at that moment.
@@ -89,6 +97,8 @@ pub(crate) struct Seen {
     pub(crate) entry: Entry,
     pub(crate) polled_by: i32,
     pub(crate) poll_started_ms: u64,
+    pub(crate) last_poll_ms: u64,
+    pub(crate) task_id: u64,
 }
 
 /// Cells allocated at once when a shard grows.
@@ -188,6 +198,8 @@ impl Registry {
         let cell = shard.cells[index];
         // No guard of an earlier request of this slot is alive: it ended with its record.
         cell.polled_by.store(0, Ordering::Relaxed);
+        cell.last_poll_ms.store(0, Ordering::Relaxed);
+        cell.task_id.store(0, Ordering::Relaxed);
         (
             Slot {
                 shard: shard_index,
@@ -221,6 +233,8 @@ impl Registry {
                         entry: entry.clone(),
                         polled_by: cell.polled_by.load(Ordering::Relaxed),
                         poll_started_ms: cell.poll_started_ms.load(Ordering::Relaxed),
+                        last_poll_ms: cell.last_poll_ms.load(Ordering::Relaxed),
+                        task_id: cell.task_id.load(Ordering::Relaxed),
                     });
                 }
             }
@@ -248,15 +262,18 @@ pub(crate) struct Recorded {
     registry: &'static Registry,
     cell: &'static PollCell,
     slot: Slot,
+    id: gmr::RequestId,
 }
 
 impl Recorded {
     pub(crate) fn new(registry: &'static Registry, entry: Entry) -> Self {
+        let id = entry.id;
         let (slot, cell) = registry.insert(entry);
         Recorded {
             registry,
             cell,
             slot,
+            id,
         }
     }
 
@@ -266,12 +283,27 @@ impl Recorded {
     }
 
     /// [`Recorded::polling`] with the time already read.
+    ///
+    /// The thread works for the request until the guard drops ([`gmr::requests::enter`]), so
+    /// spans opened meanwhile belong to it. A poll made by tokio to trace every task for a task
+    /// dump, or right after one, does not count as the request's last poll.
     pub(crate) fn polling_since(&self, now: Duration) -> PollGuard<'_> {
-        self.cell
-            .poll_started_ms
-            .store(now.as_millis() as u64, Ordering::Relaxed);
+        let request = gmr::requests::enter(self.id);
+        let now_ms = (now.as_millis() as u64).max(1);
+        self.cell.poll_started_ms.store(now_ms, Ordering::Relaxed);
         self.cell.polled_by.store(current_tid(), Ordering::Relaxed);
-        PollGuard { cell: self.cell }
+        if !gmr::requests::in_task_dump_window(now) {
+            self.cell.last_poll_ms.store(now_ms, Ordering::Relaxed);
+        }
+        if self.cell.task_id.load(Ordering::Relaxed) == 0
+            && let Some(task) = gmr::requests::current_task_id()
+        {
+            self.cell.task_id.store(task, Ordering::Relaxed);
+        }
+        PollGuard {
+            cell: self.cell,
+            _request: request,
+        }
     }
 }
 
@@ -281,10 +313,12 @@ impl Drop for Recorded {
     }
 }
 
-/// Clears the polling thread when the poll returns (or unwinds).
+/// Clears the polling thread when the poll returns (or unwinds), and restores the request
+/// the thread worked for before.
 #[derive(Debug)]
 pub(crate) struct PollGuard<'a> {
     cell: &'a PollCell,
+    _request: gmr::requests::EnteredRequest,
 }
 
 impl Drop for PollGuard<'_> {
@@ -299,6 +333,7 @@ mod tests {
 
     fn entry(path: &str) -> Entry {
         Entry {
+            id: gmr::RequestId::next(),
             method: Method::GET,
             target: Target::Uri(Some(path.parse().expect("path"))),
             route: None,
@@ -330,12 +365,19 @@ mod tests {
     fn polling_sets_and_clears_the_thread() {
         let registry = Registry::leaked();
         let rec = Recorded::new(registry, entry("/p"));
+        assert_eq!(gmr::requests::current(), None);
         {
             let _guard = rec.polling();
             assert_eq!(rec.cell.polled_by.load(Ordering::Relaxed), current_tid());
             assert_eq!(registry.snapshot()[0].polled_by, current_tid());
+            assert_eq!(gmr::requests::current(), Some(rec.id), "the thread works for it");
         }
         assert_eq!(rec.cell.polled_by.load(Ordering::Relaxed), 0);
+        assert_eq!(gmr::requests::current(), None);
+        assert!(
+            registry.snapshot()[0].last_poll_ms > 0,
+            "the last poll's time stays after the poll"
+        );
     }
 
     #[test]

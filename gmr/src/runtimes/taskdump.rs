@@ -76,6 +76,7 @@ pub(crate) struct DumpTarget<'a> {
 }
 
 /// Whether task dumps are built in.
+#[cfg(test)]
 pub(crate) const AVAILABLE: bool = cfg!(all(feature = "tokio-taskdump", tokio_unstable));
 
 /// Dumps every target, all at once, within [`TASK_DUMP_TIMEOUT`] for the dumps and
@@ -176,8 +177,11 @@ fn start(
     use std::sync::atomic::Ordering;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let dumping = handle.clone();
+    // Polls seen until the dump finishes are tokio's tracing polls, not the application's.
+    let running = crate::requests::dump_running();
     handle.spawn(async move {
         let dump = dumping.dump().await;
+        drop(running);
         in_progress.store(false, Ordering::Release);
         // The report may have gone on without it.
         let _ = tx.send(dump);

@@ -41,9 +41,14 @@ pub(crate) struct OpenSpan {
 }
 
 impl OpenSpan {
-    /// Notes that a thread entered the span now.
+    /// Notes that a thread entered the span now (not while tokio re-polls every task for a
+    /// task dump: those entries are not the application's).
     pub(crate) fn entered(&self) {
-        let now = crate::capture::sys::coarse_monotonic().as_millis() as u64;
+        let now = crate::capture::sys::coarse_monotonic();
+        if crate::requests::in_task_dump_window(now) {
+            return;
+        }
+        let now = now.as_millis() as u64;
         self.last_entered_ms.store(now.max(1), Ordering::Relaxed);
     }
 

@@ -55,16 +55,7 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
         note: None,
     };
 
-    // Runtimes first: their sampling window and task dumps take the longest, and the
-    // requests' ages are then read as late as possible.
-    #[cfg(feature = "tokio")]
-    let task_index = runtimes(&mut model, &style);
-    #[cfg(not(feature = "tokio"))]
-    let task_index: HashMap<u64, TaskRef> = {
-        let _ = &style;
-        HashMap::new()
-    };
-
+    // Requests and spans first, as they are: a task dump polls every task once more.
     #[cfg(feature = "tracing")]
     let mut request_spans = open_spans(&mut model, ctx, &masker);
 
@@ -74,7 +65,7 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
             Ok(requests) => {
                 let mut entries: Vec<RequestEntry> = requests
                     .into_iter()
-                    .map(|r| request_entry(r, &masker, &task_index))
+                    .map(|r| request_entry(r, &masker))
                     .collect();
                 #[cfg(feature = "tracing")]
                 for entry in &mut entries {
@@ -107,6 +98,17 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
         };
         model.requests.push(block);
     }
+
+    // Then the runtimes: their sampling window and task dumps take the longest.
+    #[cfg(feature = "tokio")]
+    {
+        let task_index = runtimes(&mut model, &style);
+        for entry in model.requests.iter_mut().flat_map(|b| b.requests.iter_mut()) {
+            entry.task_stack = entry.task_id.and_then(|t| task_index.get(&t).copied());
+        }
+    }
+    #[cfg(not(feature = "tokio"))]
+    let _ = &style;
 
     model.sources = green_threads_sources()
         .into_iter()
@@ -171,11 +173,7 @@ fn open_spans(
 }
 
 /// One request as the report shows it.
-fn request_entry(
-    r: InFlightRequest,
-    masker: &Masker,
-    task_index: &HashMap<u64, TaskRef>,
-) -> RequestEntry {
+fn request_entry(r: InFlightRequest, masker: &Masker) -> RequestEntry {
     let in_poll = r.polled_by.and(r.last_poll);
     let stuck = in_poll.filter(|d| *d >= STUCK_POLL);
     let thread = r
@@ -201,7 +199,7 @@ fn request_entry(
         in_poll_ms: in_poll.map(|d| d.as_millis() as u64),
         last_poll_ms: r.last_poll.map(|d| d.as_millis() as u64),
         task_id: r.task,
-        task_stack: r.task.and_then(|t| task_index.get(&t).copied()),
+        task_stack: None,
         spans: Vec::new(),
         other_spans: 0,
         waiting_in: None,

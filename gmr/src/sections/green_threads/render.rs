@@ -27,7 +27,7 @@ use super::model::{
 };
 use crate::config::FoldConfig;
 use crate::report::align_rows;
-use crate::report::stack::write_frames;
+use crate::report::stack::{FrameEntry, FrameKind, write_frames};
 use crate::report::{Content, SectionBody, TextWriter};
 
 /// Groups up to this size list their task ids on one line; larger ones are cut.
@@ -87,7 +87,7 @@ fn write_requests(
     shown: &mut HashSet<TaskRef>,
     out: &mut TextWriter,
 ) {
-    out.thread_header(&format!(" requests in flight ({}) ", block.source));
+    out.thread_header(&format!(" in-flight requests ({}) ", block.source));
     if let Some(error) = &block.error {
         out.line(format_args!("(unavailable: {error})"));
         out.blank();
@@ -212,20 +212,55 @@ fn write_request_details(
     }
 }
 
+/// Writes a task's stacks: those through application code in full; the others (the
+/// connection's I/O, a shutdown signal: what every task of a server awaits besides its work)
+/// one line each. With no application frame anywhere, the first in full.
 fn write_traces(group: &TaskGroup, fold: &FoldConfig, out: &mut TextWriter) {
-    for (i, trace) in group.traces.iter().enumerate() {
-        if group.traces.len() > 1 {
-            out.line(format_args!(
-                "leaf future {} of {}:",
-                i + 1,
-                group.traces.len()
-            ));
-        }
-        write_frames(out, trace, fold);
-    }
     if group.traces.is_empty() {
-        out.line("(no frames: the task has not been polled yet)");
+        out.line(
+            "   (no stack: the task awaits no tokio resource, e.g. `std::future::pending()` \
+             or another crate's channel, or has not been polled yet)",
+        );
+        return;
     }
+    let own: Vec<bool> = group.traces.iter().map(|t| has_application(t)).collect();
+    let any_own = own.iter().any(|o| *o);
+    let full = |i: usize| own[i] || (!any_own && i == 0);
+    for (i, trace) in group.traces.iter().enumerate() {
+        if full(i) {
+            write_frames(out, trace, fold);
+        }
+    }
+    for (i, trace) in group.traces.iter().enumerate() {
+        if !full(i) {
+            out.line(format_args!("   also awaiting: {}", one_line(trace)));
+        }
+    }
+}
+
+fn has_application(trace: &[FrameEntry]) -> bool {
+    trace.iter().any(|f| f.kind == FrameKind::Application)
+}
+
+/// A stack in one line: its innermost function and the crates it runs through.
+fn one_line(trace: &[FrameEntry]) -> String {
+    let innermost = trace
+        .first()
+        .and_then(|f| f.name.as_deref().or(f.function.as_deref()))
+        .unwrap_or("<unknown>");
+    let mut crates: Vec<&str> = Vec::new();
+    for f in trace {
+        if let Some(p) = f.package.as_deref()
+            && !crates.contains(&p)
+        {
+            crates.push(p);
+        }
+    }
+    format!(
+        "{innermost} ({} frames in {})",
+        trace.len(),
+        crates.join(", ")
+    )
 }
 
 fn write_tasks(

@@ -84,10 +84,18 @@ pub(super) fn entries(
                 TaskGroup { tasks: ids, traces }
             })
             .collect();
+        // The largest groups first; among equals, those running application code.
+        let own = |g: &TaskGroup| {
+            g.traces
+                .iter()
+                .flatten()
+                .any(|f| f.kind == crate::report::stack::FrameKind::Application)
+        };
         groups.sort_by(|a, b| {
             b.tasks
                 .len()
                 .cmp(&a.tasks.len())
+                .then_with(|| own(b).cmp(&own(a)))
                 .then_with(|| a.tasks.first().cmp(&b.tasks.first()))
         });
         for (group_index, group) in groups.iter().enumerate() {
