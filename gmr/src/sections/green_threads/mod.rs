@@ -17,11 +17,14 @@ mod spans;
 #[cfg(feature = "tokio")]
 mod tasks;
 
+#[cfg(any(feature = "tokio", feature = "tracing"))]
 use std::collections::HashMap;
 use std::time::Duration;
 
 pub(crate) use self::model::GreenThreadsModel;
-use self::model::{RequestBlock, RequestEntry, SourceEntry, TaskRef};
+#[cfg(feature = "tokio")]
+use self::model::TaskRef;
+use self::model::{RequestBlock, RequestEntry, SourceEntry};
 use crate::registry::green_threads_sources;
 use crate::report::isolate;
 use crate::report::{SectionBody, TextWriter};
