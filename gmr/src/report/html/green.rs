@@ -10,6 +10,7 @@ use super::escape::Html;
 use super::generic::{self, Fields};
 use super::stacks;
 use super::threads::{write_rest, write_since};
+use crate::report::stack::{FrameEntry, FrameKind};
 
 /// Writes the `Green Threads` section from its JSON.
 pub(super) fn write(html: &mut Html, section: &Value) {
@@ -70,7 +71,7 @@ fn write_requests(
 ) {
     let mut b = Fields::of(block);
     let source = b.str("source").unwrap_or("?");
-    html.element("h3", &[], &format!("requests in flight ({source})"));
+    html.element("h3", &[], &format!("in-flight requests ({source})"));
     if let Some(error) = b.str("error") {
         html.element(
             "p",
@@ -268,19 +269,69 @@ fn write_span_label(html: &mut Html, span: &Value) {
     html.element("code", &[("title", &tip.join(", "))], &label);
 }
 
-/// The traces of one task group: one stack per leaf future its last poll reached.
+/// The traces of one task group (one stack per leaf future its last poll reached), by the
+/// text view's rule: those through application code in full; the others (the connection's
+/// I/O, a shutdown signal: what every task of a server awaits besides its work) one line
+/// each, expandable; with no application frame anywhere, the first in full.
 fn write_traces(html: &mut Html, group: &Value, fold: &crate::config::FoldConfig) {
-    let traces = group.get("traces").and_then(Value::as_array);
-    let traces = traces.map_or(&[][..], Vec::as_slice);
+    let traces: Vec<Vec<FrameEntry>> = group
+        .get("traces")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .map(|t| stacks::frames(Some(t)))
+        .collect();
     if traces.is_empty() {
-        html.element("div", &[("class", "none")], "(no stack)");
+        html.element(
+            "div",
+            &[("class", "none")],
+            "(no stack: the task awaits no tokio resource, e.g. `std::future::pending()` \
+             or another crate's channel, or has not been polled yet)",
+        );
+        return;
+    }
+    let own: Vec<bool> = traces.iter().map(|t| has_application(t)).collect();
+    let any_own = own.contains(&true);
+    let full = |i: usize| own[i] || (!any_own && i == 0);
+    for (i, trace) in traces.iter().enumerate() {
+        if full(i) {
+            stacks::write_frames(html, trace, fold);
+        }
     }
     for (i, trace) in traces.iter().enumerate() {
-        if traces.len() > 1 {
-            html.element("div", &[("class", "note")], &format!("leaf future {i}:"));
+        if !full(i) {
+            html.open("details", &[("class", "fold also")]);
+            html.open("summary", &[]);
+            html.text("also awaiting: ");
+            html.text(&one_line(trace));
+            html.close("summary");
+            stacks::write_frames(html, trace, fold);
+            html.close("details");
         }
-        stacks::write_frames(html, &stacks::frames(Some(trace)), fold);
     }
+}
+
+fn has_application(trace: &[FrameEntry]) -> bool {
+    trace.iter().any(|f| f.kind == FrameKind::Application)
+}
+
+/// A stack in one line, as the text view has it: its innermost function and the crates it
+/// runs through.
+fn one_line(trace: &[FrameEntry]) -> String {
+    let innermost = trace.first().map_or("<unknown>", stacks::display_name);
+    let mut crates: Vec<&str> = Vec::new();
+    for f in trace {
+        if let Some(p) = f.package.as_deref()
+            && !crates.contains(&p)
+        {
+            crates.push(p);
+        }
+    }
+    format!(
+        "{innermost} ({} frames in {})",
+        trace.len(),
+        crates.join(", ")
+    )
 }
 
 fn write_tasks(html: &mut Html, index: usize, dump: &Value, fold: &crate::config::FoldConfig) {
@@ -299,15 +350,13 @@ fn write_tasks(html: &mut Html, index: usize, dump: &Value, fold: &crate::config
         let mut gf = Fields::of(group);
         let ids: Vec<String> = gf.list("tasks").iter().map(Value::to_string).collect();
         let traces = gf.list("traces");
-        let top = traces
-            .first()
-            .map(|t| stacks::frames(Some(t)))
-            .and_then(|frames| {
-                frames
-                    .iter()
-                    .find(|f| f.kind == crate::report::stack::FrameKind::Application)
-                    .map(|f| stacks::display_name(f).to_owned())
-            });
+        // The innermost application frame of any of its stacks names the group.
+        let top = traces.iter().find_map(|t| {
+            stacks::frames(Some(t))
+                .iter()
+                .find(|f| f.kind == FrameKind::Application)
+                .map(|f| stacks::display_name(f).to_owned())
+        });
         let group_id = format!("{index}.{g}");
         html.open(
             "details",

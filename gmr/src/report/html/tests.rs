@@ -163,6 +163,31 @@ fn the_demo_report_renders_every_part() {
 }
 
 #[test]
+fn task_stacks_without_application_code_are_one_line_each() {
+    let mut doc = demo();
+    let groups = &mut doc["green_threads"]["tasks"][0]["groups"];
+    // The connection's I/O next to the handler's stacks; a task with no stack at all.
+    groups[1]["traces"].as_array_mut().expect("traces").push(json!([
+        {"name": "tokio::io::PollEvented<E>::poll_read", "address": "0x1", "kind": "framework", "crate": "tokio"},
+        {"name": "hyper::proto::h1::conn::Conn<I,B,T>::poll_read", "address": "0x2", "kind": "framework", "crate": "hyper"},
+    ]));
+    groups
+        .as_array_mut()
+        .expect("groups")
+        .push(json!({"tasks": [99], "traces": []}));
+    let page = render(&doc);
+    assert!(page.contains(
+        "<details class=\"fold also\"><summary>also awaiting: \
+         tokio::io::PollEvented&lt;E&gt;::poll_read (2 frames in tokio, hyper)</summary>"
+    ));
+    // Under the request of task 24 and in the runtime's groups; the handler's two stacks in
+    // full in both.
+    assert_eq!(page.matches("also awaiting").count(), 2);
+    assert!(page.contains("(no stack: the task awaits no tokio resource"));
+    assert!(page.contains("<h3>in-flight requests (axum)</h3>"));
+}
+
+#[test]
 fn nothing_in_a_value_becomes_markup() {
     let mut doc = demo();
     let mut n = 0;
