@@ -41,7 +41,12 @@ fn in_flight_requests(report: &serde_json::Value, source: &str) -> serde_json::V
         .as_array()
         .and_then(|blocks| blocks.iter().find(|b| b["source"] == source))
         .map(|b| b["requests"].clone())
-        .unwrap_or_else(|| panic!("no in-flight table {source:?} in {}", report["green_threads"]))
+        .unwrap_or_else(|| {
+            panic!(
+                "no in-flight table {source:?} in {}",
+                report["green_threads"]
+            )
+        })
 }
 
 #[actix_web::test]

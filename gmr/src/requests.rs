@@ -112,10 +112,7 @@ impl DumpCounter {
     }
 
     /// Counts a dump as running until the returned guard is dropped.
-    #[cfg_attr(
-        not(all(feature = "tokio-taskdump", tokio_unstable)),
-        allow(dead_code)
-    )]
+    #[cfg_attr(not(all(feature = "tokio-taskdump", tokio_unstable)), allow(dead_code))]
     fn start(&'static self) -> DumpRunning {
         self.running.fetch_add(1, Ordering::Relaxed);
         DumpRunning { counter: self }
@@ -136,20 +133,14 @@ pub fn in_task_dump_window(now: Duration) -> bool {
 
 /// Marks a task dump as running until the returned guard is dropped (when the dump itself
 /// finishes, which may be long after the report gave up waiting for it).
-#[cfg_attr(
-    not(all(feature = "tokio-taskdump", tokio_unstable)),
-    allow(dead_code)
-)]
+#[cfg_attr(not(all(feature = "tokio-taskdump", tokio_unstable)), allow(dead_code))]
 pub(crate) fn dump_running() -> DumpRunning {
     DUMPS.start()
 }
 
 /// Made by [`dump_running`].
 #[derive(Debug)]
-#[cfg_attr(
-    not(all(feature = "tokio-taskdump", tokio_unstable)),
-    allow(dead_code)
-)]
+#[cfg_attr(not(all(feature = "tokio-taskdump", tokio_unstable)), allow(dead_code))]
 pub(crate) struct DumpRunning {
     counter: &'static DumpCounter,
 }
@@ -360,7 +351,10 @@ mod tests {
         assert!(COUNTER.in_window(now));
         drop(b);
         let ended = crate::capture::sys::coarse_monotonic();
-        assert!(COUNTER.in_window(ended), "its echo: the traced tasks' next polls");
+        assert!(
+            COUNTER.in_window(ended),
+            "its echo: the traced tasks' next polls"
+        );
         assert!(!COUNTER.in_window(ended + DUMP_ECHO + Duration::from_millis(20)));
     }
 

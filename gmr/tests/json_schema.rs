@@ -837,7 +837,9 @@ fn live_in_flight_requests_match_schema() {
         .find(|r| r["path"] == "/block")
         .expect("the stuck request");
     assert!(
-        stuck["state"].as_str().is_some_and(|s| s.starts_with("STUCK")),
+        stuck["state"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("STUCK")),
         "{block}"
     );
 }

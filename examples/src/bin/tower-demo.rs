@@ -144,7 +144,10 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let grace = gmr_examples::SHUTDOWN_GRACE;
-    tracing::info!("shutting down: waiting up to {} s for open connections", grace.as_secs());
+    tracing::info!(
+        "shutting down: waiting up to {} s for open connections",
+        grace.as_secs()
+    );
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => {

@@ -141,8 +141,8 @@ fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
             } else {
                 seen.last_poll_ms
             };
-            let last_poll = (last != 0)
-                .then(|| std::time::Duration::from_millis(now_ms.saturating_sub(last)));
+            let last_poll =
+                (last != 0).then(|| std::time::Duration::from_millis(now_ms.saturating_sub(last)));
             InFlightRequest::new(e.id, e.method.as_str(), path, now.saturating_sub(e.started))
                 .route(e.route.as_ref().map(Route::as_str))
                 .polled((seen.polled_by != 0).then_some(seen.polled_by), last_poll)
@@ -624,7 +624,11 @@ mod tests {
         let id = before[0].id;
         {
             let _polling = record.polling();
-            assert_eq!(gmr::requests::current(), Some(id), "spans opened now are its own");
+            assert_eq!(
+                gmr::requests::current(),
+                Some(id),
+                "spans opened now are its own"
+            );
             let now = layer.snapshot();
             assert_eq!(now[0].polled_by, Some(gmr::current_thread_id()));
             assert!(now[0].last_poll.is_some());
@@ -632,7 +636,10 @@ mod tests {
         assert_eq!(gmr::requests::current(), None);
         let after = layer.snapshot();
         assert_eq!(after[0].polled_by, None);
-        assert!(after[0].last_poll.is_some(), "when it was last polled stays");
+        assert!(
+            after[0].last_poll.is_some(),
+            "when it was last polled stays"
+        );
         assert!(after[0].id == id && after[0].age >= after[0].last_poll.unwrap_or_default());
     }
 

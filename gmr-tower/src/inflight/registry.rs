@@ -370,7 +370,11 @@ mod tests {
             let _guard = rec.polling();
             assert_eq!(rec.cell.polled_by.load(Ordering::Relaxed), current_tid());
             assert_eq!(registry.snapshot()[0].polled_by, current_tid());
-            assert_eq!(gmr::requests::current(), Some(rec.id), "the thread works for it");
+            assert_eq!(
+                gmr::requests::current(),
+                Some(rec.id),
+                "the thread works for it"
+            );
         }
         assert_eq!(rec.cell.polled_by.load(Ordering::Relaxed), 0);
         assert_eq!(gmr::requests::current(), None);

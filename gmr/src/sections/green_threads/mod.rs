@@ -106,7 +106,11 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> GreenThreadsSection {
     #[cfg(feature = "tokio")]
     {
         let task_index = runtimes(&mut model, &style);
-        for entry in model.requests.iter_mut().flat_map(|b| b.requests.iter_mut()) {
+        for entry in model
+            .requests
+            .iter_mut()
+            .flat_map(|b| b.requests.iter_mut())
+        {
             entry.task_stack = entry.task_id.and_then(|t| task_index.get(&t).copied());
         }
     }
