@@ -36,9 +36,10 @@
 //!   a header from the admin endpoint, [`content_security_policy`]): nothing loads, and only
 //!   gmr's own style and script run, allowed by their SHA-256 (no `'unsafe-inline'`, so even an
 //!   escaping bug could not run a script).
-//! * **A large report.** 1000 threads make a page of a few hundred kilobytes: each thread is
-//!   one table row and each stack group's frames are written once (`gmr/benches/render.rs`
-//!   measures the size and the time against the text view).
+//! * **A large report.** Each thread is one line and each stack group's frames are written
+//!   once, so the page grows with the stack groups, not the threads (`threads-bench --html`
+//!   in `gmr-examples` measures the page of 1000 threads and its time against the text view;
+//!   the figures are in `docs/performance.md`).
 //! * **A part that fails.** A section whose layout panics is shown in the generic layout with
 //!   the message, and a flame graph that cannot be drawn says why; the rest of the page is
 //!   intact.
