@@ -91,6 +91,42 @@ struct Sample {
     global_queue_depth: usize,
     /// Per worker: total busy time and park count.
     per_worker: Vec<(Duration, u64)>,
+    /// Per worker: whether it looked busy in one poll (see [`PollProbe`]).
+    probes: Vec<PollProbe>,
+}
+
+/// What tells a worker inside one poll from one that parks between polls: tokio's park/unpark
+/// count (even while the worker is active) and, with `--cfg tokio_unstable`, its poll count.
+/// tokio publishes a worker's counters only between polls (at maintenance and before parking),
+/// so a worker active at both samples whose counters did not move has not finished a poll in
+/// the whole window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PollProbe {
+    park_unpark: u64,
+    polls: Option<u64>,
+}
+
+impl PollProbe {
+    fn of(metrics: &tokio::runtime::RuntimeMetrics, worker: usize) -> Self {
+        #[cfg(target_has_atomic = "64")]
+        let park_unpark = metrics.worker_park_unpark_count(worker);
+        #[cfg(not(target_has_atomic = "64"))]
+        let park_unpark = 1;
+        #[cfg(all(tokio_unstable, target_has_atomic = "64"))]
+        let polls = Some(metrics.worker_poll_count(worker));
+        #[cfg(not(all(tokio_unstable, target_has_atomic = "64")))]
+        let polls = {
+            let _ = (metrics, worker);
+            None
+        };
+        PollProbe { park_unpark, polls }
+    }
+
+    /// Active (an even park/unpark count) at both samples, with no poll finished between them.
+    /// Without the poll count (stable tokio) this cannot be told from a busy worker.
+    fn in_one_poll(before: &Self, after: &Self) -> bool {
+        before.polls.is_some() && before == after && after.park_unpark % 2 == 0
+    }
 }
 
 fn sample(handle: &Handle) -> Sample {
@@ -101,6 +137,7 @@ fn sample(handle: &Handle) -> Sample {
         alive_tasks: metrics.num_alive_tasks(),
         global_queue_depth: metrics.global_queue_depth(),
         per_worker: (0..workers).map(|w| worker_counters(&metrics, w)).collect(),
+        probes: (0..workers).map(|w| PollProbe::of(&metrics, w)).collect(),
     }
 }
 
@@ -176,8 +213,60 @@ pub(crate) struct RuntimesSnapshot {
     pub(crate) dumps: Vec<taskdump::RuntimeDump>,
 }
 
-/// The registered runtimes now; `None` when none is registered.
-pub(crate) fn snapshot() -> Option<RuntimesSnapshot> {
+/// Workers that have not finished a poll during the whole window (see [`PollProbe`]).
+fn workers_in_one_poll(before: &Sample, after: &Sample) -> Vec<usize> {
+    before
+        .probes
+        .iter()
+        .zip(&after.probes)
+        .enumerate()
+        .filter(|(_, (b, a))| PollProbe::in_one_poll(b, a))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Why no task dump should be asked of a runtime: tokio's dump pauses every worker at a
+/// barrier until all of them reach it, so while one worker is inside a long poll the dump
+/// cannot finish, and the healthy workers would wait at the barrier (serving nothing) until
+/// that poll returns. `blocked_polls` are the requests gmr knows to be inside one poll
+/// (from the in-flight sources); gmr cannot tell which runtime runs them, so any of them
+/// skips every runtime's dump.
+fn dump_skip_reason(before: &Sample, after: &Sample, blocked_polls: &[String]) -> Option<String> {
+    let stuck = stuck_workers(before, after).iter().filter(|s| **s).count();
+    if stuck > 0 {
+        return Some(format!(
+            "{stuck} worker(s) of this runtime made no progress in {} ms with tasks queued; \
+             tokio cannot dump tasks while a worker is blocked",
+            SAMPLE_WINDOW.as_millis()
+        ));
+    }
+    if let Some(first) = blocked_polls.first() {
+        let more = match blocked_polls.len() {
+            1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        return Some(format!(
+            "{first}{more} is blocking a thread inside one poll; tokio cannot dump tasks while \
+             a worker is blocked, and asking would stall the other workers until it returns"
+        ));
+    }
+    let busy = workers_in_one_poll(before, after);
+    if !busy.is_empty() {
+        let list: Vec<String> = busy.iter().map(usize::to_string).collect();
+        return Some(format!(
+            "worker(s) {} finished no poll in {} ms; tokio cannot dump tasks while a worker is \
+             inside a poll, and asking would stall the other workers until it returns",
+            list.join(", "),
+            SAMPLE_WINDOW.as_millis()
+        ));
+    }
+    None
+}
+
+/// The registered runtimes now; `None` when none is registered. `blocked_polls` names the
+/// requests known to be blocking a thread inside one poll (`request 4 (GET /block)`): no task
+/// dump is asked for while there is one.
+pub(crate) fn snapshot(blocked_polls: &[String]) -> Option<RuntimesSnapshot> {
     type Listed = (String, Handle, Arc<std::sync::atomic::AtomicBool>);
     let handles: Vec<Listed> = RUNTIMES
         .lock()
@@ -202,19 +291,12 @@ pub(crate) fn snapshot() -> Option<RuntimesSnapshot> {
     let mut targets = Vec::with_capacity(handles.len());
     for ((name, handle, dumping), before) in handles.iter().zip(&before) {
         let after = sample(handle);
-        let stuck = stuck_workers(before, &after);
-        let stuck_count = stuck.iter().filter(|s| **s).count();
         runtimes = runtimes.row(describe(name, handle.runtime_flavor(), before, &after));
         targets.push(taskdump::DumpTarget {
             name,
             handle,
             in_progress: dumping,
-            skip: (stuck_count > 0).then(|| {
-                format!(
-                    "{stuck_count} worker(s) of this runtime made no progress in {} ms with                      tasks queued, and tokio cannot dump tasks while a worker is blocked",
-                    SAMPLE_WINDOW.as_millis()
-                )
-            }),
+            skip: dump_skip_reason(before, &after, blocked_polls),
         });
     }
     let dumps = taskdump::dump_all(&targets);
@@ -240,6 +322,7 @@ mod tests {
                 .iter()
                 .map(|(ms, parks)| (Duration::from_millis(*ms), *parks))
                 .collect(),
+            probes: Vec::new(),
         }
     }
 
@@ -252,6 +335,61 @@ mod tests {
         let before = s(0, &[(100, 10)]);
         let after = s(0, &[(100, 10)]);
         assert_eq!(stuck_workers(&before, &after), vec![false]);
+    }
+
+    fn probe(park_unpark: u64, polls: Option<u64>) -> PollProbe {
+        PollProbe { park_unpark, polls }
+    }
+
+    #[test]
+    fn in_one_poll_means_active_with_no_poll_finished() {
+        // Active (even), no poll finished: inside one poll.
+        assert!(PollProbe::in_one_poll(
+            &probe(4, Some(9)),
+            &probe(4, Some(9))
+        ));
+        // Parked (odd) all along: idle, not in a poll.
+        assert!(!PollProbe::in_one_poll(
+            &probe(5, Some(9)),
+            &probe(5, Some(9))
+        ));
+        // A poll finished, or the worker parked in between.
+        assert!(!PollProbe::in_one_poll(
+            &probe(4, Some(9)),
+            &probe(4, Some(10))
+        ));
+        assert!(!PollProbe::in_one_poll(
+            &probe(4, Some(9)),
+            &probe(6, Some(9))
+        ));
+        // Without the poll count a busy worker looks the same: never claimed.
+        assert!(!PollProbe::in_one_poll(&probe(4, None), &probe(4, None)));
+    }
+
+    #[test]
+    fn a_request_blocked_in_a_poll_skips_the_dump_and_says_which() {
+        let idle = s(0, &[(100, 10)]);
+        assert_eq!(dump_skip_reason(&idle, &idle, &[]), None);
+        let reason = dump_skip_reason(
+            &idle,
+            &idle,
+            &[
+                "request 4 (GET /block)".to_owned(),
+                "request 7 (GET /x)".to_owned(),
+            ],
+        )
+        .expect("skipped");
+        assert!(
+            reason.starts_with("request 4 (GET /block) (and 1 more) is blocking a thread"),
+            "{reason}"
+        );
+        let mut busy = s(0, &[(100, 10)]);
+        busy.probes = vec![probe(8, Some(3))];
+        let reason = dump_skip_reason(&busy, &busy, &[]).expect("skipped");
+        assert!(
+            reason.starts_with("worker(s) 0 finished no poll in 50 ms"),
+            "{reason}"
+        );
     }
 
     #[test]
@@ -279,7 +417,7 @@ mod tests {
             handle.spawn(async {});
         }
         let _guard = register_tokio_runtime(&handle, "unit-blocked");
-        let snapshot = snapshot().expect("a runtime is registered");
+        let snapshot = snapshot(&[]).expect("a runtime is registered");
         let json = crate::report::SectionBody::to_json(&snapshot.metrics);
         let rt = json["runtime"]
             .as_array()

@@ -146,7 +146,20 @@ fn runtimes(
     model: &mut GreenThreadsModel,
     style: &crate::report::stack::StackStyle,
 ) -> HashMap<u64, TaskRef> {
-    let Some(snapshot) = isolate::catch(crate::runtimes::snapshot).ok().flatten() else {
+    let blocked_polls: Vec<String> = model
+        .requests
+        .iter()
+        .flat_map(|b| b.requests.iter())
+        .filter(|r| {
+            r.in_poll_ms
+                .is_some_and(|ms| ms >= STUCK_POLL.as_millis() as u64)
+        })
+        .map(|r| format!("request {} ({} {})", r.id, r.method, r.path))
+        .collect();
+    let Some(snapshot) = isolate::catch(|| crate::runtimes::snapshot(&blocked_polls))
+        .ok()
+        .flatten()
+    else {
         return HashMap::new();
     };
     model.runtimes = Some(snapshot.metrics.to_json());
