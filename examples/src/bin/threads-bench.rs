@@ -338,8 +338,13 @@ fn main() -> ExitCode {
     println!("{summary}");
     if args.html
         && let Some(report) = &last_report
-        && let Err(e) =
-            html_against_text(&gmr, report, args.threads, args.runs, args.html_out.as_deref())
+        && let Err(e) = html_against_text(
+            &gmr,
+            report,
+            args.threads,
+            args.runs,
+            args.html_out.as_deref(),
+        )
     {
         eprintln!("{e}");
         return ExitCode::FAILURE;
