@@ -135,6 +135,16 @@ async fn html_by_accept_or_query_with_its_policy() {
     // Text and JSON need no policy.
     let (_, headers, _) = send(authorized("/admin/gmr?format=json")).await;
     assert!(!headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    // The same token check first: no page, no policy without it.
+    let request = get("/admin/gmr?format=html")
+        .header(header::ACCEPT, "text/html")
+        .body(())
+        .expect("request");
+    let (status, headers, body) = send(request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_security_headers(&headers);
+    assert!(!headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    assert!(!String::from_utf8_lossy(&body).contains("<!DOCTYPE"));
 }
 
 #[tokio::test]
