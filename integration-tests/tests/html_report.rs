@@ -72,18 +72,24 @@ fn screenshot_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
 }
 
-/// Leaves of the flame graph under its `threads` frame: frames with no frame below them.
-const FLAME_THREAD_LEAVES: &str = r#"(() => {
+/// Leaves of the flame graph under its frame named `ROOT (…`: frames with no frame below
+/// them (`-1` if there is no such frame).
+const FLAME_LEAVES: &str = r#"(() => {
   const frames = [...document.querySelectorAll('#gmr-flame g.fr')].map(g => {
     const r = g.querySelector('rect');
     return { x: +r.getAttribute('data-x'), w: +r.getAttribute('data-w'),
              y: +r.getAttribute('y'), name: g.querySelector('title').textContent };
   });
-  const root = frames.find(f => f.name.startsWith('threads ('));
+  const root = frames.find(f => f.name.startsWith(ROOT + ' ('));
   if (!root) return -1;
   const under = frames.filter(f => f.y > root.y && f.x >= root.x && f.x < root.x + root.w);
   return under.filter(f => !frames.some(c => c.y === f.y + 16 && c.x >= f.x && c.x < f.x + f.w)).length;
 })()"#;
+
+/// [`FLAME_LEAVES`] under the frame `root` (`threads`, `tasks of axum`).
+fn flame_leaves(root: &str) -> String {
+    FLAME_LEAVES.replace("ROOT", &json!(root).to_string())
+}
 
 /// Whatever in the page is made of a payload: elements that load or navigate, handlers,
 /// `javascript:` values, a script that is not gmr's; and payloads not shown as text.
@@ -218,7 +224,7 @@ fn a_demo_report_works_in_chromium() {
     // The flame graph: a leaf per stack group of the text view.
     let groups = text_stack_groups(&text);
     assert!(groups >= 3, "{text}");
-    assert_eq!(browser.eval(FLAME_THREAD_LEAVES), json!(groups));
+    assert_eq!(browser.eval(&flame_leaves("threads")), json!(groups));
     assert_eq!(
         doc["threads"]["stacks"].as_array().map(Vec::len),
         Some(groups)
@@ -345,4 +351,91 @@ fn format_html_writes_html_files() {
     );
     assert!(page.contains("Content-Security-Policy"));
     assert!(page.contains("demo_parked_worker"));
+}
+
+/// The report of `docs/examples/` (axum-demo built with `tokio_unstable`, `--spans`: task
+/// stacks, spans), as `gmr view` would render the file: the Green Threads view of real task
+/// dumps in the browser.
+#[test]
+fn a_report_with_task_stacks_works_in_chromium() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/axum-demo-report.json");
+    let text = std::fs::read_to_string(&fixture).expect("the example report");
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    let dump = &doc["green_threads"]["tasks"][0];
+    let runtime = dump["runtime"].as_str().expect("a runtime");
+    let groups = dump["groups"].as_array().expect("task groups");
+    assert!(groups.len() >= 3, "the example has task groups");
+    let traces: usize = groups
+        .iter()
+        .map(|g| g["traces"].as_array().map_or(0, Vec::len))
+        .sum();
+    let page = gmr::report::html::render(&doc);
+    let file = screenshot_path("gmr-html-tasks.html");
+    std::fs::write(&file, &page).expect("write the page");
+
+    let mut browser = Chromium::start(1280, 900);
+    browser.open(&format!("file://{}", file.display()));
+    // One leaf per thread stack group, and per leaf future of each task group.
+    assert_eq!(
+        browser.eval(&flame_leaves("threads")),
+        json!(doc["threads"]["stacks"].as_array().map_or(0, Vec::len))
+    );
+    assert_eq!(
+        browser.eval(&flame_leaves(&format!("tasks of {runtime}"))),
+        json!(traces)
+    );
+    // Each task group is one collapsible block that says how many tasks share its stack.
+    let summaries = browser.eval(
+        "[...document.querySelectorAll('details.group.unit > summary .who')]\
+           .filter(s => / tasks? with this stack$/.test(s.textContent)).length",
+    );
+    assert_eq!(summaries, json!(groups.len()));
+    // The requests, oldest first, each with its spans and its task's stack.
+    let ages = browser.eval(
+        "[...document.querySelectorAll('table.requests tbody.req')].map(b => b.querySelector('td:nth-child(5)').textContent)",
+    );
+    let mut expected: Vec<u64> = doc["green_threads"]["requests"][0]["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["age_ms"].as_u64())
+        .collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = expected
+        .iter()
+        .map(|ms| format!("{:.1} s", *ms as f64 / 1000.0))
+        .collect();
+    assert_eq!(ages, json!(expected), "requests sorted by age");
+    let with_stack = browser.eval("document.querySelectorAll('tbody.req details.task').length");
+    assert_eq!(
+        with_stack,
+        json!(expected.len()),
+        "every request's task stack"
+    );
+    let with_spans = browser.eval("document.querySelectorAll('tbody.req .spans code').length");
+    assert!(
+        with_spans.as_u64().is_some_and(|n| n >= 3),
+        "spans: {with_spans}"
+    );
+    // Open a request's task stack; search finds the handler's frame in a task stack.
+    browser.click("tbody.req details.task > summary");
+    assert!(browser.wait_for(
+        "document.querySelector('tbody.req details.task').open",
+        DEADLINE
+    ));
+    browser.click("#gmr-search");
+    browser.type_text("demo_await_lock");
+    assert!(browser.wait_for(
+        "[...document.querySelectorAll('.f.hit')].some(f => f.offsetParent !== null && f.closest('details.group[data-group^=\"0.\"]'))",
+        DEADLINE
+    ), "the search does not find demo_await_lock in a task group");
+    let errors = browser.errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    let path = screenshot_path("gmr-html-tasks.png");
+    browser.screenshot(&path, 1600);
+    eprintln!(
+        "screenshot of the page with task stacks: {}",
+        path.display()
+    );
 }
