@@ -125,7 +125,7 @@ impl PollProbe {
     /// Active (an even park/unpark count) at both samples, with no poll finished between them.
     /// Without the poll count (stable tokio) this cannot be told from a busy worker.
     fn in_one_poll(before: &Self, after: &Self) -> bool {
-        before.polls.is_some() && before == after && after.park_unpark % 2 == 0
+        before.polls.is_some() && before == after && after.park_unpark.is_multiple_of(2)
     }
 }
 
