@@ -92,11 +92,42 @@ pub enum SectionError {
     /// Gathering the section needs a facility this platform does not have.
     #[error("not supported on this platform: {0}")]
     Unsupported(String),
+    /// An error read back from a report's JSON (`{"error": "<message>"}`) that is not one of
+    /// the kinds above, such as a rendering panic the JSON view recorded: shown as it was
+    /// written.
+    #[error("{0}")]
+    Recorded(String),
 }
 
 impl SectionError {
     /// An error from any displayable value.
     pub fn failed(message: impl std::fmt::Display) -> Self {
         SectionError::Failed(message.to_string())
+    }
+
+    /// The error whose message a report's JSON recorded (`{"error": "<message>"}`): the kind
+    /// that displays as `message` when there is one, else [`SectionError::Recorded`]. Either
+    /// way its `Display` is `message`, so a report read back renders as the process did.
+    ///
+    /// ```
+    /// let error = gmr::SectionError::from_message("section generator failed: pool closed");
+    /// assert_eq!(error, gmr::SectionError::Failed("pool closed".into()));
+    /// assert_eq!(error.to_string(), "section generator failed: pool closed");
+    /// ```
+    pub fn from_message(message: &str) -> Self {
+        let known = message
+            .strip_prefix("section generator failed: ")
+            .map(|rest| SectionError::Failed(rest.to_owned()))
+            .or_else(|| {
+                message
+                    .strip_prefix("section generator panicked: ")
+                    .map(|rest| SectionError::Panicked(rest.to_owned()))
+            })
+            .or_else(|| {
+                message
+                    .strip_prefix("not supported on this platform: ")
+                    .map(|rest| SectionError::Unsupported(rest.to_owned()))
+            });
+        known.unwrap_or_else(|| SectionError::Recorded(message.to_owned()))
     }
 }

@@ -95,6 +95,27 @@ pub use crate::runtimes::{
     register_tokio_runtime,
 };
 pub use crate::sink::{Delivery, OutgoingReport, Sink, SinkError};
+
+/// Naming the frames of a report offline: a report of a stripped binary has `module+offset`
+/// for every frame and the build-id of every module; with the debug files of that build, its
+/// frames get the names, files and lines the process would have shown, from the same
+/// symbolizer (`gmr symbolize` on the command line).
+///
+/// Debug files are found by build-id only, the way gdb finds them: under a debug directory as
+/// `.build-id/xx/yyyy….debug`, as `<module>` or `<module>.debug` in it, or at the module's own
+/// path when the file there is of the same build; then its DWARF from wherever it was split
+/// off to (`.gnu_debuglink`, a `.dwp` beside it). Linux x86_64 and aarch64, where gmr captures
+/// stacks.
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub mod symbolize {
+    pub use crate::capture::symbolize::offline::{
+        OfflineSymbolizer, ReportModule, SymbolInfo, SymbolizeError,
+    };
+    pub use crate::sections::symbolize::{Symbolized, symbolize_report};
+}
 pub use crate::triggers::signal::signal_name;
 
 /// A cheap monotonic timestamp (time since boot) with a resolution of one scheduler tick

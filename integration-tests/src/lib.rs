@@ -37,6 +37,9 @@ pub fn demo_binary(name: &str) -> PathBuf {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut command = Command::new(cargo);
         command.args(["build", "-p", "gmr-examples", "--bin", name]);
+        if cfg!(feature = "tokio-taskdump") {
+            command.args(["--features", "gmr-examples/tokio-taskdump"]);
+        }
         // Into the target directory this test binary lives in, however it was chosen.
         if let Some(target_dir) = profile_dir.parent() {
             command.arg("--target-dir").arg(target_dir);
@@ -93,10 +96,20 @@ impl Demo {
     ///
     /// As [`Demo::start`].
     pub fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Demo {
+        Demo::start_binary(&demo_binary(name), extra, env)
+    }
+
+    /// [`Demo::start_with_env`] of the demo binary at `binary` (a copy of one, stripped or
+    /// moved), which is not brought up to date.
+    ///
+    /// # Panics
+    ///
+    /// As [`Demo::start`].
+    pub fn start_binary(binary: &Path, extra: &[&str], env: &[(&str, &str)]) -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
         let stderr_path = dir.path().join("stderr");
         let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
-        Demo::launch(name, extra, env, stderr, stderr_path, dir)
+        Demo::launch(binary.to_owned(), extra, env, stderr, stderr_path, dir)
     }
 
     /// [`Demo::start_with_env`] with the demo's stderr going to `stderr` (a pipe, a FIFO);
@@ -113,18 +126,29 @@ impl Demo {
         stderr_path: &Path,
     ) -> Demo {
         let dir = tempfile::tempdir().expect("tempdir");
-        Demo::launch(name, extra, env, stderr, stderr_path.to_owned(), dir)
+        Demo::launch(
+            demo_binary(name),
+            extra,
+            env,
+            stderr,
+            stderr_path.to_owned(),
+            dir,
+        )
     }
 
     fn launch(
-        name: &str,
+        binary: PathBuf,
         extra: &[&str],
         env: &[(&str, &str)],
         stderr: std::fs::File,
         stderr_path: PathBuf,
         dir: tempfile::TempDir,
     ) -> Demo {
-        let mut command = Command::new(demo_binary(name));
+        let name = binary.file_name().map_or_else(
+            || binary.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut command = Command::new(&binary);
         command
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
@@ -692,7 +716,9 @@ pub fn sanitized_hostname() -> String {
 }
 
 /// Sends `request` as it is and reads whatever comes back within `timeout` (the server may
-/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors.
+/// answer, close, or reset): the bytes read, possibly none. Never panics on I/O errors. A
+/// read interrupted by a signal (gmr's capture signal, when the calling process reports on
+/// itself) goes on reading: a socket with a timeout is not restarted by `SA_RESTART`.
 pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec<u8> {
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(10)) else {
         return Vec::new();
@@ -705,9 +731,38 @@ pub fn send_and_read(addr: SocketAddr, request: &[u8], timeout: Duration) -> Vec
     let mut buf = [0u8; 8192];
     while Instant::now() < deadline {
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
             Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
     out
+}
+
+/// Every in-flight request of a JSON report, from all request sources
+/// (`green_threads.requests[].requests[]`).
+pub fn in_flight_requests(report: &serde_json::Value) -> Vec<&serde_json::Value> {
+    report["green_threads"]["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|block| block["requests"].as_array())
+        .flatten()
+        .collect()
+}
+
+/// The in-flight requests of one request source (`axum`, `actix`, `tower`) of a JSON report.
+pub fn in_flight_requests_of<'a>(
+    report: &'a serde_json::Value,
+    source: &str,
+) -> Vec<&'a serde_json::Value> {
+    report["green_threads"]["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|block| block["source"] == source)
+        .filter_map(|block| block["requests"].as_array())
+        .flatten()
+        .collect()
 }

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gmr_integration_tests::{Demo, http};
+use gmr_integration_tests::{Demo, http, in_flight_requests_of};
 
 /// A JSON report from the admin endpoint.
 fn json_report(demo: &Demo, token: &str) -> serde_json::Value {
@@ -13,19 +13,10 @@ fn json_report(demo: &Demo, token: &str) -> serde_json::Value {
     serde_json::from_slice(&response.body).expect("json report")
 }
 
-/// The data of the `Green Threads` source with this title.
-fn source<'a>(report: &'a serde_json::Value, title: &str) -> Option<&'a serde_json::Value> {
-    report["green_threads"]["sources"]
-        .as_array()?
-        .iter()
-        .find(|s| s["title"] == title)
-        .map(|s| &s["data"])
-}
-
 /// The names of the actix worker runtimes a report lists.
 fn worker_runtimes(report: &serde_json::Value) -> Vec<String> {
-    source(report, "tokio runtimes")
-        .and_then(|data| data["runtime"].as_array())
+    report["green_threads"]["runtimes"]["runtime"]
+        .as_array()
         .map(|runtimes| {
             runtimes
                 .iter()
@@ -147,9 +138,9 @@ fn a_blocked_request_is_listed_with_its_thread_and_stack() {
     let (report, request) = loop {
         std::thread::sleep(Duration::from_millis(300));
         let report = json_report(&demo, &token);
-        let request = source(&report, "in-flight requests (actix)")
-            .and_then(|data| data["requests"].as_array())
-            .and_then(|requests| requests.iter().find(|r| r["path"] == "/block"))
+        let request = in_flight_requests_of(&report, "actix")
+            .into_iter()
+            .find(|r| r["path"] == "/block")
             .cloned();
         if let Some(request) = request {
             break (report, request);
@@ -167,14 +158,14 @@ fn a_blocked_request_is_listed_with_its_thread_and_stack() {
         request["age_ms"].as_u64().is_some_and(|age| age < 5000),
         "{request}"
     );
-    assert!(request["age"].as_str().is_some_and(|a| a.ends_with('s')));
+    assert!(request["last_poll_ms"].is_u64(), "{request}");
     let tid = request["polled_by_tid"]
         .as_i64()
         .unwrap_or_else(|| panic!("no polling thread: {request}"));
     assert!(
-        request["polled_by"]
+        request["thread"]
             .as_str()
-            .is_some_and(|t| t.starts_with(&format!("Thread #{tid}"))),
+            .is_some_and(|t| t.starts_with(&format!("#{tid} "))),
         "{request}"
     );
 
@@ -222,12 +213,16 @@ fn a_blocked_request_is_listed_with_its_thread_and_stack() {
     // The same in the text view.
     let auth = format!("Authorization: Bearer {token}");
     let text = http(demo.addr, "GET", "/admin/gmr", &[&auth]).text();
-    // One table row for the request: method, path, route, age, state, thread.
+    // One table row for the request (method, path, route, age, last poll, task, state), then
+    // the line naming the thread it blocks.
+    let lines: Vec<&str> = text.lines().collect();
     assert!(
-        text.lines().any(|l| l.trim_start().starts_with("GET")
-            && l.matches("/block").count() == 2
-            && l.contains("STUCK")
-            && l.contains(&format!("#{tid} "))),
+        lines.windows(2).any(|pair| {
+            pair[0].contains("GET")
+                && pair[0].matches("/block").count() == 2
+                && pair[0].contains("STUCK")
+                && pair[1].contains(&format!("blocked in one poll on thread #{tid} "))
+        }),
         "{text}"
     );
     assert!(text.contains("gmr_examples::demo_block_handler"));

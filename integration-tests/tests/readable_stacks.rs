@@ -19,12 +19,8 @@ fn report_with_blocked_handler(demo: &Demo, auth: &str) -> (Value, i64, Vec<Valu
         let response = http(demo.addr, "GET", "/admin/gmr?format=json", &[auth]);
         assert_eq!(response.status, 200, "{}", response.text());
         let report: Value = serde_json::from_str(&response.text()).expect("JSON report");
-        let tid = report["green_threads"]["sources"]
-            .as_array()
+        let tid = gmr_integration_tests::in_flight_requests(&report)
             .into_iter()
-            .flatten()
-            .filter_map(|s| s["data"]["requests"].as_array())
-            .flatten()
             .find(|r| r["path"] == "/block")
             .and_then(|r| r["polled_by_tid"].as_i64());
         let frames = tid.and_then(|tid| {
@@ -100,10 +96,14 @@ fn blocked_handler_is_named_with_path_file_and_line(name: &str) {
             frame.contains(": gmr_examples::demo_block_handler [") && location.trim() == at
         });
     assert!(shown, "the handler and `{at}` in the text view:\n{text}");
+    // The request's row, then the line naming the thread it blocks (or that polls it now).
+    let lines: Vec<&str> = text.lines().collect();
     assert!(
-        text.lines().any(|l| l.trim_start().starts_with("GET")
-            && l.contains("/block")
-            && l.contains(&format!("#{tid} "))),
+        lines.windows(2).any(|pair| {
+            pair[0].contains("GET")
+                && pair[0].contains("/block")
+                && pair[1].contains(&format!("thread #{tid} "))
+        }),
         "{text}"
     );
     let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);

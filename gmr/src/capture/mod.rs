@@ -340,6 +340,17 @@ pub(crate) struct CapturedThread {
     pub(crate) stack: Result<Stack, NoStack>,
 }
 
+/// A module (the executable, a shared library, the vDSO) mapped at the capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CapturedModule {
+    /// File name, as frames name their module.
+    pub(crate) name: Arc<str>,
+    /// Full path as in `/proc/self/maps`.
+    pub(crate) path: Arc<str>,
+    /// The GNU build-id, hex, when the module has one.
+    pub(crate) build_id: Option<Arc<str>>,
+}
+
 /// The result of a capture.
 #[derive(Debug, Clone)]
 pub(crate) struct ProcessCapture {
@@ -353,6 +364,8 @@ pub(crate) struct ProcessCapture {
     pub(crate) notes: Vec<String>,
     /// How long the capture took.
     pub(crate) elapsed: Duration,
+    /// The modules mapped, in address order (empty where no module table is built).
+    pub(crate) modules: Vec<CapturedModule>,
 }
 
 /// Errors that stop a capture as a whole.
@@ -583,6 +596,7 @@ fn own_thread_only(opts: &CaptureOptions) -> ProcessCapture {
                 .to_owned(),
         ],
         elapsed: started.elapsed(),
+        modules: Vec::new(),
     }
 }
 
@@ -642,6 +656,7 @@ mod linux_proc_only {
             stacks_supported: false,
             notes: vec!["stacks of other threads are not supported on this architecture".into()],
             elapsed: started.elapsed(),
+            modules: Vec::new(),
         })
     }
 }
@@ -1083,6 +1098,15 @@ mod linux {
         } = rep;
         let empty = ModuleTable::new();
         let modules = modules.as_ref().unwrap_or(&empty);
+        let module_list: Vec<CapturedModule> = modules
+            .modules()
+            .iter()
+            .map(|m| CapturedModule {
+                name: Arc::clone(&m.name),
+                path: Arc::clone(&m.path),
+                build_id: m.build_id.clone(),
+            })
+            .collect();
         let mut wanted = Vec::new();
         for raw in std::iter::once(&own).chain(outcomes.values().filter_map(|o| match o {
             Ok((raw, _)) => Some(raw),
@@ -1203,6 +1227,7 @@ mod linux {
             stacks_supported: true,
             notes,
             elapsed,
+            modules: module_list,
         })
     }
 

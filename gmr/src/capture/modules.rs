@@ -45,6 +45,9 @@ pub(crate) struct ModuleInfo {
     /// `/proc/self/map_files/<start>-<end>` of its first mapping: opens the mapped file even
     /// when `path` was replaced or deleted.
     pub(crate) map_files: Option<Arc<str>>,
+    /// The GNU build-id (`NT_GNU_BUILD_ID`), hex, read from the mapped notes: what finds the
+    /// module's debug files offline (`gmr symbolize`).
+    pub(crate) build_id: Option<Arc<str>>,
 }
 
 /// The identity of a mapped file: device (major, minor) and inode.
@@ -283,7 +286,12 @@ fn u64_at(b: &[u8], at: usize) -> Option<u64> {
 }
 
 const PT_LOAD: u32 = 1;
+const PT_NOTE: u32 = 4;
 const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
+/// The type of the GNU build-id note.
+const NT_GNU_BUILD_ID: u32 = 3;
+/// The largest note segment read for the build-id.
+const MAX_NOTES: u64 = 64 << 10;
 const PF_X: u32 = 1;
 
 #[derive(Debug, Clone, Copy)]
@@ -294,6 +302,7 @@ struct Phdr {
     vaddr: u64,
     filesz: u64,
     memsz: u64,
+    align: u64,
 }
 
 /// Reads the ELF header and program headers of the object mapped at `header` and builds its
@@ -320,6 +329,7 @@ fn build_module(object: &MapsObject) -> Option<BuiltModule> {
                 vaddr: u64_at(b, 16)?,
                 filesz: u64_at(b, 32)?,
                 memsz: u64_at(b, 40)?,
+                align: u64_at(b, 48)?,
             })
         })
         .collect();
@@ -349,6 +359,17 @@ fn build_module(object: &MapsObject) -> Option<BuiltModule> {
                 object.header, object.header_end
             ))
         }),
+        build_id: phdrs
+            .iter()
+            .filter(|p| p.kind == PT_NOTE)
+            .find_map(|p| {
+                let notes = read_exact(
+                    bias.wrapping_add(p.vaddr),
+                    usize::try_from(p.filesz.min(MAX_NOTES)).ok()?,
+                )?;
+                gnu_build_id(&notes, p.align)
+            })
+            .map(|id| Arc::from(id.as_str())),
     };
 
     let text_svma = loads
@@ -371,6 +392,30 @@ fn build_module(object: &MapsObject) -> Option<BuiltModule> {
     // Without unwind tables framehop still unwinds the module with frame pointers.
     let module = Module::new(object.path.clone(), range, bias, sections);
     Some((info, module))
+}
+
+/// The GNU build-id in a note segment, hex: the descriptor of the note named `GNU` of type
+/// `NT_GNU_BUILD_ID`. The descriptor and the next note start at the segment's alignment (4,
+/// or 8) from its start.
+fn gnu_build_id(notes: &[u8], align: u64) -> Option<String> {
+    let align = if align == 8 { 8 } else { 4 };
+    let pad = |n: usize| n.checked_add(align - 1).map(|n| n & !(align - 1));
+    let mut at = 0usize;
+    while at.checked_add(12)? <= notes.len() {
+        let namesz = usize::try_from(u32_at(notes, at)?).ok()?;
+        let descsz = usize::try_from(u32_at(notes, at + 4)?).ok()?;
+        let kind = u32_at(notes, at + 8)?;
+        let name_at = at + 12;
+        let desc_at = pad(name_at.checked_add(namesz)?)?;
+        let end = pad(desc_at.checked_add(descsz)?)?;
+        let name = notes.get(name_at..name_at.checked_add(namesz)?)?;
+        if kind == NT_GNU_BUILD_ID && name == b"GNU\0" && descsz > 0 {
+            let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
+            return Some(desc.iter().map(|b| format!("{b:02x}")).collect());
+        }
+        at = end;
+    }
+    None
 }
 
 /// Copies `.eh_frame_hdr` and the `.eh_frame` it points to. Returns (hdr, eh_frame svma,
@@ -496,6 +541,46 @@ mod tests {
             ]
         );
         assert_eq!(maps.ranges.len(), 4);
+    }
+
+    #[test]
+    fn build_ids_are_those_of_the_files() {
+        let mut table = ModuleTable::new();
+        table.refresh().expect("maps");
+        let here = build_ids_are_those_of_the_files as *const () as usize as u64;
+        let own = table.find(here).expect("own module");
+        let data = std::fs::read(&*own.path).expect("read own binary");
+        let file = object::File::parse(&*data).expect("ELF");
+        use object::Object as _;
+        let want = file
+            .build_id()
+            .expect("notes")
+            .map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        assert!(
+            want.is_some(),
+            "the test binary has a build-id (ld --build-id)"
+        );
+        assert_eq!(own.build_id.as_deref(), want.as_deref());
+        // Notes padded to 8, the build-id after another note.
+        let mut notes = Vec::new();
+        for (name, kind, desc) in [
+            (&b"GNU\0"[..], 5u32, &[1u8; 12][..]),
+            (b"GNU\0", 3, &[0xab, 0xcd]),
+        ] {
+            notes.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+            notes.extend_from_slice(&kind.to_le_bytes());
+            notes.extend_from_slice(name);
+            notes.resize(notes.len().next_multiple_of(8), 0);
+            notes.extend_from_slice(desc);
+            notes.resize(notes.len().next_multiple_of(8), 0);
+        }
+        assert_eq!(gnu_build_id(&notes, 8).as_deref(), Some("abcd"));
+        assert_eq!(
+            gnu_build_id(&notes[..20], 8),
+            None,
+            "cut short: nothing, no panic"
+        );
     }
 
     #[test]

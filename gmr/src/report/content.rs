@@ -151,7 +151,7 @@ impl From<Value> for Content {
     fn from(value: Value) -> Self {
         match value {
             Value::Object(mut fields) => {
-                let tables = match fields.remove(TABLES_KEY) {
+                let tables = match fields.shift_remove(TABLES_KEY) {
                     Some(Value::Object(tables)) => tables,
                     _ => Map::new(),
                 };
@@ -168,6 +168,36 @@ impl From<Value> for Content {
             },
             other => Content::new().field("value", other),
         }
+    }
+}
+
+impl Content {
+    /// The body of a registered section read back from a report's JSON view (`gmr view`):
+    /// as [`From<Value>`](#impl-From<Value>-for-Content), and the free text lines, which the
+    /// JSON keeps last under `text` (or `text_lines` when a field is named `text`), are lines
+    /// again. A field of its own named `text`, last and holding only strings, reads back as
+    /// lines too: the JSON view does not tell the two apart.
+    pub(crate) fn from_report_json(value: Value) -> Content {
+        let mut content = Content::from(value);
+        let lines_key = match content.fields.keys().next_back().map(String::as_str) {
+            Some("text_lines") => "text_lines",
+            Some("text") if !content.fields.contains_key("text_lines") => "text",
+            _ => return content,
+        };
+        let is_lines = matches!(
+            content.fields.get(lines_key),
+            Some(Value::Array(items)) if items.iter().all(Value::is_string)
+        );
+        if is_lines && let Some(Value::Array(items)) = content.fields.shift_remove(lines_key) {
+            content.lines = items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Value::String(line) => Some(line),
+                    _ => None,
+                })
+                .collect();
+        }
+        content
     }
 }
 
@@ -412,6 +442,35 @@ mod tests {
         let mut again = TextWriter::new();
         Content::from(json).write_text(&mut again);
         assert_eq!(again.as_str(), w.as_str());
+    }
+
+    #[test]
+    fn reads_back_from_its_json_to_the_same_text() {
+        let bodies = [
+            Content::new()
+                .field("size", 16)
+                .group("primary", Content::new().field("host", "db-1"))
+                .table(
+                    "rows",
+                    Table::new(["id"]).row(Content::new().field("id", 1).field("x", 2)),
+                )
+                .line("free text")
+                .line("more"),
+            Content::new()
+                .field("text", "a field named text")
+                .line("a line"),
+            Content::new().line("only lines"),
+            Content::new().field("tags", vec!["a", "b"]),
+        ];
+        for body in bodies {
+            let mut w = TextWriter::new();
+            body.write_text(&mut w);
+            let again = Content::from_report_json(body.to_json());
+            let mut w2 = TextWriter::new();
+            again.write_text(&mut w2);
+            assert_eq!(w2.as_str(), w.as_str());
+            assert_eq!(again.to_json(), body.to_json());
+        }
     }
 
     #[test]

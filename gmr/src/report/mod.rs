@@ -11,6 +11,9 @@
 //! `html`) is one self-contained page made from the JSON. [`OutputFormat`] names the views; a
 //! [`RenderedReport`] is a report rendered in one of them.
 //!
+//! A report's JSON view reads back into a [`Report`] ([`Report::from_json`], see [`parse`]):
+//! what `gmr view` renders, with the same renderers as the process that wrote it.
+//!
 //! This is the lowest layer of gmr (see `docs/architecture.md`): it knows nothing of how
 //! sections are gathered, where reports go or what triggers them.
 #![forbid(unsafe_code)]
@@ -21,6 +24,7 @@ mod format;
 pub mod html;
 pub(crate) mod isolate;
 mod json;
+pub mod parse;
 pub(crate) mod stack;
 mod text;
 pub(crate) mod time;
@@ -31,6 +35,7 @@ use std::fmt;
 pub use self::content::{Content, Table};
 pub(crate) use self::content::{align_rows, scalar as content_scalar, write_fields};
 pub use self::format::{OutputFormat, RenderedReport, ReportViews};
+pub use self::parse::{ParseError, READABLE_VERSIONS};
 pub use self::text::TextWriter;
 use crate::error::SectionError;
 
@@ -52,6 +57,20 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// Every trigger.
+    pub const ALL: &'static [Trigger] =
+        &[Trigger::Signal, Trigger::File, Trigger::Http, Trigger::Api];
+
+    /// The trigger of a name as [`Trigger::as_str`] writes it.
+    ///
+    /// ```
+    /// assert_eq!(gmr::Trigger::from_name("file"), Some(gmr::Trigger::File));
+    /// assert_eq!(gmr::Trigger::from_name("cron"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Trigger> {
+        Trigger::ALL.iter().copied().find(|t| t.as_str() == name)
+    }
+
     /// The name used in the report and in logs: `signal`, `file`, `http` or `api`.
     pub fn as_str(self) -> &'static str {
         match self {

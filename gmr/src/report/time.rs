@@ -21,6 +21,13 @@ pub(crate) fn compact_timestamp(at: SystemTime) -> String {
         .unwrap_or_else(|_| "19700101T000000".to_owned())
 }
 
+/// The compact form of an RFC 3339 time, in UTC (`2026-11-26T05:14:15+02:00` is
+/// `20261126T031415`); `None` when `text` is not RFC 3339.
+pub(crate) fn compact_of_rfc3339(text: &str) -> Option<String> {
+    let at = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+    Some(compact_timestamp(SystemTime::from(at)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +38,14 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
         assert_eq!(rfc3339(at), "2026-11-18T11:06:40Z");
         assert_eq!(compact_timestamp(at), "20261118T110640");
+        assert_eq!(
+            compact_of_rfc3339("2026-11-26T05:14:15+02:00").as_deref(),
+            Some("20261126T031415")
+        );
+        assert_eq!(
+            compact_of_rfc3339(&rfc3339(at)).as_deref(),
+            Some("20261118T110640")
+        );
+        assert_eq!(compact_of_rfc3339("2026-13-01T00:00:00Z"), None);
     }
 }

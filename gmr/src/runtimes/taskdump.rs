@@ -143,10 +143,7 @@ pub(crate) fn dump_all(targets: &[DumpTarget<'_>]) -> Vec<RuntimeDump> {
     if dumps.is_empty() {
         return out;
     }
-    match resolve::named(
-        dumps.into_iter().map(|(i, d)| (i, d)).collect(),
-        TASK_RESOLVE_TIMEOUT,
-    ) {
+    match resolve::named(dumps, TASK_RESOLVE_TIMEOUT) {
         Ok(named) => {
             for (index, tasks) in named {
                 if let Some(entry) = out.get_mut(index) {

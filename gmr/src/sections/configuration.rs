@@ -44,6 +44,60 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> ConfigurationSection {
     ConfigurationSection { root }
 }
 
+impl ConfigurationSection {
+    /// The section of a report's JSON `configuration` object (`gmr view`): `{"note": …}`
+    /// when no configuration was handed to gmr, else `values` (tables as objects, arrays as
+    /// arrays) and `origins` by dotted path, as [`SectionBody::to_json`] writes them.
+    ///
+    /// # Errors
+    ///
+    /// What is missing when the object has neither `values` nor `note`.
+    pub(crate) fn from_json(body: &Value) -> Result<Self, String> {
+        let no_origins = Map::new();
+        let origins = match body.get("origins") {
+            Some(Value::Object(origins)) => origins,
+            _ => &no_origins,
+        };
+        match body.get("values") {
+            Some(Value::Object(values)) => Ok(ConfigurationSection {
+                root: Some(
+                    values
+                        .iter()
+                        .map(|(k, v)| (k.clone(), from_value(v, k, origins)))
+                        .collect(),
+                ),
+            }),
+            Some(_) => Err("`values` must be an object".to_owned()),
+            None if body.get("note").is_some() => Ok(ConfigurationSection { root: None }),
+            None => Err("missing field `values` (or `note`)".to_owned()),
+        }
+    }
+}
+
+/// The node of a value read back from the JSON view: objects are tables (a leaf is never an
+/// object), arrays are arrays, anything else a leaf with its origin from `origins`.
+fn from_value(value: &Value, path: &str, origins: &Map<String, Value>) -> Node {
+    match value {
+        Value::Object(entries) => Node::Table(
+            entries
+                .iter()
+                .map(|(k, child)| (k.clone(), from_value(child, &join(path, k), origins)))
+                .collect(),
+        ),
+        Value::Array(items) => Node::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| from_value(item, &format!("{path}[{i}]"), origins))
+                .collect(),
+        ),
+        leaf => Node::Leaf {
+            value: leaf.clone(),
+            origin: origins.get(path).and_then(Value::as_str).map(str::to_owned),
+        },
+    }
+}
+
 /// gmr's own keys whose names look secret but whose values are not: shown as they are.
 const NOT_SECRET: &[&str] = &[
     "gmr.secrets",
@@ -323,6 +377,35 @@ mod tests {
         let t = text(&s);
         assert!(t.contains("host = db-9  (from the environment)"), "{t}");
         assert!(!t.contains("from-env-secret"), "{t}");
+    }
+
+    #[test]
+    fn reads_back_from_its_json_to_the_same_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("app.toml");
+        std::fs::write(
+            &file,
+            "[db]\nurl = \"postgres://u:pw@h/db\"\npool = 4\nempty = {}\nhosts = [\"a\", \"b\"]\nnone = []\n[[up]]\nname = \"x\"\n",
+        )
+        .expect("write config");
+        let config = ::config::Config::builder()
+            .add_source(::config::File::from(file))
+            .add_source(::config::Environment::with_prefix("GMR_TEST_NOTHING_HERE"))
+            .build()
+            .expect("config");
+        let s = section(&config, &GmrConfig::default());
+        let again = ConfigurationSection::from_json(&s.to_json()).expect("reads back");
+        assert_eq!(text(&again), text(&s));
+        assert_eq!(again.to_json(), s.to_json());
+        let none = generate(&ReportContext {
+            settings: &GmrConfig::default(),
+            app_config: None,
+            package: &crate::package::PackageInfo::gmr(),
+        });
+        let again = ConfigurationSection::from_json(&none.to_json()).expect("reads back");
+        assert_eq!(text(&again), text(&none));
+        assert!(ConfigurationSection::from_json(&json!({"values": 3})).is_err());
+        assert!(ConfigurationSection::from_json(&json!({})).is_err());
     }
 
     #[test]

@@ -10,6 +10,12 @@ pub(crate) mod configuration;
 pub(crate) mod green_threads;
 pub(crate) mod package;
 pub(crate) mod processes;
+mod read;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+pub(crate) mod symbolize;
 pub(crate) mod threads;
 
 use crate::config::GmrConfig;

@@ -1,14 +1,45 @@
 //! The `Package` section: the application's identity, gmr's version, and the build.
+//!
+//! The section is a small model ([`PackageFields`]) taken from the [`PackageInfo`] and the
+//! build of gmr when a report is made, or read back from a report's JSON (`gmr view`): the text
+//! view comes from the model either way, so a report re-rendered elsewhere shows the versions
+//! of the process that made it, not those of the reader.
 
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::package::PackageInfo;
 use crate::report::{SectionBody, TextWriter};
 
+/// What the `Package` section shows, in order; `None` where Cargo had no value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct PackageFields {
+    #[serde(default)]
+    product: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    vendor: Option<String>,
+    #[serde(default)]
+    repository: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    license: Option<String>,
+    #[serde(default)]
+    binary: Option<String>,
+    #[serde(default)]
+    gmr_version: Option<String>,
+    #[serde(default)]
+    build_target: Option<String>,
+    #[serde(default)]
+    build_profile: Option<String>,
+}
+
 /// What the `Package` section shows.
 #[derive(Debug, Clone)]
 pub(crate) struct PackageSection {
-    package: PackageInfo,
+    fields: PackageFields,
 }
 
 /// Generates the `Package` section.
@@ -17,37 +48,43 @@ pub(crate) fn generate(ctx: &super::ReportContext<'_>) -> PackageSection {
 }
 
 impl PackageSection {
-    pub(crate) fn new(package: PackageInfo) -> Self {
-        PackageSection { package }
+    pub(crate) fn new(p: PackageInfo) -> Self {
+        let known = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let authors = p.authors_list();
+        PackageSection {
+            fields: PackageFields {
+                product: Some(p.name.to_owned()),
+                version: Some(p.version.to_owned()),
+                vendor: (!authors.is_empty()).then(|| authors.join(", ")),
+                repository: known(p.repository),
+                description: known(p.description),
+                license: known(p.license),
+                binary: p.bin_name.map(str::to_owned),
+                gmr_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+                build_target: Some(env!("GMR_BUILD_TARGET").to_owned()),
+                build_profile: Some(env!("GMR_BUILD_PROFILE").to_owned()),
+            },
+        }
     }
 
-    fn fields(&self) -> Vec<(&'static str, Value)> {
-        let p = &self.package;
-        let or_unknown = |s: &str| {
-            if s.is_empty() {
-                Value::Null
-            } else {
-                Value::String(s.to_owned())
-            }
-        };
-        vec![
-            ("product", json!(p.name)),
-            ("version", json!(p.version)),
-            (
-                "vendor",
-                if p.authors_list().is_empty() {
-                    Value::Null
-                } else {
-                    json!(p.authors_list().join(", "))
-                },
-            ),
-            ("repository", or_unknown(p.repository)),
-            ("description", or_unknown(p.description)),
-            ("license", or_unknown(p.license)),
-            ("binary", p.bin_name.map_or(Value::Null, |b| json!(b))),
-            ("gmr_version", json!(env!("CARGO_PKG_VERSION"))),
-            ("build_target", json!(env!("GMR_BUILD_TARGET"))),
-            ("build_profile", json!(env!("GMR_BUILD_PROFILE"))),
+    /// The section of a report's JSON `package` object.
+    pub(crate) fn from_fields(fields: PackageFields) -> Self {
+        PackageSection { fields }
+    }
+
+    fn fields(&self) -> [(&'static str, &Option<String>); 10] {
+        let f = &self.fields;
+        [
+            ("product", &f.product),
+            ("version", &f.version),
+            ("vendor", &f.vendor),
+            ("repository", &f.repository),
+            ("description", &f.description),
+            ("license", &f.license),
+            ("binary", &f.binary),
+            ("gmr_version", &f.gmr_version),
+            ("build_target", &f.build_target),
+            ("build_profile", &f.build_profile),
         ]
     }
 }
@@ -55,7 +92,7 @@ impl PackageSection {
 impl SectionBody for PackageSection {
     fn write_text(&self, out: &mut TextWriter) {
         for (key, value) in self.fields() {
-            out.kv(key, crate::report::content_scalar(&value));
+            out.kv(key, value.as_deref().unwrap_or("(none)"));
         }
     }
 
@@ -63,7 +100,7 @@ impl SectionBody for PackageSection {
         Value::Object(
             self.fields()
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
+                .map(|(k, v)| (k.to_owned(), v.clone().map_or(Value::Null, Value::String)))
                 .collect(),
         )
     }

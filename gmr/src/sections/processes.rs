@@ -18,6 +18,13 @@ pub(crate) struct ProcessesSection {
     fields: Map<String, Value>,
 }
 
+impl ProcessesSection {
+    /// The section of a report's JSON `processes` object (`gmr view`).
+    pub(crate) fn from_fields(fields: Map<String, Value>) -> Self {
+        ProcessesSection { fields }
+    }
+}
+
 /// The machine-readable twin of a human-readable field (`rss_bytes` of `rss`) and its unit.
 fn twin(key: &str) -> Option<(String, &'static str)> {
     match key {

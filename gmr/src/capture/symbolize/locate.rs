@@ -64,6 +64,89 @@ pub(super) fn locate(module: &ModuleInfo, debug_dirs: &[PathBuf]) -> Result<Loca
             }
         }
     };
+    locate_debug(object, path, replaced, debug_dirs)
+}
+
+/// Finds the files of a module of a report's process, on another machine (`gmr symbolize`):
+/// the file of this build, verified by its build-id, at the module's path, or as `<name>` or
+/// `<name>.debug` in a debug directory, or as `.build-id/xx/yyyy….debug` under one; then its
+/// debug information from there, as [`locate`] does.
+///
+/// # Errors
+///
+/// Why no file of this build was found, and where it was looked for.
+pub(super) fn locate_offline(
+    name: &str,
+    path: &str,
+    build_id: &[u8],
+    debug_dirs: &[PathBuf],
+) -> Result<Located, String> {
+    let mut files = vec![PathBuf::from(path)];
+    if !name.is_empty() && !name.contains('/') && name != "." && name != ".." {
+        for dir in debug_dirs {
+            files.push(dir.join(name));
+            files.push(dir.join(format!("{name}.debug")));
+        }
+    }
+    files.extend(
+        candidates(Path::new(path), Some(build_id), None, debug_dirs)
+            .into_iter()
+            .map(|(candidate, _)| candidate),
+    );
+    // The first file of this build whose DWARF is found (in it or split off from it); else the
+    // first of this build at all (a symbol table may still name its functions).
+    let mut tried = Vec::new();
+    let mut without_dwarf = None;
+    for file in files {
+        if tried.contains(&file) {
+            continue;
+        }
+        tried.push(file.clone());
+        if file_build_id(&file).as_deref() != Some(build_id) {
+            continue;
+        }
+        match locate_debug(file.clone(), &file, false, debug_dirs) {
+            Ok(located) if located.dwarf.is_some() => return Ok(located),
+            Ok(located) => {
+                without_dwarf.get_or_insert(located);
+            }
+            Err(_) => {}
+        }
+    }
+    without_dwarf.ok_or_else(|| {
+        let tried: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "no file of this build (build-id {}) in {}",
+            hex(build_id),
+            tried.join(", ")
+        )
+    })
+}
+
+/// The build-id of the ELF file at `path`, if it is one and has one.
+fn file_build_id(path: &Path) -> Option<Vec<u8>> {
+    let file = File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let cache = object::ReadCache::new(file);
+    let parsed = object::File::parse(&cache).ok()?;
+    parsed.build_id().ok().flatten().map(<[u8]>::to_vec)
+}
+
+/// Bytes as lowercase hex.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds the debug information of `object` (read through `object`; `path` is where its
+/// sibling files, a `.dwp`, a `.gnu_debuglink` target, are).
+fn locate_debug(
+    object: PathBuf,
+    path: &Path,
+    replaced: bool,
+    debug_dirs: &[PathBuf],
+) -> Result<Located, String> {
     let file = File::open(&object).map_err(|e| format!("cannot open {}: {e}", object.display()))?;
     let cache = object::ReadCache::new(file);
     let parsed = object::File::parse(&cache)

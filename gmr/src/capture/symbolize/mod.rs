@@ -30,6 +30,7 @@
 
 mod locate;
 mod module;
+pub(crate) mod offline;
 #[cfg(test)]
 mod split_debug_tests;
 mod symtab;
@@ -322,6 +323,7 @@ mod tests {
                     range: 0x7f00_0000_0000..0x7f00_0010_0000,
                     file_id: crate::capture::modules::FileId::of(&metadata),
                     map_files: None,
+                    build_id: None,
                 }
             })
             .collect()

@@ -26,6 +26,8 @@ pub(super) struct LoadedModule {
     pub(super) note: Option<String>,
     /// What it costs against the budget.
     pub(super) cost: u64,
+    /// The file its DWARF is read from.
+    dwarf_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for LoadedModule {
@@ -46,7 +48,23 @@ impl LoadedModule {
         debug_dirs: &[std::path::PathBuf],
         budget: &mut Budget,
     ) -> LoadedModule {
-        let located = match locate(module, debug_dirs) {
+        LoadedModule::from_located(
+            &module.name,
+            &module.path,
+            locate(module, debug_dirs),
+            budget,
+        )
+    }
+
+    /// Loads the symbols of the module `name` (mapped from `path`) from the files `located`
+    /// found, its DWARF only if `budget` has room for it.
+    pub(super) fn from_located(
+        name: &str,
+        path: &str,
+        located: Result<Located, String>,
+        budget: &mut Budget,
+    ) -> LoadedModule {
+        let located = match located {
             Ok(located) => located,
             Err(note) => {
                 return LoadedModule {
@@ -54,22 +72,20 @@ impl LoadedModule {
                     dwarf: None,
                     note: Some(note),
                     cost: 0,
+                    dwarf_file: None,
                 };
             }
         };
-        let mut note = located.replaced.then(|| {
-            format!(
-                "{} was replaced on disk: named from the mapped copy",
-                module.name
-            )
-        });
+        let mut note = located
+            .replaced
+            .then(|| format!("{name} was replaced on disk: named from the mapped copy"));
         // System libraries are named from their symbol tables only: their DWARF (packages such
         // as libc6-dbg) costs tens of megabytes for file:line inside the C library.
-        let system = is_system_library(&module.path);
+        let system = is_system_library(path);
         let dwarf = if system {
             None
         } else {
-            load_dwarf(module, &located, budget, &mut note)
+            load_dwarf(name, &located, budget, &mut note)
         };
         let symtab = SymbolTable::load(&located.object, located.dwarf.as_deref());
         let symtab_cost = symtab.as_ref().map_or(0, SymbolTable::memory);
@@ -80,7 +96,23 @@ impl LoadedModule {
             dwarf,
             note,
             cost,
+            dwarf_file: located.dwarf.filter(|_| !system),
         }
+    }
+
+    /// Whether any name can come from it: a symbol table, or DWARF.
+    pub(super) fn has_names(&self) -> bool {
+        self.dwarf.is_some() || self.symtab.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
+    /// Whether its DWARF is loaded (names with file and line).
+    pub(super) fn has_dwarf(&self) -> bool {
+        self.dwarf.is_some()
+    }
+
+    /// The file its DWARF comes from, when it has some.
+    pub(super) fn dwarf_file(&self) -> Option<&std::path::Path> {
+        self.dwarf_file.as_deref()
     }
 
     /// The functions at `offset` (an address in the file), innermost (inlined) first. The
@@ -121,7 +153,7 @@ impl LoadedModule {
 
 /// The DWARF of `module`, if it has some and the budget has room for it.
 fn load_dwarf(
-    module: &ModuleInfo,
+    name: &str,
     located: &Located,
     budget: &mut Budget,
     note: &mut Option<String>,
@@ -129,9 +161,8 @@ fn load_dwarf(
     let path = located.dwarf.as_ref()?;
     if budget.used.saturating_add(located.dwarf_bytes) > budget.limit {
         *note = Some(format!(
-            "{}: names from the symbol table only, no file:line: its {} MiB of debug info \
+            "{name}: names from the symbol table only, no file:line: its {} MiB of debug info \
              exceed what is left of threads.symbol_budget ({} MiB)",
-            module.name,
             located.dwarf_bytes / (1 << 20),
             budget.limit / (1 << 20)
         ));
@@ -141,7 +172,7 @@ fn load_dwarf(
         Ok(loader) => {
             budget.used = budget.used.saturating_add(located.dwarf_bytes);
             tracing::debug!(
-                module = %module.name,
+                module = %name,
                 debug_info = %path.display(),
                 source = located.dwarf_source.unwrap_or("?"),
                 "gmr loaded debug info"
@@ -150,8 +181,7 @@ fn load_dwarf(
         }
         Err(error) => {
             *note = Some(format!(
-                "{}: cannot read the debug info in {}: {error}",
-                module.name,
+                "{name}: cannot read the debug info in {}: {error}",
                 path.display()
             ));
             None

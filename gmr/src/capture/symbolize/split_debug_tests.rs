@@ -63,6 +63,7 @@ fn module(path: &Path) -> ModuleInfo {
         range: 0..u64::MAX,
         file_id: FileId::of(&metadata),
         map_files: None,
+        build_id: None,
     }
 }
 

@@ -38,6 +38,11 @@ impl SymbolTable {
         (address < start.saturating_add((*size).max(1))).then_some(name)
     }
 
+    /// Whether it holds no symbol.
+    pub(super) fn is_empty(&self) -> bool {
+        self.symbols.is_empty()
+    }
+
     /// Bytes the table holds (its names and entries).
     pub(super) fn memory(&self) -> u64 {
         self.symbols

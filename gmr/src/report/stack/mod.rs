@@ -117,6 +117,70 @@ pub(crate) struct StackStyle {
     pub(crate) fold: FoldConfig,
 }
 
+/// A [`StackStyle`] as a report's JSON keeps it (`threads.style`): how the process named and
+/// classified its frames, so that frames named later, offline (`gmr symbolize`), read as the
+/// process would have named them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StyleEntry {
+    /// The root of the workspace the application was built in.
+    #[serde(default)]
+    pub(crate) workspace_root: Option<String>,
+    /// The application package's directory, relative to the root.
+    #[serde(default)]
+    pub(crate) package_dir: Option<String>,
+    /// The application package's name.
+    #[serde(default)]
+    pub(crate) package: Option<String>,
+    /// The application's crate name.
+    #[serde(default)]
+    pub(crate) app_crate: Option<String>,
+    /// The crates `threads.fold` adds to the folded ones.
+    #[serde(default)]
+    pub(crate) fold_crates: Vec<String>,
+}
+
+impl StackStyle {
+    /// This style as the JSON keeps it.
+    pub(crate) fn entry(&self) -> StyleEntry {
+        StyleEntry {
+            workspace_root: self.workspace.root.clone(),
+            package_dir: self.workspace.package.as_ref().map(|(dir, _)| dir.clone()),
+            package: self
+                .workspace
+                .package
+                .as_ref()
+                .map(|(_, name)| name.clone()),
+            app_crate: self.app_crate.clone(),
+            fold_crates: self.fold.extra_crates.clone(),
+        }
+    }
+
+    /// The style a report's JSON recorded.
+    #[cfg_attr(
+        not(all(
+            target_os = "linux",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        )),
+        allow(dead_code)
+    )]
+    pub(crate) fn from_entry(entry: &StyleEntry) -> StackStyle {
+        StackStyle {
+            workspace: Workspace {
+                root: entry.workspace_root.clone(),
+                package: entry
+                    .package
+                    .clone()
+                    .map(|name| (entry.package_dir.clone().unwrap_or_default(), name)),
+            },
+            app_crate: entry.app_crate.clone(),
+            fold: FoldConfig {
+                extra_crates: entry.fold_crates.clone(),
+                ..FoldConfig::default()
+            },
+        }
+    }
+}
+
 /// Runtime and framework crates: their frames fold (as package names, `*` a prefix).
 const FRAMEWORK_CRATES: &[&str] = &[
     "tokio",

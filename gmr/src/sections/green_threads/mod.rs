@@ -226,6 +226,13 @@ fn request_entry(r: InFlightRequest, masker: &Masker) -> RequestEntry {
     }
 }
 
+impl GreenThreadsSection {
+    /// The section of a model read back from a report's JSON (`gmr view`).
+    pub(crate) fn from_model(model: GreenThreadsModel) -> Self {
+        GreenThreadsSection { model }
+    }
+}
+
 impl SectionBody for GreenThreadsSection {
     fn write_text(&self, out: &mut TextWriter) {
         render::write_text(&self.model, out);

@@ -144,6 +144,8 @@ fn section() -> ThreadsSection {
         threads,
         stacks,
         folded: true,
+        modules: Vec::new(),
+        style: None,
     }
 }
 

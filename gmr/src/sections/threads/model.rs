@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::capture::{Frame, ProcessCapture};
 pub(crate) use crate::report::stack::FrameEntry;
-use crate::report::stack::{RawSymbol, StackStyle};
+use crate::report::stack::{RawSymbol, StackStyle, StyleEntry};
 
 /// The `Threads` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +34,26 @@ pub(crate) struct ThreadsSection {
     /// (`threads.fold`).
     #[serde(default = "folded")]
     pub(crate) folded: bool,
+    /// The modules mapped (executable, shared libraries, vDSO) with their build-ids: what
+    /// names the frames of a stripped binary offline (`gmr symbolize`).
+    #[serde(default)]
+    pub(crate) modules: Vec<ModuleEntry>,
+    /// How the process named and classified its frames (`gmr symbolize` names frames the
+    /// same way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) style: Option<StyleEntry>,
+}
+
+/// A module mapped in the process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ModuleEntry {
+    /// File name, as frames name their `module`.
+    pub(crate) name: String,
+    /// Full path in the process (`/proc/self/maps`).
+    pub(crate) path: String,
+    /// The GNU build-id, hex.
+    #[serde(default)]
+    pub(crate) build_id: Option<String>,
 }
 
 fn folded() -> bool {
@@ -266,6 +286,16 @@ impl ThreadsSection {
             stacks,
             futex_waiters,
             folded: style.fold.enabled,
+            modules: capture
+                .modules
+                .iter()
+                .map(|m| ModuleEntry {
+                    name: m.name.to_string(),
+                    path: m.path.to_string(),
+                    build_id: m.build_id.as_deref().map(str::to_owned),
+                })
+                .collect(),
+            style: Some(style.entry()),
         }
     }
 }

@@ -60,8 +60,22 @@ pub(super) fn write_text(s: &ThreadsSection, out: &mut TextWriter) {
         enabled: s.folded,
         extra_crates: Vec::new(),
     };
+    let mut helpers: Vec<&ThreadEntry> = Vec::new();
     for group in &s.stacks {
-        write_group(s, group, &fold, out);
+        match gmr_helpers_only(s, group, &fold) {
+            Some(members) => helpers.extend(members),
+            None => write_group(s, group, &fold, out),
+        }
+    }
+    if !helpers.is_empty() {
+        // gmr's own threads waiting for work: one line each, after the application's; their
+        // frames are in the JSON (and in the text with `threads.fold = false`).
+        helpers.sort_by_key(|t| t.tid);
+        out.thread_header(" gmr's own threads, waiting (frames in the JSON report) ");
+        for t in helpers {
+            out.line(thread_line(s, t));
+        }
+        out.blank();
     }
     for t in s.threads.iter().filter(|t| t.stack.is_none()) {
         out.thread_header(&format!(" {} ", thread_title(s, t)));
@@ -153,6 +167,23 @@ fn fit(name: &str, room: usize) -> String {
     }
 }
 
+/// The threads of `g` when all of them are gmr's own helpers and frames fold.
+fn gmr_helpers_only<'a>(
+    s: &'a ThreadsSection,
+    g: &StackGroup,
+    fold: &FoldConfig,
+) -> Option<Vec<&'a ThreadEntry>> {
+    if !fold.enabled {
+        return None;
+    }
+    let members: Vec<&ThreadEntry> = g
+        .tids
+        .iter()
+        .filter_map(|tid| s.threads.iter().find(|t| t.tid == *tid))
+        .collect();
+    (!members.is_empty() && members.iter().all(|t| is_gmr_helper(t))).then_some(members)
+}
+
 fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut TextWriter) {
     let members: Vec<&ThreadEntry> = g
         .tids
@@ -162,16 +193,6 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut 
     let Some(first) = members.first() else {
         return;
     };
-    if fold.enabled && members.iter().all(|t| is_gmr_helper(t)) {
-        // gmr's own threads waiting for work: one line each; their frames are in the JSON
-        // (and in the text with `threads.fold = false`).
-        for t in &members {
-            out.thread_header(&format!(" {} ", thread_title(s, t)));
-        }
-        out.line("   (gmr's own thread, waiting: frames in the JSON report)");
-        out.blank();
-        return;
-    }
     if members.len() == 1 {
         out.thread_header(&format!(" {} ", thread_title(s, first)));
     } else {
