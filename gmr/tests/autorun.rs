@@ -321,7 +321,12 @@ fn guard_lifecycle_and_one_hook_per_process() {
             .to_string()
             .contains("already installed")
     );
-    assert_eq!(count_threads("gmr-reporter"), 1);
+    assert_eq!(
+        count_threads("gmr-reporter"),
+        1,
+        "threads after the refused install: {:?}",
+        thread_names()
+    );
 
     let reports = guard.reports();
     drop(shared);
