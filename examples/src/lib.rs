@@ -267,7 +267,7 @@ pub fn demo_spin_handler(duration: Duration) -> String {
 /// The lock that [`demo_lock_holder`] holds for the life of the process.
 static DEMO_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Starts the background task that takes [`DEMO_LOCK`] and never gives it back (the async
+/// Starts the background task that takes `DEMO_LOCK` and never gives it back (the async
 /// deadlock of `/await-lock`), and waits until it holds the lock. Call it once, inside the
 /// demo's runtime.
 ///
@@ -282,7 +282,7 @@ pub async fn start_lock_holder() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|_| "the lock holder task ended before taking the lock".into())
 }
 
-/// Takes [`DEMO_LOCK`] and keeps it forever, inside a span open for the life of the process
+/// Takes `DEMO_LOCK` and keeps it forever, inside a span open for the life of the process
 /// (a background job, as the report lists it).
 #[inline(never)]
 #[tracing::instrument(skip_all, fields(resource = "inventory"))]
@@ -295,7 +295,7 @@ pub async fn demo_lock_holder(held: tokio::sync::oneshot::Sender<()>) {
     }
 }
 
-/// Awaits [`DEMO_LOCK`] (`/await-lock`), which the lock holder never releases: the request
+/// Awaits `DEMO_LOCK` (`/await-lock`), which the lock holder never releases: the request
 /// waits forever without holding a thread, the async deadlock the report must explain.
 #[inline(never)]
 #[tracing::instrument(skip_all, fields(resource = "inventory"))]

@@ -13,6 +13,7 @@ Examples:
   gmr view billing_gurumeditation_20261126T031415_web-3_4242_1.json
   gmr view report.json | less                # the 72-column text an operator knows
   gmr view report.json --format json         # the JSON, normalised
+  gmr view report.json --format html > report.html   # the page, with its flame graph
   curl -s -H @auth http://127.0.0.1:8080/admin/gmr?format=json | gmr view -";
 
 /// Render a JSON report exactly as the process would have.

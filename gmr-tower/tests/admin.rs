@@ -99,6 +99,54 @@ async fn json_by_accept_or_query() {
     assert_eq!(headers[header::CONTENT_TYPE], "text/plain; charset=utf-8");
 }
 
+/// The HTML page, by `?format=html` or a browser's `Accept`, with its Content-Security-Policy.
+#[cfg(feature = "html")]
+#[tokio::test]
+async fn html_by_accept_or_query_with_its_policy() {
+    for request in [
+        get("/admin/gmr")
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(
+                header::ACCEPT,
+                "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+            )
+            .body(())
+            .expect("request"),
+        authorized("/admin/gmr?format=html"),
+    ] {
+        let (status, headers, body) = send(request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_security_headers(&headers);
+        let policy = headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .expect("ASCII");
+        assert_eq!(
+            Some(policy),
+            gmr::OutputFormat::Html.content_security_policy()
+        );
+        assert!(policy.starts_with("default-src 'none'; script-src 'sha256-"));
+        assert!(!policy.contains("unsafe-inline"));
+        let page = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(page.contains("admin-test"));
+        assert!(!page.contains(TOKEN), "the token never appears in a report");
+    }
+    // Text and JSON need no policy.
+    let (_, headers, _) = send(authorized("/admin/gmr?format=json")).await;
+    assert!(!headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    // The same token check first: no page, no policy without it.
+    let request = get("/admin/gmr?format=html")
+        .header(header::ACCEPT, "text/html")
+        .body(())
+        .expect("request");
+    let (status, headers, body) = send(request).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_security_headers(&headers);
+    assert!(!headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    assert!(!String::from_utf8_lossy(&body).contains("<!DOCTYPE"));
+}
+
 #[tokio::test]
 async fn head_has_headers_and_no_body() {
     let request = Request::head("/admin/gmr")

@@ -3,6 +3,8 @@
 //! signals, and kill what was started even when a test fails.
 #![forbid(unsafe_code)]
 
+pub mod chromium;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -573,7 +575,7 @@ pub fn touch(path: &Path) {
     file.write_all(b"x").expect("append to trigger file");
 }
 
-/// The report files in `dir` (final names only: `*_gurumeditation_*.txt|json`, not the
+/// The report files in `dir` (final names only: `*_gurumeditation_*.txt|json|html`, not the
 /// `.name.tmp` temporaries), sorted by name.
 pub fn report_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -604,7 +606,7 @@ pub fn wait_report_files(dir: &Path, count: usize, timeout: Duration) -> Option<
 }
 
 /// A report file name (`docs/report-format.md`, "Report files"), taken apart:
-/// `{service}_gurumeditation_{YYYYMMDDTHHMMSS}_{host}_{pid}_{seq}.{txt|json}`.
+/// `{service}_gurumeditation_{YYYYMMDDTHHMMSS}_{host}_{pid}_{seq}.{txt|json|html}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportName {
     /// The service name.
@@ -619,7 +621,7 @@ pub struct ReportName {
     pub pid: u32,
     /// The per-process sequence number.
     pub seq: u64,
-    /// `txt` or `json`.
+    /// `txt`, `json` or `html`.
     pub extension: String,
 }
 
@@ -627,7 +629,7 @@ impl ReportName {
     /// Parses a file name; `None` unless every part is well formed.
     pub fn parse(name: &str) -> Option<ReportName> {
         let (stem, extension) = name.rsplit_once('.')?;
-        if extension != "txt" && extension != "json" {
+        if !matches!(extension, "txt" | "json" | "html") {
             return None;
         }
         let (service, rest) = stem.split_once("_gurumeditation_")?;

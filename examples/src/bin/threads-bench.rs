@@ -11,9 +11,18 @@
 //! and the summary adds its cold and warm median and the ratios: how many times faster gmr's
 //! report is than eu-stack's stacks, side by side in one run.
 //!
+//! With `--html`, the last report is then rendered R more times to text and to HTML, in
+//! turn, and the bench prints `html threads=N text_bytes=… html_bytes=…
+//! text_render_median_ms=… html_render_median_ms=… ratio=…` (with the two halves of the
+//! HTML view: the JSON document, and the page made from it), then R whole reports in each
+//! view, in turn (capture and render), as `html whole_report … ratio=…`. The targets of the
+//! HTML view for 1000 threads: at most 1.5 MB, and twice the text view's time.
+//! `--html-out FILE` also writes the page.
+//!
 //! ```text
 //! cargo run --release -p gmr-examples --bin threads-bench -- --threads 1000 --runs 10
 //! cargo run --release -p gmr-examples --bin threads-bench -- --threads 1000 --runs 10 --eu-stack
+//! cargo run --release -p gmr-examples --bin threads-bench -- --threads 1000 --runs 10 --html
 //! ```
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -58,6 +67,8 @@ struct Args {
     threads: usize,
     runs: usize,
     eu_stack: bool,
+    html: bool,
+    html_out: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -65,6 +76,8 @@ fn parse_args() -> Result<Args, String> {
         threads: 100,
         runs: 10,
         eu_stack: false,
+        html: false,
+        html_out: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,8 +91,17 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => args.threads = value("--threads")?,
             "--runs" => args.runs = value("--runs")?.max(1),
             "--eu-stack" => args.eu_stack = true,
+            "--html" => args.html = true,
+            "--html-out" => {
+                args.html = true;
+                args.html_out = Some(it.next().ok_or("--html-out needs a file")?.into());
+            }
             "-h" | "--help" => {
-                return Err("usage: threads-bench [--threads N] [--runs R] [--eu-stack]".to_owned());
+                return Err(
+                    "usage: threads-bench [--threads N] [--runs R] [--eu-stack] \
+                            [--html] [--html-out FILE]"
+                        .to_owned(),
+                );
             }
             other => return Err(format!("unknown argument {other}")),
         }
@@ -120,19 +142,89 @@ fn time_eu_stack() -> Result<f64, String> {
     }
 }
 
+/// The median of `times`; `None` if there are none.
+fn median(times: &[f64]) -> Option<f64> {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
+
 /// Cold (the first) and warm (median of the others) of `times`.
 fn cold_and_warm(times: &[f64]) -> (f64, f64) {
     let cold = times.first().copied().unwrap_or(f64::NAN);
-    let mut warm: Vec<f64> = times.iter().skip(1).copied().collect();
-    warm.sort_by(f64::total_cmp);
-    let median = if warm.is_empty() {
-        cold
-    } else if warm.len() % 2 == 1 {
-        warm[warm.len() / 2]
-    } else {
-        (warm[warm.len() / 2 - 1] + warm[warm.len() / 2]) / 2.0
-    };
-    (cold, median)
+    (cold, median(&times[times.len().min(1)..]).unwrap_or(cold))
+}
+
+/// Renders `report` `runs` times to text and to HTML, in turn, and prints the sizes and the
+/// median times; then takes `runs` whole reports in each view, in turn (capture and render,
+/// what a reader of each view waits for), and prints their medians; writes the page to `out`
+/// if given.
+fn html_against_text(
+    gmr: &gmr::Gmr,
+    report: &gmr::Report,
+    threads: usize,
+    runs: usize,
+    out: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let (mut text_ms, mut html_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let (mut json_ms, mut page_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    let (mut text, mut page) = (String::new(), String::new());
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        text = report.render(gmr::OutputFormat::Text);
+        text_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        page = report.render(gmr::OutputFormat::Html);
+        html_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        // The page is made from the JSON document: how long each half takes.
+        let t0 = Instant::now();
+        let doc = report.to_json();
+        json_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        let t0 = Instant::now();
+        std::hint::black_box(gmr::report::html::render(&doc));
+        page_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    let text_median = median(&text_ms).unwrap_or(f64::NAN);
+    let html_median = median(&html_ms).unwrap_or(f64::NAN);
+    println!(
+        "html threads={threads} text_bytes={} html_bytes={} text_render_median_ms={text_median:.2} \
+         html_render_median_ms={html_median:.2} ratio={:.2} (to_json_median_ms={:.2} \
+         page_from_json_median_ms={:.2}) bench_parked_thread_in_page={}",
+        text.len(),
+        page.len(),
+        html_median / text_median,
+        median(&json_ms).unwrap_or(f64::NAN),
+        median(&page_ms).unwrap_or(f64::NAN),
+        page.contains("bench_parked_thread"),
+    );
+    let (mut text_full, mut html_full) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
+        for (format, times) in [
+            (gmr::OutputFormat::Text, &mut text_full),
+            (gmr::OutputFormat::Html, &mut html_full),
+        ] {
+            let t0 = Instant::now();
+            std::hint::black_box(gmr.report(gmr::Trigger::Api).render(format));
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let text_full = median(&text_full).unwrap_or(f64::NAN);
+    let html_full = median(&html_full).unwrap_or(f64::NAN);
+    println!(
+        "html whole_report threads={threads} text_median_ms={text_full:.1} \
+         html_median_ms={html_full:.1} ratio={:.2}",
+        html_full / text_full
+    );
+    if let Some(out) = out {
+        std::fs::write(out, &page).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+        println!("page written to {}", out.display());
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -181,6 +273,7 @@ fn main() -> ExitCode {
     let hwm_before = vm_hwm_kb().unwrap_or(0);
     let mut times = Vec::with_capacity(args.runs);
     let mut eu_times = Vec::with_capacity(args.runs);
+    let mut last_report = None;
     for run in 1..=args.runs {
         let t0 = Instant::now();
         let report = gmr.report(gmr::Trigger::Api);
@@ -211,6 +304,7 @@ fn main() -> ExitCode {
             text.contains("bench_parked_thread"),
         );
         times.push(ms);
+        last_report = Some(report);
         if args.eu_stack {
             match time_eu_stack() {
                 Ok(ms) => {
@@ -242,6 +336,19 @@ fn main() -> ExitCode {
         ));
     }
     println!("{summary}");
+    if args.html
+        && let Some(report) = &last_report
+        && let Err(e) = html_against_text(
+            &gmr,
+            report,
+            args.threads,
+            args.runs,
+            args.html_out.as_deref(),
+        )
+    {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
 
     {
         let (lock, cvar) = &*release;

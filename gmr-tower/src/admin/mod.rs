@@ -14,8 +14,12 @@
 //! * The token is checked first, so an unauthenticated request learns nothing else (not even
 //!   which methods exist).
 //! * `GET` answers the report as `text/plain`, or in another [`gmr::OutputFormat`] named by
-//!   `Accept` (`application/json`) or `?format=` (`?format=json`, `?format=text`); `HEAD` answers the same without a body;
-//!   any other method is `405` with `Allow: GET, HEAD`.
+//!   `Accept` (`application/json`, `text/html`) or `?format=` (`?format=json`,
+//!   `?format=html`, `?format=text`); `HEAD` answers the same without a body; any other
+//!   method is `405` with `Allow: GET, HEAD`.
+//! * The HTML page comes with its `Content-Security-Policy`
+//!   ([`gmr::OutputFormat::content_security_policy`]): nothing loads, and only the page's own
+//!   style and script run.
 //! * The token is checked in constant time on SHA-256 digests; a missing or wrong token is
 //!   `401` with `WWW-Authenticate: Bearer`. The token never appears in a log or a report.
 //! * Every answer carries `Cache-Control: no-store` and `X-Content-Type-Options: nosniff`.
@@ -240,11 +244,23 @@ impl AdminEndpoint {
         };
         // Rendered on the reporter thread; the body shares its bytes, no copy per request.
         let content_type = rendered.format().content_type();
+        let policy = rendered.format().content_security_policy();
         let mut answer = AdminAnswer::new(
             StatusCode::OK,
             content_type,
             Bytes::from_owner(Body(rendered)),
         );
+        if let Some(policy) = policy {
+            match HeaderValue::from_str(policy) {
+                Ok(value) => answer
+                    .headers
+                    .push((header::CONTENT_SECURITY_POLICY, value)),
+                // gmr's policy is ASCII; were it not, the page's <meta> still holds it.
+                Err(_) => gmr::log_without_blocking(|| {
+                    tracing::warn!("gmr's Content-Security-Policy is not a valid header value")
+                }),
+            }
+        }
         if head {
             answer.body = Bytes::new();
         }

@@ -19,11 +19,21 @@ pub(super) fn parse_query(query: Option<&str>) -> Result<Option<OutputFormat>, &
         if format.is_some() {
             return Err("format given twice; give format=<format> once");
         }
-        format = Some(OutputFormat::from_name(value).ok_or(
-            "unknown format; use format=text or format=json (see gmr::OutputFormat::ALL)",
-        )?);
+        format = Some(OutputFormat::from_name(value).ok_or_else(unknown_format)?);
     }
     Ok(format)
+}
+
+/// The message for an unknown `format=`: the formats there are.
+fn unknown_format() -> &'static str {
+    static MESSAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    MESSAGE.get_or_init(|| {
+        let names: Vec<String> = OutputFormat::ALL
+            .iter()
+            .map(|f| format!("format={}", f.name()))
+            .collect();
+        format!("unknown format; use one of {}", names.join(", "))
+    })
 }
 
 /// The format `Accept` prefers (by q-value), the default format (text) on a tie, for `*/*`,
@@ -92,6 +102,41 @@ mod tests {
             assert!(parse_query(Some(junk)).is_err(), "{junk}");
         }
         assert!(parse_query(Some(&"a".repeat(10_000))).is_err());
+        assert!(
+            parse_query(Some("format=xml")).is_err_and(
+                |m| m.starts_with("unknown format; use one of format=text, format=json")
+            )
+        );
+    }
+
+    #[cfg(feature = "html")]
+    #[test]
+    fn html_by_query_and_by_a_browsers_accept() {
+        assert_eq!(
+            parse_query(Some("format=html")),
+            Ok(Some(OutputFormat::Html))
+        );
+        assert_eq!(
+            parse_query(Some("format=xml")),
+            Err("unknown format; use one of format=text, format=json, format=html")
+        );
+        assert_eq!(negotiate(Some(b"text/html")), OutputFormat::Html);
+        // What a browser sends for a page.
+        assert_eq!(
+            negotiate(Some(
+                b"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+            )),
+            OutputFormat::Html
+        );
+        assert_eq!(
+            negotiate(Some(b"text/html;q=0.5, text/plain")),
+            OutputFormat::Text
+        );
+        assert_eq!(
+            negotiate(Some(b"text/html, application/json")),
+            OutputFormat::Html,
+            "first of equals that is not the default: as for JSON"
+        );
     }
 
     #[test]

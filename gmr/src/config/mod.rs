@@ -65,6 +65,15 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "html")]
+    #[test]
+    fn format_html_is_a_format() {
+        let c = GmrConfig::from_config(&cfg("[gmr]\nformat = \"html\"\n")).expect("valid");
+        assert_eq!(c.format, OutputFormat::Html);
+        let message = err("[gmr]\nformat = \"xml\"\n");
+        assert!(message.contains("text, json, html"), "{message}");
+    }
+
     #[test]
     fn missing_table_gives_defaults() {
         let c = GmrConfig::from_config(&cfg("[app]\nx = 1\n")).expect("defaults");

@@ -19,17 +19,28 @@ pub enum OutputFormat {
     Text,
     /// One JSON document per report.
     Json,
+    /// One self-contained HTML page per report, made from the JSON document
+    /// ([`crate::report::html`]; cargo feature `html`).
+    #[cfg(feature = "html")]
+    Html,
 }
 
 impl OutputFormat {
     /// Every format, the default first.
-    pub const ALL: &'static [OutputFormat] = &[OutputFormat::Text, OutputFormat::Json];
+    pub const ALL: &'static [OutputFormat] = &[
+        OutputFormat::Text,
+        OutputFormat::Json,
+        #[cfg(feature = "html")]
+        OutputFormat::Html,
+    ];
 
     /// The name used in configuration (`format = "json"`) and in `?format=`.
     pub fn name(self) -> &'static str {
         match self {
             OutputFormat::Text => "text",
             OutputFormat::Json => "json",
+            #[cfg(feature = "html")]
+            OutputFormat::Html => "html",
         }
     }
 
@@ -42,7 +53,7 @@ impl OutputFormat {
         }
     }
 
-    /// The names of every format, for error messages (`text, json`).
+    /// The names of every format, for error messages (`text, json, html`).
     pub fn names() -> String {
         OutputFormat::ALL
             .iter()
@@ -51,11 +62,13 @@ impl OutputFormat {
             .join(", ")
     }
 
-    /// The file extension of report files in this format (`txt`, `json`).
+    /// The file extension of report files in this format (`txt`, `json`, `html`).
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Text => "txt",
             OutputFormat::Json => "json",
+            #[cfg(feature = "html")]
+            OutputFormat::Html => "html",
         }
     }
 
@@ -64,7 +77,20 @@ impl OutputFormat {
         match self {
             OutputFormat::Text => "text/plain; charset=utf-8",
             OutputFormat::Json => "application/json",
+            #[cfg(feature = "html")]
+            OutputFormat::Html => "text/html; charset=utf-8",
         }
+    }
+
+    /// The `Content-Security-Policy` to send with a report in this format, if it needs one:
+    /// the HTML page's (nothing loads, only its own style and script run). The admin
+    /// endpoint sends it; the page also carries it in a `<meta>`.
+    pub fn content_security_policy(self) -> Option<&'static str> {
+        #[cfg(feature = "html")]
+        if self == OutputFormat::Html {
+            return Some(super::html::content_security_policy());
+        }
+        None
     }
 
     /// The media type without parameters (`text/plain`), as an `Accept` header names it.
@@ -78,6 +104,8 @@ impl OutputFormat {
         match self {
             OutputFormat::Text => super::text::render(report),
             OutputFormat::Json => super::json::render_string(report),
+            #[cfg(feature = "html")]
+            OutputFormat::Html => super::html::render(&report.to_json()),
         }
     }
 }
@@ -212,7 +240,23 @@ mod tests {
         assert_eq!(OutputFormat::from_name("TXT"), Some(OutputFormat::Text));
         assert_eq!(OutputFormat::from_name("Json"), Some(OutputFormat::Json));
         assert_eq!(OutputFormat::from_name("xml"), None);
+        #[cfg(not(feature = "html"))]
         assert_eq!(OutputFormat::names(), "text, json");
         assert_eq!(OutputFormat::Json.media_type(), "application/json");
+        assert_eq!(OutputFormat::Json.content_security_policy(), None);
+        assert_eq!(OutputFormat::Text.content_security_policy(), None);
+    }
+
+    #[cfg(feature = "html")]
+    #[test]
+    fn html_is_a_format_with_a_policy() {
+        assert_eq!(OutputFormat::names(), "text, json, html");
+        assert_eq!(OutputFormat::from_name("HTML"), Some(OutputFormat::Html));
+        assert_eq!(OutputFormat::Html.extension(), "html");
+        assert_eq!(OutputFormat::Html.media_type(), "text/html");
+        let policy = OutputFormat::Html
+            .content_security_policy()
+            .expect("a policy");
+        assert!(policy.starts_with("default-src 'none'"));
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! The text view ([`Report::to_text`]) follows oslo.reports' 72-column layout that operators
 //! know; the JSON view ([`Report::to_json`]) is one document with `report_version` and one field
-//! per section, holding every value the text shows. [`OutputFormat`] names the views; a
+//! per section, holding every value the text shows; the HTML view (`html`, cargo feature
+//! `html`) is one self-contained page made from the JSON. [`OutputFormat`] names the views; a
 //! [`RenderedReport`] is a report rendered in one of them.
 //!
 //! A report's JSON view reads back into a [`Report`] ([`Report::from_json`], see [`parse`]):
@@ -19,6 +20,8 @@
 
 mod content;
 mod format;
+#[cfg(feature = "html")]
+pub mod html;
 pub(crate) mod isolate;
 mod json;
 pub mod parse;

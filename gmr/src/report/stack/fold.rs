@@ -23,8 +23,9 @@ fn foldable(frame: &FrameEntry, fold: &FoldConfig) -> bool {
         )
 }
 
-/// Which frames the text view shows.
-fn shown(frames: &[FrameEntry], fold: &FoldConfig) -> Vec<bool> {
+/// Which frames the text view shows (the others fold): one flag per frame. The HTML view
+/// folds the same frames, under a line that expands them.
+pub(crate) fn shown(frames: &[FrameEntry], fold: &FoldConfig) -> Vec<bool> {
     let mut keep: Vec<bool> = frames
         .iter()
         .enumerate()

@@ -14,6 +14,8 @@ mod paths;
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "html")]
+pub(crate) use self::fold::shown;
 pub(crate) use self::fold::write_frames;
 pub(crate) use self::paths::Workspace;
 use self::paths::{Origin, Source};

@@ -1,0 +1,334 @@
+//! Tests of the whole page: a demo report renders completely, nothing in a report can become
+//! markup, unknown parts render generically, the flame graph has a leaf per stack group.
+
+use serde_json::{Value, json};
+
+use super::render;
+
+/// A report of `axum-demo` with requests in flight, task stacks and spans.
+fn demo() -> Value {
+    let text = include_str!("../../../tests/html/report.json");
+    serde_json::from_str(text).expect("the test report is JSON")
+}
+
+/// What an attacker puts in a value.
+const PAYLOADS: [&str; 3] = [
+    "<img src=x onerror=alert(1)>",
+    "</script><script>alert(2)</script>",
+    "javascript:alert(3)",
+];
+
+/// `value` with every string replaced by a payload, in turn.
+fn poison(value: &mut Value, n: &mut usize) {
+    match value {
+        Value::String(s) => {
+            *s = format!("{} {}", PAYLOADS[*n % PAYLOADS.len()], s);
+            *n += 1;
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| poison(v, n)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| poison(v, n)),
+        _ => {}
+    }
+}
+
+/// `value` with every key given a payload (sections are then unknown: generic layout).
+fn poison_keys(value: &Value, n: &mut usize) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|v| poison_keys(v, n)).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    *n += 1;
+                    (
+                        format!("{k}{}", PAYLOADS[*n % PAYLOADS.len()]),
+                        poison_keys(v, n),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Elements gmr's page is made of.
+const ELEMENTS: &[&str] = &[
+    "!DOCTYPE", "html", "head", "meta", "title", "style", "body", "header", "h1", "h2", "h3", "p",
+    "b", "div", "span", "input", "button", "main", "details", "summary", "table", "thead", "tbody",
+    "tr", "th", "td", "ul", "ol", "li", "code", "i", "script", "svg", "g", "rect", "text",
+];
+
+/// The tags of `page` (`<…>`), the inside of its style and script left out.
+fn tags(page: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = page;
+    while let Some(at) = rest.find('<') {
+        let after = &rest[at + 1..];
+        let end = after.find('>').expect("every tag ends");
+        let tag = &after[..end];
+        out.push(tag);
+        rest = &after[end + 1..];
+        for raw in ["style", "script"] {
+            if tag == raw {
+                let close = rest.find(&format!("</{raw}>")).expect("closed");
+                rest = &rest[close..];
+            }
+        }
+    }
+    out
+}
+
+/// The markup of `page` is only gmr's: one script (its own), and every element and every
+/// attribute one that gmr writes: none made of a payload, no handler, no `href` or `src`.
+fn assert_only_gmrs_markup(page: &str) {
+    assert_eq!(page.matches("<script>").count(), 1, "only gmr's own script");
+    for tag in tags(page) {
+        let tag = tag.trim_end_matches('/');
+        let name = tag.trim_start_matches('/').split(' ').next().unwrap_or("");
+        assert!(ELEMENTS.contains(&name), "element <{tag}> is not gmr's");
+        if name == "!DOCTYPE" {
+            continue;
+        }
+        // Attributes: name="value" (values never hold a raw quote) or a bare name.
+        let mut attrs = tag[tag.find(' ').map_or(tag.len(), |i| i)..].trim();
+        while !attrs.is_empty() {
+            let end = attrs.find(['=', ' ']).unwrap_or(attrs.len());
+            let attr = &attrs[..end];
+            assert!(
+                super::escape::attribute_allowed(attr) || attr == "open" || attr == "hidden",
+                "attribute {attr} in <{tag}>"
+            );
+            attrs = &attrs[end..];
+            if let Some(value) = attrs.strip_prefix("=\"") {
+                let close = value.find('"').expect("quoted value");
+                assert!(
+                    !value[..close].contains('<'),
+                    "raw < in an attribute of <{tag}>"
+                );
+                attrs = &value[close + 1..];
+            }
+            attrs = attrs.trim_start();
+        }
+    }
+    // Payloads are there, as text.
+    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(page.contains("&lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;"));
+    assert!(page.contains("javascript:alert(3)"));
+}
+
+#[test]
+fn the_demo_report_renders_every_part() {
+    let page = render(&demo());
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"));
+    assert!(page.ends_with("</script></body></html>\n"));
+    for title in [
+        "Package",
+        "Threads",
+        "Green Threads",
+        "Processes",
+        "Configuration",
+    ] {
+        assert!(page.contains(&format!("<h2>{title}</h2>")), "{title}");
+    }
+    // The flame graph, sanitized.
+    assert!(page.contains("<svg width=\"1200\""), "no flame graph");
+    for gone in [
+        "<?xml",
+        "<!DOCTYPE svg",
+        "onload",
+        "<style type",
+        "ecmascript",
+        "xmlns",
+        "<!--",
+    ] {
+        assert!(!page.contains(gone), "{gone}");
+    }
+    // Threads: groups collapsed, with their threads and frames.
+    assert!(page.contains("<details class=\"group unit\" data-group=\"0\">"));
+    assert!(page.contains(">demo_parked_worker") || page.contains("demo_parked_worker<"));
+    // Requests, the oldest first, STUCK highlighted.
+    let oldest = page.find("/await-lock</td>").expect("request /await-lock");
+    let stuck = page.find("/block</td>").expect("request /block");
+    let young = page.find("/slow</td>").expect("request /slow");
+    assert!(oldest < stuck && stuck < young, "sorted by age");
+    assert!(page.contains("<span class=\"stuck\">STUCK 5.0 s in one poll</span>"));
+    assert!(page.contains("<tbody class=\"unit req stuck-row\">"));
+    assert!(page.contains("waiting in `await_lock` for 62.0 s"));
+    assert!(page.contains("request{method=GET}</code> &gt; <code"));
+    // Task stacks, under the request and grouped.
+    assert!(page.contains("task 23 stack"));
+    assert!(page.contains("2 tasks with this stack"));
+    assert!(page.contains("nightly_job{batch=7}"));
+    assert!(page.contains("<h3>db pool</h3>"));
+}
+
+#[test]
+fn task_stacks_without_application_code_are_one_line_each() {
+    let mut doc = demo();
+    let groups = &mut doc["green_threads"]["tasks"][0]["groups"];
+    // The connection's I/O next to the handler's stacks; a task with no stack at all.
+    groups[1]["traces"].as_array_mut().expect("traces").push(json!([
+        {"name": "tokio::io::PollEvented<E>::poll_read", "address": "0x1", "kind": "framework", "crate": "tokio"},
+        {"name": "hyper::proto::h1::conn::Conn<I,B,T>::poll_read", "address": "0x2", "kind": "framework", "crate": "hyper"},
+    ]));
+    groups
+        .as_array_mut()
+        .expect("groups")
+        .push(json!({"tasks": [99], "traces": []}));
+    let page = render(&doc);
+    assert!(page.contains(
+        "<details class=\"fold also\"><summary>also awaiting: \
+         tokio::io::PollEvented&lt;E&gt;::poll_read (2 frames in tokio, hyper)</summary>"
+    ));
+    // Under the request of task 24 and in the runtime's groups; the handler's two stacks in
+    // full in both.
+    assert_eq!(page.matches("also awaiting").count(), 2);
+    assert!(page.contains("(no stack: the task awaits no tokio resource"));
+    assert!(page.contains("<h3>in-flight requests (axum)</h3>"));
+}
+
+#[test]
+fn nothing_in_a_value_becomes_markup() {
+    let mut doc = demo();
+    let mut n = 0;
+    poison(&mut doc, &mut n);
+    assert!(n > 1000, "every string poisoned: {n}");
+    let page = render(&doc);
+    assert_only_gmrs_markup(&page);
+    // Frame names went through inferno too.
+    assert!(
+        page.contains("<svg width=\"1200\""),
+        "the flame graph is drawn"
+    );
+}
+
+#[test]
+fn nothing_in_a_key_becomes_markup() {
+    let mut n = 0;
+    let doc = poison_keys(&demo(), &mut n);
+    let page = render(&doc);
+    assert_only_gmrs_markup(&page);
+}
+
+#[test]
+fn unknown_sections_fields_and_since_render_generically() {
+    let mut doc = demo();
+    doc["threads"]["since"] = json!({
+        "previous_at": "2026-11-26T03:14:00Z",
+        "interval_ms": 15000,
+        "stuck": [{"tid": 30707, "name": "demo-tokio-worker", "state": "STUCK ≥ 15.0 s", "stuck_ms": 15000}],
+        "appeared": 2, "vanished": 1,
+    });
+    doc["green_threads"]["since"] =
+        json!({"requests_in_both": [{"id": 17, "path": "/await-lock"}]});
+    doc["threads"]["threads"][0]["stuck_since_ms"] = json!(15000);
+    doc["threads"]["brand_new_field"] = json!({"answer": 42});
+    doc["green_threads"]["requests"][0]["requests"][0]["priority"] = json!("high");
+    doc["sections"]
+        .as_array_mut()
+        .expect("sections")
+        .push(json!({"title": "DB pool", "key": "db_pool"}));
+    doc["db_pool"] = json!({"connections": [{"id": 1, "state": "busy"}], "text": ["one line"]});
+    doc["not_indexed"] = json!({"x": "shown too"});
+    let page = render(&doc);
+    assert!(page.contains("<h3>Since the last report</h3>"));
+    assert!(page.contains("2026-11-26T03:14:00Z"));
+    assert!(page.contains("<span class=\"stuck\">STUCK ≥ 15.0 s</span>"));
+    assert!(page.contains("requests_in_both"));
+    assert!(page.contains("stuck_since_ms: 15000"));
+    assert!(page.contains("brand_new_field") && page.contains("<td>42</td>"));
+    assert!(page.contains("<th>priority</th><td>high</td>"));
+    assert!(page.contains("<h2>DB pool</h2>") && page.contains("<div>one line</div>"));
+    assert!(page.contains("shown too"));
+}
+
+#[test]
+fn any_json_renders() {
+    for doc in [
+        json!(null),
+        json!([]),
+        json!("text"),
+        json!({}),
+        json!({"threads": "not an object", "green_threads": [1, 2]}),
+        json!({"threads": {"stacks": [{"frames": "nope", "tids": "x"}], "threads": [7]}}),
+        json!({"sections": [{"title": "T", "key": "missing"}, 3, {"key": 4}]}),
+        json!({"green_threads": {"requests": [{"requests": [{"task_stack": {"dump": 99, "group": -1}}]}]}}),
+        json!({"package": {"error": "boom"}}),
+    ] {
+        let page = render(&doc);
+        assert!(page.ends_with("</html>\n"), "{doc}");
+        assert_eq!(page.matches("<script").count(), 1);
+    }
+    let page = render(&json!({"package": {"error": "boom"}}));
+    assert!(page.contains("(section failed: boom)"));
+}
+
+/// The frames of the flame graph in `page`: (x, width, y) in samples and pixels.
+fn flame_frames(page: &str) -> Vec<(u64, u64, u64)> {
+    let mut out = Vec::new();
+    for part in page.split("<rect ").skip(1) {
+        let attr = |name: &str| -> Option<u64> {
+            let at = part.find(&format!(" {name}=\""))? + name.len() + 3;
+            part[at..].split('"').next()?.parse().ok()
+        };
+        if let (Some(x), Some(w), Some(y)) = (attr("data-x"), attr("data-w"), attr("y")) {
+            out.push((x, w, y));
+        }
+    }
+    out
+}
+
+/// Frames with no frame below them in the icicle.
+fn leaves(frames: &[(u64, u64, u64)]) -> usize {
+    let step = 16;
+    frames
+        .iter()
+        .filter(|(x, w, y)| {
+            !frames
+                .iter()
+                .any(|(cx, _, cy)| *cy == y + step && cx >= x && *cx < x + w)
+        })
+        .count()
+}
+
+#[test]
+fn the_flame_graph_has_a_leaf_per_stack_group_weighted_by_count() {
+    let doc = demo();
+    let page = render(&doc);
+    let frames = flame_frames(&page);
+    let thread_groups = doc["threads"]["stacks"].as_array().map_or(0, Vec::len);
+    // One trace in the first task group, two in the second.
+    assert_eq!(leaves(&frames), thread_groups + 3, "{frames:?}");
+    // The root is as wide as every thread and task.
+    let threads = doc["threads"]["threads"].as_array().map_or(0, Vec::len) as u64;
+    let tasks = 1 + 2 + 2;
+    let root = frames.iter().map(|(_, w, _)| *w).max().unwrap_or(0);
+    assert_eq!(root, threads + tasks);
+    // Icicle: the root on top.
+    let top = frames.iter().map(|(_, _, y)| *y).min().unwrap_or(0);
+    assert!(
+        frames
+            .iter()
+            .any(|(x, w, y)| *x == 0 && *w == root && *y == top)
+    );
+    // Frames carry their kind; leaves name their group as the page does.
+    assert!(page.contains("<g class=\"fr k-application\">"));
+    assert!(page.contains("<g class=\"fr k-leaf\"><title>group 0 · "));
+    assert!(page.contains("<span class=\"gid\">group 0</span>"));
+}
+
+#[test]
+fn the_page_is_the_same_from_the_report_and_from_its_json() {
+    let gmr = crate::Gmr::builder()
+        .settings(crate::GmrConfig::default())
+        .build()
+        .expect("engine");
+    let report = gmr.report(crate::Trigger::Api);
+    let json: Value =
+        serde_json::from_str(&report.to_json_string()).expect("the JSON view is JSON");
+    let page = crate::OutputFormat::Html.render(&report);
+    assert_eq!(page, render(&json), "a report file renders the same page");
+    assert!(page.contains("<h2>Threads</h2>"));
+    // This test's own thread is in the page and in the flame graph.
+    assert!(page.contains("the_page_is_the_same_from_the_report_and_from_its_json"));
+}
