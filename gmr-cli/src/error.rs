@@ -7,7 +7,8 @@ use std::path::PathBuf;
 pub(crate) enum ExitCode {
     /// 1: something else failed (writing the output, a file the command creates).
     Failure = 1,
-    /// 2: the command line is wrong (clap's own code for usage errors too).
+    /// 2: the command line is wrong (clap's own code for usage errors too), or `gmr diff` was
+    /// given reports of two processes, or newest first.
     Usage = 2,
     /// 3: a file cannot be read (a report, a token file), or a report is not JSON, not a
     /// report, or of a `report_version` this gmr does not read.
@@ -66,6 +67,16 @@ pub(crate) enum CliError {
     /// Nothing to read: a directory without JSON reports.
     #[error("{0}")]
     NoReports(String),
+    /// `gmr diff`: the two reports cannot be compared.
+    #[error("cannot compare {old} with {new}: {reason}")]
+    NotComparable {
+        /// The older report.
+        old: PathBuf,
+        /// The newer report.
+        new: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// An argument has a value the command cannot use.
     #[error("{0}")]
     Usage(String),
@@ -97,7 +108,7 @@ impl CliError {
             | CliError::NoReports(_) => ExitCode::BadReport,
             CliError::Fetch(_) => ExitCode::Fetch,
             CliError::Refused(_) => ExitCode::Refused,
-            CliError::Usage(_) => ExitCode::Usage,
+            CliError::Usage(_) | CliError::NotComparable { .. } => ExitCode::Usage,
             CliError::Write { .. } => ExitCode::Failure,
         }
     }

@@ -7,6 +7,7 @@
 // Printing is this binary's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod diff;
 mod error;
 mod fetch;
 mod formats;
@@ -25,6 +26,7 @@ use crate::error::CliError;
 const EXAMPLES: &str = "\
 Examples:
   gmr view report.json                       # re-render a JSON report as the 72-column text
+  gmr diff old.json new.json                 # what did not move between two reports
   gmr summary /var/log/billing/              # merge the reports of every replica
   gmr summary --since 2026-11-26T03:14:00Z /shared/reports/*.json --format json
   gmr symbolize report.json --debug-dir /srv/debug > named.json
@@ -35,7 +37,8 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  done
   1  something else failed (writing the output)
-  2  the command line is wrong
+  2  the command line is wrong (gmr diff: the two reports are not of one process, or come
+     newest first)
   3  a file cannot be read (a report, a token file), or a report is not one gmr reads (not
      JSON: file:line:column, not a report, unknown report_version)
   4  gmr fetch: the endpoint cannot be reached or answered with an error
@@ -45,7 +48,7 @@ Exit codes:
 
 Reports, file names and formats: docs/cli.md and docs/report-format.md.";
 
-/// View, merge, symbolize, fetch and trigger Guru Meditation Reports.
+/// View, compare, merge, symbolize, fetch and trigger Guru Meditation Reports.
 #[derive(Debug, Parser)]
 #[command(
     name = "gmr",
@@ -64,6 +67,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     View(view::Args),
+    Diff(diff::Args),
     Summary(summary::Args),
     Symbolize(symbolize::Args),
     Fetch(fetch::Args),
@@ -74,6 +78,7 @@ enum Command {
 fn run(command: &Command) -> Result<(), CliError> {
     match command {
         Command::View(args) => view::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Summary(args) => summary::run(args),
         Command::Symbolize(args) => symbolize::run(args),
         Command::Fetch(args) => fetch::run(args),
