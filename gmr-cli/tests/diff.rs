@@ -55,7 +55,10 @@ fn diff_gives_the_verdicts_the_process_gave() {
         if text.contains("gmr_examples::demo_block_handler") {
             break (report, text);
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "/block never showed");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "/block never showed"
+        );
         std::thread::sleep(Duration::from_millis(1100));
     };
     // The time between the reports is what is compared: more than `admin.min_interval`.
@@ -69,7 +72,11 @@ fn diff_gives_the_verdicts_the_process_gave() {
     assert_eq!(process_says.len(), 1, "{}", new["threads"]["since"]);
 
     let out = gmr(&["diff", &old_path, &new_path, "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let diff: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(stuck_tids(&diff["threads"]), process_says, "{diff}");
     assert_eq!(diff["pid"], old["pid"]);

@@ -36,7 +36,50 @@ impl fmt::Debug for Entry {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 static SECTIONS: RwLock<Vec<Arc<Entry>>> = RwLock::new(Vec::new());
-static GREEN_SOURCES: RwLock<Vec<(u64, Arc<dyn GreenThreadsSource>)>> = RwLock::new(Vec::new());
+static GREEN_SOURCES: Registrations<dyn GreenThreadsSource> = Registrations::new();
+
+/// Things registered for every report (sources of a section), each under an id of its own, in
+/// registration order.
+pub(crate) struct Registrations<T: ?Sized> {
+    entries: RwLock<Vec<(u64, Arc<T>)>>,
+}
+
+impl<T: ?Sized> Registrations<T> {
+    /// None yet.
+    pub(crate) const fn new() -> Self {
+        Registrations {
+            entries: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Adds `entry`; returns its id, for [`Registrations::remove`].
+    pub(crate) fn add(&self, entry: Arc<T>) -> u64 {
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((id, entry));
+        id
+    }
+
+    /// What is registered now, in registration order.
+    pub(crate) fn list(&self) -> Vec<Arc<T>> {
+        self.entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(_, e)| Arc::clone(e))
+            .collect()
+    }
+
+    /// Removes the entry `id`; returns whether it was still there.
+    pub(crate) fn remove(&self, id: u64) -> bool {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let before = entries.len();
+        entries.retain(|(e, _)| *e != id);
+        entries.len() != before
+    }
+}
 
 /// Wraps a user generator into the stored form.
 pub(crate) fn boxed_generator<F, B, E>(generator: F) -> Box<Generator>
@@ -132,22 +175,14 @@ pub trait GreenThreadsSource: Send + Sync + 'static {
 
 /// Registers a source of the `Green Threads` section. Returns a handle that unregisters it.
 pub fn register_green_threads_source(source: Arc<dyn GreenThreadsSource>) -> GreenThreadsHandle {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    GREEN_SOURCES
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push((id, source));
-    GreenThreadsHandle { id }
+    GreenThreadsHandle {
+        id: GREEN_SOURCES.add(source),
+    }
 }
 
 /// The registered green-thread sources, in registration order.
 pub(crate) fn green_threads_sources() -> Vec<Arc<dyn GreenThreadsSource>> {
-    GREEN_SOURCES
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .map(|(_, s)| Arc::clone(s))
-        .collect()
+    GREEN_SOURCES.list()
 }
 
 /// A registration made by [`register_green_threads_source`].
@@ -159,11 +194,6 @@ pub struct GreenThreadsHandle {
 impl GreenThreadsHandle {
     /// Removes the source from later reports. Returns whether it was still registered.
     pub fn unregister(self) -> bool {
-        let mut sources = GREEN_SOURCES
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        let before = sources.len();
-        sources.retain(|(id, _)| *id != self.id);
-        sources.len() != before
+        GREEN_SOURCES.remove(self.id)
     }
 }

@@ -11,11 +11,12 @@
 //! entering a request is two thread-local writes.
 #![forbid(unsafe_code)]
 
+use crate::registry::Registrations;
 use std::cell::Cell;
 use std::fmt;
 use std::num::NonZeroU64;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 /// A request's id: unique in the process, never reused, increasing with arrival.
@@ -274,28 +275,19 @@ pub trait RequestSource: Send + Sync + 'static {
     fn requests(&self) -> Vec<InFlightRequest>;
 }
 
-static SOURCES: RwLock<Vec<(u64, Arc<dyn RequestSource>)>> = RwLock::new(Vec::new());
-static NEXT_SOURCE: AtomicU64 = AtomicU64::new(1);
+static SOURCES: Registrations<dyn RequestSource> = Registrations::new();
 
 /// Lists `source`'s requests in the `Green Threads` section of every report until the
 /// returned handle is unregistered.
 pub fn register_request_source(source: Arc<dyn RequestSource>) -> RequestSourceHandle {
-    let id = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed);
-    SOURCES
-        .write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push((id, source));
-    RequestSourceHandle { id }
+    RequestSourceHandle {
+        id: SOURCES.add(source),
+    }
 }
 
 /// The registered request sources, in registration order.
 pub(crate) fn sources() -> Vec<Arc<dyn RequestSource>> {
-    SOURCES
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .map(|(_, s)| Arc::clone(s))
-        .collect()
+    SOURCES.list()
 }
 
 /// A registration made by [`register_request_source`].
@@ -307,10 +299,7 @@ pub struct RequestSourceHandle {
 impl RequestSourceHandle {
     /// Removes the source from later reports. Returns whether it was still registered.
     pub fn unregister(self) -> bool {
-        let mut sources = SOURCES.write().unwrap_or_else(PoisonError::into_inner);
-        let before = sources.len();
-        sources.retain(|(id, _)| *id != self.id);
-        sources.len() != before
+        SOURCES.remove(self.id)
     }
 }
 
