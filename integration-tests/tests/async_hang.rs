@@ -272,3 +272,84 @@ fn axum_demo_shows_the_task_stack_of_a_request_awaiting_a_lock() {
         "{text}"
     );
 }
+
+/// A worker blocked in `/block` while `/await-lock` waits: no task dump is asked for (it would
+/// stall the other workers), one line says why, and everything that does not need the dump is
+/// there: the requests with their last poll and spans, the blocked worker's thread.
+#[cfg(all(tokio_unstable, feature = "tokio-taskdump"))]
+#[test]
+fn a_blocked_worker_does_not_blank_the_section() {
+    let demo = Demo::start("axum-demo", &["--spans", "--workers", "3"]);
+    let auth = format!(
+        "Authorization: Bearer {}",
+        demo.token().expect("the demo prints its token")
+    );
+    let addr = demo.addr;
+    std::thread::spawn(move || http(addr, "GET", "/await-lock", &[]));
+    let block = std::thread::spawn(move || http(addr, "GET", "/block?ms=10000", &[]).status);
+    let started = Instant::now();
+    let report = loop {
+        let report = json_report(&demo, &auth);
+        let requests = in_flight_requests_of(&report, "axum");
+        let blocked = requests.iter().any(|r| {
+            r["path"] == "/block" && r["in_poll_ms"].as_u64().is_some_and(|ms| ms >= 1000)
+        });
+        let waiting = requests.iter().any(|r| r["path"] == "/await-lock");
+        if blocked && waiting {
+            break report;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(9),
+            "/block and /await-lock were not both listed: {}",
+            report["green_threads"]
+        );
+        std::thread::sleep(Duration::from_millis(1100));
+    };
+    let green = &report["green_threads"];
+    let dump = &green["tasks"][0];
+    assert_eq!(dump["status"], "skipped", "{dump}");
+    assert!(
+        dump["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("GET /block") && n.contains("blocking a thread")),
+        "{dump}"
+    );
+    let requests = in_flight_requests_of(&report, "axum");
+    let waiting = requests
+        .iter()
+        .find(|r| r["path"] == "/await-lock")
+        .expect("/await-lock");
+    assert!(waiting["last_poll_ms"].is_u64(), "{waiting}");
+    assert!(
+        waiting["waiting_in"]
+            .as_str()
+            .is_some_and(|w| w.contains("demo_await_lock")),
+        "{waiting}"
+    );
+    let blocked = requests
+        .iter()
+        .find(|r| r["path"] == "/block")
+        .expect("/block");
+    let tid = blocked["polled_by_tid"].as_i64().expect("its thread");
+    assert!(
+        report["threads"]["threads"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["tid"].as_i64() == Some(tid))),
+        "the blocked worker's thread is in Threads"
+    );
+    assert!(
+        green["spans"]["outside_requests"]
+            .to_string()
+            .contains("demo_lock_holder"),
+        "{}",
+        green["spans"]
+    );
+    let text = http(demo.addr, "GET", "/admin/gmr?format=text", &[&auth]).text();
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("no task stacks (skipped): request ") && l.contains("GET /block")
+        ),
+        "{text}"
+    );
+    assert_eq!(block.join().expect("/block client"), 200);
+}
