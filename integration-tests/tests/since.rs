@@ -147,6 +147,21 @@ fn a_blocked_thread_is_stuck_a_spinning_one_busy_an_idle_one_neither() {
         "{text}"
     );
     assert!(text.contains("in flight ≥"), "{text}");
+    // The blocked thread's block comes first, saying which request it is inside.
+    let lines: Vec<&str> = text.lines().collect();
+    let first_block = lines
+        .iter()
+        .position(|l| l.starts_with("------ Thread #") || l.contains(" threads with this stack"))
+        .expect("a stack block");
+    assert!(
+        lines[first_block].contains(&format!("#{blocked} ")),
+        "{text}"
+    );
+    assert!(
+        lines[first_block + 1].starts_with(&format!("   polling request {block_id} GET /block, "))
+            && lines[first_block + 1].ends_with("(STUCK)"),
+        "{text}"
+    );
 
     // After the block ends: not stuck any more, the request gone.
     assert_eq!(block.join().expect("/block client"), 200);

@@ -48,6 +48,17 @@ impl LoadedModule {
         debug_dirs: &[std::path::PathBuf],
         budget: &mut Budget,
     ) -> LoadedModule {
+        if module.path.starts_with('[') {
+            // The vDSO is no file: its frames keep `[vdso]+offset`, and that is no problem
+            // worth a note in every report.
+            return LoadedModule {
+                symtab: None,
+                dwarf: None,
+                note: None,
+                cost: 0,
+                dwarf_file: None,
+            };
+        }
         LoadedModule::from_located(
             &module.name,
             &module.path,

@@ -50,6 +50,7 @@ fn thread(v: &Value, stack: Option<usize>) -> ThreadEntry {
         start_ticks: None,
         cpu_ns: None,
         sched_runs: None,
+        polling: None,
         cpu_ns_after_capture: None,
         sched_runs_after_capture: None,
         cpu_during_capture_ms: None,

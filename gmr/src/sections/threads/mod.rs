@@ -34,6 +34,7 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
     };
     let capture = capture_threads(&opts).map_err(SectionError::failed)?;
     let mut section = ThreadsSection::from_capture(capture, &ctx.stack_style());
+    mark_polling_threads(&mut section, ctx);
     if let Some(history) = ctx.history {
         // Timed from the capture's start, when the CPU times were read.
         let (now_ms, at) = super::since::now();
@@ -41,4 +42,36 @@ pub(crate) fn generate(ctx: &ReportContext<'_>) -> Result<ThreadsSection, Sectio
         section.since = history.threads(&section, at_ms, &at);
     }
     Ok(section)
+}
+
+/// Marks each thread polling an in-flight request now with that request, so that the thread's
+/// block says which request it is inside, and since when (the request sources are read again in
+/// `Green Threads`, joined to tasks and spans).
+fn mark_polling_threads(section: &mut ThreadsSection, ctx: &ReportContext<'_>) {
+    let masker = crate::secrets::Masker::new(&ctx.settings.secrets.extra_keys);
+    for source in crate::requests::sources() {
+        let Ok(requests) = crate::report::isolate::catch(|| source.requests()) else {
+            continue;
+        };
+        for r in requests {
+            let (Some(tid), Some(in_poll)) = (r.polled_by, r.last_poll) else {
+                continue;
+            };
+            let Some(thread) = section.threads.iter_mut().find(|t| t.tid == tid) else {
+                continue;
+            };
+            let stuck = if in_poll >= super::green_threads::STUCK_POLL {
+                " (STUCK)"
+            } else {
+                ""
+            };
+            thread.polling = Some(format!(
+                "request {} {} {}, {:.1} s in this poll{stuck}",
+                r.id.get(),
+                r.method,
+                masker.mask_text(&r.path),
+                in_poll.as_secs_f64()
+            ));
+        }
+    }
 }

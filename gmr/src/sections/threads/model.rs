@@ -109,6 +109,10 @@ pub(crate) struct ThreadEntry {
     /// See `cpu_ns_after_capture`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) sched_runs_after_capture: Option<u64>,
+    /// The in-flight request this thread is polling, when one is:
+    /// `request 1 GET /block, 4.6 s in this poll (STUCK)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) polling: Option<String>,
     /// The CPU it used while the report captured the stacks: a thread spinning shows
     /// milliseconds, a blocked one 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -249,6 +253,7 @@ impl ThreadsSection {
                     start_ticks: p.map(|p| p.start_ticks),
                     cpu_ns: p.and_then(|p| p.run_ns),
                     sched_runs: p.and_then(|p| p.runs),
+                    polling: None,
                     cpu_ns_after_capture: p.and_then(|p| p.sched_after).map(|(ns, _)| ns),
                     sched_runs_after_capture: p.and_then(|p| p.sched_after).map(|(_, r)| r),
                     cpu_during_capture_ms: p.and_then(|p| {
@@ -275,6 +280,7 @@ impl ThreadsSection {
                 start_ticks: None,
                 cpu_ns: None,
                 sched_runs: None,
+                polling: None,
                 cpu_ns_after_capture: None,
                 sched_runs_after_capture: None,
                 cpu_during_capture_ms: None,

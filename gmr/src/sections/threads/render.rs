@@ -64,7 +64,25 @@ pub(super) fn write_text(s: &ThreadsSection, out: &mut TextWriter) {
         extra_crates: Vec::new(),
     };
     let mut helpers: Vec<&ThreadEntry> = Vec::new();
-    for group in &s.stacks {
+    // What the reader looks for first: stacks of threads STUCK since the last report or
+    // blocked inside a request, then the rest, most common first (the JSON keeps that order).
+    let urgent = |g: &&StackGroup| {
+        g.tids.iter().any(|tid| {
+            s.threads.iter().any(|t| {
+                t.tid == *tid
+                    && (t.polling.as_deref().is_some_and(|p| p.ends_with("(STUCK)"))
+                        || s.since
+                            .as_ref()
+                            .is_some_and(|since| since.stuck.iter().any(|st| st.tid == t.tid)))
+            })
+        })
+    };
+    let ordered = s
+        .stacks
+        .iter()
+        .filter(urgent)
+        .chain(s.stacks.iter().filter(|g| !urgent(g)));
+    for group in ordered {
         match gmr_helpers_only(s, group, &fold) {
             Some(members) => helpers.extend(members),
             None => write_group(s, group, &fold, out),
@@ -211,6 +229,9 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut 
     };
     if members.len() == 1 {
         out.thread_header(&format!(" {} ", thread_title(s, first)));
+        if let Some(request) = &first.polling {
+            out.line(format_args!("   polling {request}"));
+        }
     } else {
         out.thread_header(&format!(
             " {} threads with this stack: {} ",
@@ -220,6 +241,9 @@ fn write_group(s: &ThreadsSection, g: &StackGroup, fold: &FoldConfig, out: &mut 
         if members.len() <= LISTED {
             for t in &members {
                 out.line(thread_line(s, t));
+                if let Some(request) = &t.polling {
+                    out.line(format_args!("   polling {request}"));
+                }
             }
         } else {
             let tids: Vec<String> = members
