@@ -204,3 +204,65 @@ fn the_golden_json_keeps_every_frame_and_full_names() {
         "sqlx* is folded"
     );
 }
+
+#[test]
+fn stuck_and_blocked_threads_come_first_saying_their_request() {
+    use crate::sections::since::model::{StuckThread, ThreadChurn, ThreadsSince};
+    let mut s = section();
+    // The thread of the last one-thread stack group, listed late by default.
+    let last = s
+        .stacks
+        .iter()
+        .rev()
+        .find(|g| g.tids.len() == 1)
+        .expect("a one-thread group")
+        .tids[0];
+    let thread = s
+        .threads
+        .iter_mut()
+        .find(|t| t.tid == last)
+        .expect("its thread");
+    thread.polling = Some("request 7 GET /export, 12.3 s in this poll (STUCK)".to_owned());
+    s.since = Some(ThreadsSince {
+        previous_report_at: "2026-11-26T03:14:03Z".to_owned(),
+        interval_ms: 12_000,
+        stuck: vec![StuckThread {
+            tid: last,
+            name: "worker".to_owned(),
+            stuck_ms: 12_000,
+            since: "2026-11-26T03:14:03Z".to_owned(),
+        }],
+        busy: Vec::new(),
+        busy_not_listed: 0,
+        idle: 3,
+        moved: 1,
+        appeared: ThreadChurn::default(),
+        vanished: ThreadChurn::default(),
+    });
+    let mut out = TextWriter::new();
+    s.write_text(&mut out);
+    let text = out.into_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2]
+            .starts_with("since the last report (2026-11-26T03:14:03Z, 12.0 s before): 1 STUCK"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("  STUCK ≥ 12.0 s  #{last} ")),
+        "{text}"
+    );
+    let first_block = lines
+        .iter()
+        .position(|l| l.starts_with("------"))
+        .expect("a block");
+    assert!(
+        lines[first_block].contains(&format!("#{last} "))
+            && lines[first_block].contains("STUCK ≥ 12.0 s"),
+        "{text}"
+    );
+    assert_eq!(
+        lines[first_block + 1],
+        "   polling request 7 GET /export, 12.3 s in this poll (STUCK)"
+    );
+}
