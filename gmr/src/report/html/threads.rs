@@ -41,7 +41,18 @@ impl<'a> Thread<'a> {
         let wchan = f.str("wchan");
         let syscall = f.get("syscall");
         let reporting = f.bool("reporting_thread").unwrap_or(false);
-        f.skip(&["stack", "stack_missing"]);
+        let polling = f.str("polling");
+        let during = f.f64("cpu_during_capture_ms");
+        // The counters "since the last report" compares; the view shows its verdicts.
+        f.skip(&[
+            "stack",
+            "stack_missing",
+            "start_ticks",
+            "cpu_ns",
+            "sched_runs",
+            "cpu_ns_after_capture",
+            "sched_runs_after_capture",
+        ]);
 
         let mut sc = syscall.map(Fields::of);
         let blocked = match sc.as_mut() {
@@ -66,12 +77,18 @@ impl<'a> Thread<'a> {
             .join(" ");
         let mut parts: Vec<String> = Vec::new();
         parts.extend(state_name.map(str::to_owned));
-        parts.extend(cpu.map(|c| format!("cpu {c:.2}s")));
+        parts.extend(cpu.map(|c| match during.filter(|ms| *ms >= 1.0) {
+            Some(ms) => format!("cpu {c:.2}s (+{ms:.0} ms during capture)"),
+            None => format!("cpu {c:.2}s"),
+        }));
         if !blocked.is_empty() {
             parts.push(blocked);
         }
         if reporting {
             parts.push("making this report".to_owned());
+        }
+        if let Some(request) = polling {
+            parts.push(format!("polling {request}"));
         }
         // What the header line leaves out, for the tooltip.
         let mut detail: Vec<String> = Vec::new();
