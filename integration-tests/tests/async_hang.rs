@@ -255,7 +255,10 @@ fn axum_demo_shows_the_task_stack_of_a_request_awaiting_a_lock() {
     let lines: Vec<&str> = text.lines().collect();
     let row = lines
         .iter()
-        .position(|l| l.contains("GET") && l.contains("/await-lock"))
+        .position(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells.get(1) == Some(&"GET") && cells.get(2) == Some(&"/await-lock")
+        })
         .expect("the request's row");
     assert!(
         lines[row + 1..]
