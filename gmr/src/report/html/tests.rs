@@ -211,16 +211,23 @@ fn nothing_in_a_key_becomes_markup() {
 }
 
 #[test]
-fn unknown_sections_fields_and_since_render_generically() {
+fn since_is_laid_out_and_unknown_fields_render_generically() {
     let mut doc = demo();
     doc["threads"]["since"] = json!({
-        "previous_at": "2026-11-26T03:14:00Z",
+        "previous_report_at": "2026-11-26T03:14:00Z",
         "interval_ms": 15000,
-        "stuck": [{"tid": 30707, "name": "demo-tokio-worker", "state": "STUCK ≥ 15.0 s", "stuck_ms": 15000}],
-        "appeared": 2, "vanished": 1,
+        "stuck": [{"tid": 30707, "name": "demo-tokio-worker", "stuck_ms": 15000, "since": "2026-11-26T03:14:00Z"}],
+        "busy": [{"tid": 30710, "name": "spinner", "cpu_ms": 14800, "cpu_percent": 98}],
+        "busy_not_listed": 0, "idle": 6, "moved": 1,
+        "appeared": {"count": 1, "threads": ["#30800 \"new-one\""]},
+        "vanished": {"count": 0, "threads": []},
     });
-    doc["green_threads"]["since"] =
-        json!({"requests_in_both": [{"id": 17, "path": "/await-lock"}]});
+    doc["green_threads"]["since"] = json!({
+        "previous_report_at": "2026-11-26T03:14:00Z", "interval_ms": 15000,
+        "requests": [{"id": 17, "request": "GET /await-lock", "in_flight_ms": 15000, "age_ms": 16000}],
+        "requests_finished": 2, "requests_new": 1,
+        "tasks": [{"runtime": "axum", "common": 5, "appeared": 2, "vanished": 1}],
+    });
     doc["threads"]["threads"][0]["stuck_since_ms"] = json!(15000);
     doc["threads"]["brand_new_field"] = json!({"answer": 42});
     doc["green_threads"]["requests"][0]["requests"][0]["priority"] = json!("high");
@@ -232,9 +239,14 @@ fn unknown_sections_fields_and_since_render_generically() {
     doc["not_indexed"] = json!({"x": "shown too"});
     let page = render(&doc);
     assert!(page.contains("<h3>Since the last report</h3>"));
-    assert!(page.contains("2026-11-26T03:14:00Z"));
-    assert!(page.contains("<span class=\"stuck\">STUCK ≥ 15.0 s</span>"));
-    assert!(page.contains("requests_in_both"));
+    assert!(page.contains("previous report 2026-11-26T03:14:00Z, 15.0 s before"));
+    assert!(page.contains(
+        "<li class=\"stuck\">STUCK ≥ 15.0 s  #30707 &quot;demo-tokio-worker&quot;: same stack, not run since 2026-11-26T03:14:00Z</li>"
+    ), "{page}");
+    assert!(page.contains("busy  #30710 &quot;spinner&quot;: cpu 14.8 s (98 % of the interval)"));
+    assert!(page.contains("1 STUCK, 1 busy, 6 idle, 1 moved; 1 new threads, 0 gone"));
+    assert!(page.contains("in flight ≥ 15.0 s  request 17  GET /await-lock"));
+    assert!(page.contains("tasks of &quot;axum&quot;: 5 in both, 2 new, 1 gone"));
     assert!(page.contains("stuck_since_ms: 15000"));
     assert!(page.contains("brand_new_field") && page.contains("<td>42</td>"));
     assert!(page.contains("<th>priority</th><td>high</td>"));
