@@ -344,3 +344,26 @@ fn the_page_is_the_same_from_the_report_and_from_its_json() {
     // This test's own thread is in the page and in the flame graph.
     assert!(page.contains("the_page_is_the_same_from_the_report_and_from_its_json"));
 }
+
+#[test]
+fn stuck_threads_come_first_as_in_the_text_view() {
+    let mut doc = demo();
+    let groups = doc["threads"]["stacks"].as_array().expect("stacks").clone();
+    let last = groups.len() - 1;
+    let tid = groups[last]["tids"][0].as_i64().expect("a tid");
+    doc["threads"]["since"] = json!({
+        "previous_report_at": "2026-11-26T03:14:00Z", "interval_ms": 15000,
+        "stuck": [{"tid": tid, "name": "x", "stuck_ms": 15000, "since": "2026-11-26T03:14:00Z"}],
+        "busy": [], "busy_not_listed": 0, "idle": 0, "moved": 0,
+        "appeared": {"count": 0, "threads": []}, "vanished": {"count": 0, "threads": []},
+    });
+    let page = render(&doc);
+    let stuck_group = page
+        .find(&format!("data-group=\"{last}\""))
+        .expect("the stuck thread's group");
+    let first_group = page.find("data-group=\"0\"").expect("the first group");
+    assert!(
+        stuck_group < first_group,
+        "the STUCK thread's group comes first"
+    );
+}

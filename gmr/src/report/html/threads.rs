@@ -176,7 +176,37 @@ pub(super) fn write(html: &mut Html, section: &Value) {
     let by_tid: HashMap<i64, usize> = read.iter().enumerate().map(|(i, t)| (t.tid, i)).collect();
     let mut listed = vec![false; read.len()];
 
-    for (position, group) in groups.iter().enumerate() {
+    // As in the text view: stacks of threads STUCK since the last report or blocked inside a
+    // request first, then the rest in their order.
+    let stuck_tids: Vec<i64> = since
+        .and_then(|s| s["stuck"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["tid"].as_i64())
+        .collect();
+    let blocked_tids: Vec<i64> = threads
+        .iter()
+        .filter(|t| {
+            t["polling"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("(STUCK)"))
+        })
+        .filter_map(|t| t["tid"].as_i64())
+        .collect();
+    let urgent = |group: &Value| {
+        group["tids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_i64)
+            .any(|tid| stuck_tids.contains(&tid) || blocked_tids.contains(&tid))
+    };
+    let ordered = groups
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| urgent(g))
+        .chain(groups.iter().enumerate().filter(|(_, g)| !urgent(g)));
+    for (position, group) in ordered {
         write_group(html, position, group, &read, &by_tid, &mut listed, &fold);
     }
 
