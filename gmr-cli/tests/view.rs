@@ -157,15 +157,20 @@ fn a_demo_s_json_report_views_as_the_text_it_serves_for_the_same_report() {
     // Requests in flight: one blocking its worker thread, one awaiting a timer, one awaiting
     // the lock the demo never releases. The clients end when the demo is killed.
     let addr = demo.addr;
-    let clients: Vec<_> = ["/block?ms=60000", "/slow?ms=60000", "/await-lock"]
-        .into_iter()
-        .map(|path| {
-            std::thread::spawn(move || {
-                let request =
-                    format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-                send_and_read(addr, request.as_bytes(), Duration::from_secs(90))
-            })
+    let start_client = move |target: &'static str| {
+        std::thread::spawn(move || {
+            let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            send_and_read(addr, request.as_bytes(), Duration::from_secs(90))
         })
+    };
+    let targets = [
+        ("/block", "/block?ms=60000"),
+        ("/slow", "/slow?ms=60000"),
+        ("/await-lock", "/await-lock"),
+    ];
+    let mut clients: Vec<_> = targets
+        .iter()
+        .map(|(path, target)| (*path, *target, start_client(target)))
         .collect();
 
     // Reports until one holds all three requests, /block with its thread and spans.
@@ -183,8 +188,18 @@ fn a_demo_s_json_report_views_as_the_text_it_serves_for_the_same_report() {
         }
         assert!(
             Instant::now() < deadline,
-            "no report with the three requests in flight: {paths:?}, spans {detailed}"
+            "no report with the three requests in flight: {paths:?}, spans {detailed}; demo \
+             stderr:\n{}",
+            demo.stderr()
         );
+        // A client whose request never reached the server (its connection failed: it has
+        // ended with nothing) is started again.
+        for (path, target, client) in &mut clients {
+            if !paths.contains(*path) && client.is_finished() {
+                eprintln!("the {path} client ended before its request was listed: again");
+                *client = start_client(target);
+            }
+        }
     };
     let file = file.to_str().expect("utf-8 path");
 
@@ -224,7 +239,7 @@ fn a_demo_s_json_report_views_as_the_text_it_serves_for_the_same_report() {
     assert!(!text.contains("hunter2"));
 
     drop(demo);
-    for client in clients {
+    for (_, _, client) in clients {
         let _ = client.join();
     }
 }
