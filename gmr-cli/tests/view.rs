@@ -196,7 +196,6 @@ fn a_demo_s_json_report_views_as_the_text_it_serves_for_the_same_report() {
         // ended with nothing) is started again.
         for (path, target, client) in &mut clients {
             if !paths.contains(*path) && client.is_finished() {
-                eprintln!("the {path} client ended before its request was listed: again");
                 *client = start_client(target);
             }
         }
