@@ -158,7 +158,7 @@ fn requests(s: &Summary, top: usize, out: &mut TextWriter) {
             q.state.clone(),
         ]);
     }
-    let lines = align(&rows);
+    let lines = gmr::report::align_rows(&rows);
     out.indented(|out| {
         let mut lines = lines.into_iter();
         if let Some(header) = lines.next() {
@@ -362,36 +362,9 @@ fn table(title: &str, rows: &[super::ReportRow], out: &mut TextWriter) {
         ]);
     }
     out.indented(|out| {
-        for line in align(&cells) {
+        for line in gmr::report::align_rows(&cells) {
             out.line(line);
         }
     });
     out.blank();
-}
-
-/// Rows of cells as lines with aligned columns (two spaces apart, no trailing spaces).
-fn align(rows: &[Vec<String>]) -> Vec<String> {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    rows.iter()
-        .map(|row| {
-            let mut line = String::new();
-            for (i, cell) in row.iter().enumerate() {
-                line.push_str(cell);
-                if i + 1 < row.len() {
-                    let pad = widths[i].saturating_sub(cell.chars().count()) + 2;
-                    line.push_str(&" ".repeat(pad));
-                }
-            }
-            line.trim_end().to_owned()
-        })
-        .collect()
 }

@@ -308,8 +308,14 @@ fn write_table(out: &mut TextWriter, key: &str, columns: &[Value], rows: &[Value
 }
 
 /// Rows of cells as lines with aligned columns (two spaces between columns, no trailing
-/// spaces); the first row is usually the header.
-pub(crate) fn align_rows(rows: &[Vec<String>]) -> Vec<String> {
+/// spaces); the first row is usually the header. The layout of every table of a report's text
+/// view, for tools that print tables beside it (`gmr summary`).
+///
+/// ```
+/// let rows = vec![vec!["id".to_owned(), "path".to_owned()], vec!["1".to_owned(), "/block".to_owned()]];
+/// assert_eq!(gmr::report::align_rows(&rows), ["id  path", "1   /block"]);
+/// ```
+pub fn align_rows(rows: &[Vec<String>]) -> Vec<String> {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {

@@ -32,8 +32,9 @@ pub mod titles;
 
 use std::fmt;
 
+pub use self::content::align_rows;
 pub use self::content::{Content, Table};
-pub(crate) use self::content::{align_rows, scalar as content_scalar, write_fields};
+pub(crate) use self::content::{scalar as content_scalar, write_fields};
 pub use self::format::{OutputFormat, RenderedReport, ReportViews};
 pub use self::parse::{ParseError, READABLE_VERSIONS};
 pub use self::text::TextWriter;
