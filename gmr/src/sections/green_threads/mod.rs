@@ -198,7 +198,10 @@ fn open_spans(
 
 /// One request as the report shows it.
 fn request_entry(r: InFlightRequest, masker: &Masker) -> RequestEntry {
-    let in_poll = r.polled_by.and(r.last_poll);
+    // Sources keep times at different precisions (gmr-tower: the request's start in
+    // nanoseconds, its polls in milliseconds); a request is never last polled before it began.
+    let last_poll = r.last_poll.map(|d| d.min(r.age));
+    let in_poll = r.polled_by.and(last_poll);
     let stuck = in_poll.filter(|d| *d >= STUCK_POLL);
     let thread = r
         .polled_by
@@ -221,7 +224,7 @@ fn request_entry(r: InFlightRequest, masker: &Masker) -> RequestEntry {
         thread,
         polled_by_tid: r.polled_by,
         in_poll_ms: in_poll.map(|d| d.as_millis() as u64),
-        last_poll_ms: r.last_poll.map(|d| d.as_millis() as u64),
+        last_poll_ms: last_poll.map(|d| d.as_millis() as u64),
         task_id: r.task,
         task_stack: None,
         spans: Vec::new(),
@@ -246,5 +249,27 @@ impl SectionBody for GreenThreadsSection {
         serde_json::to_value(&self.model).unwrap_or_else(
             |e| serde_json::json!({ "error": format!("cannot serialize the section: {e}") }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_request_is_never_last_polled_before_it_began() {
+        let id = crate::requests::RequestId::next();
+        // Started 1775.6 ms ago, last polled "1776 ms ago" by a millisecond clock.
+        let request = InFlightRequest::new(id, "GET", "/x", Duration::from_micros(1_775_600))
+            .polled(None, Some(Duration::from_millis(1776)));
+        let entry = request_entry(request, &Masker::new(&[]));
+        assert_eq!((entry.age_ms, entry.last_poll_ms), (1775, Some(1775)));
+
+        let polling = InFlightRequest::new(id, "GET", "/x", Duration::from_millis(10))
+            .polled(Some(42), Some(Duration::from_millis(11)));
+        let entry = request_entry(polling, &Masker::new(&[]));
+        assert_eq!(entry.in_poll_ms, Some(10));
     }
 }
