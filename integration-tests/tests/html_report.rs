@@ -308,7 +308,8 @@ fn nothing_in_a_report_runs_in_the_browser() {
         Some(blocks) => blocks.push(requests),
         None => doc["green_threads"]["requests"] = json!([requests]),
     }
-    let page = gmr::report::html::render(&doc);
+    let report = gmr::Report::from_json(&doc).expect("the hostile report reads back");
+    let page = gmr::report::html::render(&report);
     let file = screenshot_path("gmr-html-hostile.html");
     std::fs::write(&file, &page).expect("write the page");
     browser.open(&format!("file://{}", file.display()));
@@ -377,7 +378,8 @@ fn a_report_with_task_stacks_works_in_chromium() {
         .iter()
         .map(|g| g["traces"].as_array().map_or(0, Vec::len))
         .sum();
-    let page = gmr::report::html::render(&doc);
+    let report = gmr::Report::from_json(&doc).expect("the example report reads back");
+    let page = gmr::report::html::render(&report);
     let file = screenshot_path("gmr-html-tasks.html");
     std::fs::write(&file, &page).expect("write the page");
 

@@ -13,8 +13,7 @@
 //!
 //! With `--html`, the last report is then rendered R more times to text and to HTML, in
 //! turn, and the bench prints `html threads=N text_bytes=… html_bytes=…
-//! text_render_median_ms=… html_render_median_ms=… ratio=…` (with the two halves of the
-//! HTML view: the JSON document, and the page made from it), then R whole reports in each
+//! text_render_median_ms=… html_render_median_ms=… ratio=…`, then R whole reports in each
 //! view, in turn (capture and render), as `html whole_report … ratio=…`. The targets of the
 //! HTML view for 1000 threads: at most 1.5 MB, and twice the text view's time.
 //! `--html-out FILE` also writes the page.
@@ -172,7 +171,6 @@ fn html_against_text(
     out: Option<&std::path::Path>,
 ) -> Result<(), String> {
     let (mut text_ms, mut html_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
-    let (mut json_ms, mut page_ms) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
     let (mut text, mut page) = (String::new(), String::new());
     for _ in 0..runs {
         let t0 = Instant::now();
@@ -181,25 +179,15 @@ fn html_against_text(
         let t0 = Instant::now();
         page = report.render(gmr::OutputFormat::Html);
         html_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        // The page is made from the JSON document: how long each half takes.
-        let t0 = Instant::now();
-        let doc = report.to_json();
-        json_ms.push(t0.elapsed().as_secs_f64() * 1e3);
-        let t0 = Instant::now();
-        std::hint::black_box(gmr::report::html::render(&doc));
-        page_ms.push(t0.elapsed().as_secs_f64() * 1e3);
     }
     let text_median = median(&text_ms).unwrap_or(f64::NAN);
     let html_median = median(&html_ms).unwrap_or(f64::NAN);
     println!(
         "html threads={threads} text_bytes={} html_bytes={} text_render_median_ms={text_median:.2} \
-         html_render_median_ms={html_median:.2} ratio={:.2} (to_json_median_ms={:.2} \
-         page_from_json_median_ms={:.2}) bench_parked_thread_in_page={}",
+         html_render_median_ms={html_median:.2} ratio={:.2} bench_parked_thread_in_page={}",
         text.len(),
         page.len(),
         html_median / text_median,
-        median(&json_ms).unwrap_or(f64::NAN),
-        median(&page_ms).unwrap_or(f64::NAN),
         page.contains("bench_parked_thread"),
     );
     let (mut text_full, mut html_full) = (Vec::with_capacity(runs), Vec::with_capacity(runs));

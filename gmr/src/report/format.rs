@@ -105,7 +105,7 @@ impl OutputFormat {
             OutputFormat::Text => super::text::render(report),
             OutputFormat::Json => super::json::render_string(report),
             #[cfg(feature = "html")]
-            OutputFormat::Html => super::html::render(&report.to_json()),
+            OutputFormat::Html => super::html::render(report),
         }
     }
 }

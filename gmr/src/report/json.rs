@@ -41,17 +41,9 @@ pub(super) fn render(report: &Report) -> Value {
     doc.insert("generated_at".into(), json!(header.generated_at));
     doc.insert("trigger".into(), json!(header.trigger.as_str()));
 
-    let mut used: HashSet<String> = HEADER_KEYS.iter().map(|k| (*k).to_owned()).collect();
     let mut index = Vec::with_capacity(report.sections.len());
     let mut bodies = Vec::with_capacity(report.sections.len());
-    for section in &report.sections {
-        let base = section.json_key();
-        let mut key = base.clone();
-        let mut n = 2;
-        while !used.insert(key.clone()) {
-            key = format!("{base}_{n}");
-            n += 1;
-        }
+    for (section, key) in report.sections.iter().zip(section_keys(report)) {
         index.push(json!({ "title": section.title, "key": key }));
         let body = match &section.body {
             Ok(body) => super::isolate::catch(|| body.to_json())
@@ -65,6 +57,27 @@ pub(super) fn render(report: &Report) -> Value {
         doc.insert(key, body);
     }
     Value::Object(doc)
+}
+
+/// The key of each section of `report` in its JSON document, in order: the title in
+/// `snake_case`, with `_2`, `_3`, … for a key already taken (by a header field or an
+/// earlier section).
+pub(super) fn section_keys(report: &Report) -> Vec<String> {
+    let mut used: HashSet<String> = HEADER_KEYS.iter().map(|k| (*k).to_owned()).collect();
+    report
+        .sections
+        .iter()
+        .map(|section| {
+            let base = section.json_key();
+            let mut key = base.clone();
+            let mut n = 2;
+            while !used.insert(key.clone()) {
+                key = format!("{base}_{n}");
+                n += 1;
+            }
+            key
+        })
+        .collect()
 }
 
 /// The JSON view, pretty-printed, with a final newline.

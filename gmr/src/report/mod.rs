@@ -120,6 +120,22 @@ pub trait SectionBody: fmt::Debug + Send + Sync {
     fn write_text(&self, out: &mut TextWriter);
     /// The section's data as a JSON value.
     fn to_json(&self) -> serde_json::Value;
+
+    /// Writes the section in the HTML view: the generic layout of [`SectionBody::to_json`].
+    /// gmr's own sections lay themselves out; the writer is gmr's, so only they can.
+    #[cfg(feature = "html")]
+    #[doc(hidden)]
+    fn write_html(&self, out: &mut html::Html) {
+        html::write_value(out, &self.to_json());
+    }
+
+    /// The stacks this section adds to the HTML view's flame graph: none, unless it is one of
+    /// gmr's sections of stacks (`Threads`, `Green Threads`).
+    #[cfg(feature = "html")]
+    #[doc(hidden)]
+    fn flame_stacks(&self) -> Vec<html::FlameStack> {
+        Vec::new()
+    }
 }
 
 /// One section of a report: a title and its body, or the error that stopped its generator.

@@ -108,7 +108,7 @@ pub(crate) fn attribute_allowed(name: &str) -> bool {
 /// A page being written: markup from gmr's code, text and attribute values from the report,
 /// escaped.
 #[derive(Debug, Default)]
-pub(crate) struct Html {
+pub struct Html {
     out: String,
 }
 

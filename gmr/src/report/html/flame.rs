@@ -29,7 +29,6 @@ use inferno::flamegraph::color::{MultiPalette, Palette};
 use inferno::flamegraph::{self, Direction, Options};
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
-use serde_json::Value;
 
 use super::escape::Html;
 use super::stacks;
@@ -40,83 +39,15 @@ const IMAGE_WIDTH: usize = 1200;
 
 /// One stack of the graph.
 #[derive(Debug)]
-pub(super) struct FlameStack {
+pub struct FlameStack {
     /// Whose stacks: `threads`, `tasks of <runtime>`.
-    pub(super) root: String,
+    pub(crate) root: String,
     /// The frames, innermost first.
-    pub(super) frames: Vec<FrameEntry>,
+    pub(crate) frames: Vec<FrameEntry>,
     /// The stack group, as the page names it: `group 3 · 37 threads`.
-    pub(super) leaf: String,
+    pub(crate) leaf: String,
     /// How many threads or tasks have this stack.
-    pub(super) weight: u64,
-}
-
-/// Every thread stack group and every task stack of a JSON report.
-pub(super) fn collect(doc: &Value) -> Vec<FlameStack> {
-    let mut out = Vec::new();
-    let groups = doc
-        .pointer("/threads/stacks")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    for (position, group) in groups.iter().enumerate() {
-        let id = group
-            .get("id")
-            .and_then(Value::as_u64)
-            .map_or(position, |id| id as usize);
-        let count = group
-            .get("tids")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len)
-            .max(1);
-        out.push(FlameStack {
-            root: "threads".to_owned(),
-            frames: stacks::frames(group.get("frames")),
-            leaf: format!(
-                "group {id} · {count} {}",
-                if count == 1 { "thread" } else { "threads" }
-            ),
-            weight: count as u64,
-        });
-    }
-    let dumps = doc
-        .pointer("/green_threads/tasks")
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    for (d, dump) in dumps.iter().enumerate() {
-        let runtime = dump.get("runtime").and_then(Value::as_str).unwrap_or("?");
-        let groups = dump
-            .get("groups")
-            .and_then(Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
-        for (g, group) in groups.iter().enumerate() {
-            let count = group
-                .get("tasks")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len)
-                .max(1);
-            let traces = group
-                .get("traces")
-                .and_then(Value::as_array)
-                .map_or(&[][..], Vec::as_slice);
-            for (t, trace) in traces.iter().enumerate() {
-                let leaf_future = if traces.len() > 1 {
-                    format!(", leaf future {t}")
-                } else {
-                    String::new()
-                };
-                out.push(FlameStack {
-                    root: format!("tasks of {runtime}"),
-                    frames: stacks::frames(Some(trace)),
-                    leaf: format!(
-                        "task group {d}.{g}{leaf_future} · {count} {}",
-                        if count == 1 { "task" } else { "tasks" }
-                    ),
-                    weight: count as u64,
-                });
-            }
-        }
-    }
-    out
+    pub(crate) weight: u64,
 }
 
 /// A frame's name as a folded-stack frame: no `;`, no control characters, never empty.

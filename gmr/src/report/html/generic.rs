@@ -21,12 +21,12 @@ const MAX_DEPTH: usize = 16;
 const TABLES_KEY: &str = "text_tables";
 
 /// Whether a string is a `STUCK …` verdict (highlighted wherever it appears).
-pub(super) fn is_stuck(text: &str) -> bool {
+pub(crate) fn is_stuck(text: &str) -> bool {
     text.starts_with("STUCK")
 }
 
 /// Writes `text`, highlighted if it is a `STUCK …` verdict.
-pub(super) fn write_str(html: &mut Html, text: &str) {
+pub(crate) fn write_str(html: &mut Html, text: &str) {
     if is_stuck(text) {
         html.element("span", &[("class", "stuck")], text);
     } else {
@@ -35,7 +35,7 @@ pub(super) fn write_str(html: &mut Html, text: &str) {
 }
 
 /// Writes the fields of an object as a two-column table (nothing for no fields).
-pub(super) fn write_fields<'a>(
+pub(crate) fn write_fields<'a>(
     html: &mut Html,
     fields: impl IntoIterator<Item = (&'a str, &'a Value)>,
 ) {
@@ -75,7 +75,7 @@ fn write_fields_at<'a>(
 }
 
 /// Writes any value in the generic layout.
-pub(super) fn write_value(html: &mut Html, value: &Value) {
+pub(crate) fn write_value(html: &mut Html, value: &Value) {
     write_value_at(html, value, 0);
 }
 
@@ -182,14 +182,14 @@ fn is_scalar(value: &Value) -> bool {
 /// An object's fields, with the ones a layout reads marked, so that the rest can be shown in
 /// the generic layout: a field gmr does not know yet is never lost.
 #[derive(Debug)]
-pub(super) struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     fields: Option<&'a Map<String, Value>>,
     read: Vec<&'static str>,
 }
 
 impl<'a> Fields<'a> {
     /// The fields of `value` (none if it is not an object).
-    pub(super) fn of(value: &'a Value) -> Self {
+    pub(crate) fn of(value: &'a Value) -> Self {
         Fields {
             fields: value.as_object(),
             read: Vec::new(),
@@ -197,7 +197,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Field `key`, marked as read.
-    pub(super) fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+    pub(crate) fn get(&mut self, key: &'static str) -> Option<&'a Value> {
         if !self.read.contains(&key) {
             self.read.push(key);
         }
@@ -205,47 +205,70 @@ impl<'a> Fields<'a> {
     }
 
     /// Field `key` as a string, marked as read.
-    pub(super) fn str(&mut self, key: &'static str) -> Option<&'a str> {
+    pub(crate) fn str(&mut self, key: &'static str) -> Option<&'a str> {
         self.get(key).and_then(Value::as_str)
     }
 
-    /// Field `key` as a number, marked as read.
-    pub(super) fn f64(&mut self, key: &'static str) -> Option<f64> {
-        self.get(key).and_then(Value::as_f64)
-    }
-
     /// Field `key` as an unsigned integer, marked as read.
-    pub(super) fn u64(&mut self, key: &'static str) -> Option<u64> {
+    pub(crate) fn u64(&mut self, key: &'static str) -> Option<u64> {
         self.get(key).and_then(Value::as_u64)
     }
 
     /// Field `key` as a list, marked as read (empty if absent).
-    pub(super) fn list(&mut self, key: &'static str) -> &'a [Value] {
+    pub(crate) fn list(&mut self, key: &'static str) -> &'a [Value] {
         self.get(key)
             .and_then(Value::as_array)
             .map_or(&[], Vec::as_slice)
     }
 
     /// Field `key` as a boolean, marked as read.
-    pub(super) fn bool(&mut self, key: &'static str) -> Option<bool> {
+    pub(crate) fn bool(&mut self, key: &'static str) -> Option<bool> {
         self.get(key).and_then(Value::as_bool)
     }
 
     /// Marks fields as read without reading them (shown some other way).
-    pub(super) fn skip(&mut self, keys: &[&'static str]) {
+    pub(crate) fn skip(&mut self, keys: &[&'static str]) {
         for key in keys {
             let _ = self.get(key);
         }
     }
 
     /// The fields not read, in document order, nulls left out.
-    pub(super) fn rest(&self) -> Vec<(&'a str, &'a Value)> {
+    pub(crate) fn rest(&self) -> Vec<(&'a str, &'a Value)> {
         self.fields
             .into_iter()
             .flatten()
             .filter(|(k, v)| !self.read.contains(&k.as_str()) && !v.is_null())
             .map(|(k, v)| (k.as_str(), v))
             .collect()
+    }
+}
+
+/// Problems worth telling the reader, one per line.
+pub(crate) fn write_notes(html: &mut Html, notes: &[Value]) {
+    if notes.is_empty() {
+        return;
+    }
+    html.open("ul", &[("class", "notes")]);
+    for note in notes {
+        html.open("li", &[]);
+        html.text("note: ");
+        match note.as_str() {
+            Some(text) => write_str(html, text),
+            None => write_value(html, note),
+        }
+        html.close("li");
+    }
+    html.close("ul");
+}
+
+/// The fields of a section the view does not lay out, in the generic layout.
+pub(crate) fn write_rest(html: &mut Html, fields: &Fields<'_>) {
+    let rest = fields.rest();
+    if !rest.is_empty() {
+        html.open("div", &[("class", "more")]);
+        write_fields(html, rest);
+        html.close("div");
     }
 }
 

@@ -1,11 +1,14 @@
-//! The HTML view: one self-contained page per report, made from the report's JSON document.
+//! The HTML view: one self-contained page per report.
 //!
 //! ```
 //! let gmr = gmr::Gmr::builder().package(gmr::package!()).build()?;
 //! let report = gmr.report(gmr::Trigger::Api);
-//! let page = gmr::report::html::render(&report.to_json());
+//! let page = gmr::report::html::render(&report);
 //! assert!(page.starts_with("<!DOCTYPE html>"));
 //! assert_eq!(page, report.render(gmr::OutputFormat::Html));
+//! // A report file renders the same page: `gmr view --format html`.
+//! let again = gmr::Report::from_json(&report.to_json())?;
+//! assert_eq!(gmr::report::html::render(&again), page);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -15,13 +18,15 @@
 //! flight oldest first with `STUCK` highlighted, the "since the last report" part when a
 //! report has one, and a flame graph (an icicle: the outermost frame on top) of every thread
 //! and task stack, each as wide as the threads or tasks that share it, drawn by `inferno`;
-//! clicking a frame zooms into it. Fields the view has no layout for (a section of the
-//! application, a field of a newer gmr) are shown in a generic layout: nothing in the JSON
-//! is left out, and nothing in it makes rendering fail.
+//! clicking a frame zooms into it. A section with no layout of its own (`Package`,
+//! `Configuration`, the application's sections) is shown in a generic layout of its JSON:
+//! nothing in it is left out, and nothing in it makes rendering fail.
 //!
-//! Made from the JSON, so that a report file renders the same page as the process would
-//! (`render` of the file's document). Frames are read into gmr's frame model and folded by
-//! the text view's rule.
+//! Made from the report's sections, as the text view is: each built-in section lays itself
+//! out (`Threads` from its model, in `sections/threads/html.rs`, so that a page of 1000
+//! threads costs about what its text does), and the flame graph takes the stacks each
+//! section gives. A report file renders the same page through [`crate::Report::from_json`].
+//! Frames are gmr's frame model, folded by the text view's rule.
 //!
 //! # What can go wrong
 //!
@@ -47,17 +52,20 @@
 
 mod escape;
 mod flame;
-mod generic;
-mod green;
+pub(crate) mod generic;
 mod page;
-mod stacks;
-mod threads;
+pub(crate) mod stacks;
 
-/// The page of a JSON report (as [`crate::Report::to_json`] makes it, or as read from a
-/// report file): a complete HTML document. Never fails: what the view does not know is shown
-/// in a generic layout.
-pub fn render(doc: &serde_json::Value) -> String {
-    page::render(doc)
+pub(crate) use self::escape::Html;
+pub(crate) use self::flame::FlameStack;
+pub(crate) use self::generic::write_value;
+
+/// The page of `report`: a complete HTML document. Never fails: a section whose layout
+/// fails is shown in the generic layout of its JSON, with the failure.
+///
+/// For a report file, read it first with [`crate::Report::from_json`].
+pub fn render(report: &crate::Report) -> String {
+    page::render(report)
 }
 
 /// The `Content-Security-Policy` to send with the page (the page also carries it in a

@@ -1,5 +1,6 @@
 //! The page: its head (the Content-Security-Policy, the style), the report's header, the
-//! controls, the flame graph, every section in report order, and the script.
+//! controls, the flame graph, every section in report order (each in its own layout,
+//! [`crate::report::SectionBody::write_html`]), and the script.
 //!
 //! The style and the script are constants of gmr ([`STYLE`], [`SCRIPT`]), inline so that the
 //! page is one self-contained file, and allowed by their SHA-256 in the page's
@@ -9,32 +10,19 @@
 
 use std::sync::OnceLock;
 
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::escape::Html;
-use super::flame;
-use super::generic::{self, Fields};
-use super::{green, threads};
-use crate::report::isolate;
+use super::flame::{self, FlameStack};
+use super::generic;
+use crate::report::json::section_keys;
+use crate::report::{Report, Section, isolate};
 
 /// The page's style sheet.
 pub(super) const STYLE: &str = include_str!("page.css");
 
 /// The page's script.
 pub(super) const SCRIPT: &str = include_str!("page.js");
-
-/// The header fields of the JSON document (not sections).
-const HEADER_KEYS: &[&str] = &[
-    "report_version",
-    "service",
-    "version",
-    "host",
-    "pid",
-    "generated_at",
-    "trigger",
-    "sections",
-];
 
 /// `'sha256-…'` of `source`, as a CSP source expression.
 fn hash_source(source: &str) -> String {
@@ -82,51 +70,14 @@ pub(super) fn header_policy() -> &'static str {
     POLICY.get_or_init(|| format!("{}; frame-ancestors 'none'", meta_policy()))
 }
 
-/// A section of the document: its title and key, in report order.
-struct SectionRef<'a> {
-    title: &'a str,
-    key: &'a str,
-}
-
-/// The sections of `doc` in report order: its `sections` index, else every field that is not
-/// a header field.
-fn sections(doc: &Value) -> Vec<SectionRef<'_>> {
-    let indexed: Vec<SectionRef<'_>> = doc
-        .get("sections")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|s| {
-            let key = s.get("key")?.as_str()?;
-            let title = s.get("title").and_then(Value::as_str).unwrap_or(key);
-            Some(SectionRef { title, key })
-        })
-        .collect();
-    let mut out = indexed;
-    // Fields the index does not list are sections too (a document written by hand, or cut).
-    for key in doc.as_object().into_iter().flat_map(|o| o.keys()) {
-        if !HEADER_KEYS.contains(&key.as_str()) && !out.iter().any(|s| s.key == key) {
-            out.push(SectionRef { title: key, key });
-        }
-    }
-    out
-}
-
-/// The page of the JSON report `doc`.
-pub(super) fn render(doc: &Value) -> String {
+/// The page of `report`.
+pub(super) fn render(report: &Report) -> String {
     let mut html = Html::with_capacity(64 * 1024);
-    let mut header = Fields::of(doc);
-    let service = header.str("service").unwrap_or("?");
-    let version = header.str("version");
-    let host = header.str("host").unwrap_or("?");
-    let pid = header.get("pid").map(Value::to_string).unwrap_or_default();
-    let generated_at = header.str("generated_at").unwrap_or("?");
-    let trigger = header.str("trigger").unwrap_or("?");
-    let report_version = header
-        .get("report_version")
-        .map(Value::to_string)
-        .unwrap_or_default();
-    header.skip(&["sections"]);
+    let header = report.header();
+    let service = header.service.as_str();
+    let host = header.host.as_str();
+    let pid = header.pid;
+    let generated_at = header.generated_at.as_str();
 
     html.markup("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     html.open(
@@ -152,12 +103,13 @@ pub(super) fn render(doc: &Value) -> String {
     html.markup("<header class=\"top\"><h1>Guru Meditation Report</h1>");
     html.open("p", &[("class", "meta")]);
     html.element("b", &[], service);
-    if let Some(version) = version {
+    if !header.version.is_empty() {
         html.text(" ");
-        html.text(version);
+        html.text(&header.version);
     }
     html.text_fmt(format_args!(
-        " · host {host} · pid {pid} · {generated_at} · trigger {trigger} · report version {report_version}"
+        " · host {host} · pid {pid} · {generated_at} · trigger {} · report version {}",
+        header.trigger, header.report_version
     ));
     html.close("p");
     html.markup(
@@ -168,24 +120,10 @@ pub(super) fn render(doc: &Value) -> String {
          <button type=\"button\" id=\"gmr-expand\">Expand all</button>\
          <button type=\"button\" id=\"gmr-collapse\">Collapse all</button></div></header><main>",
     );
-    let extra = header.rest();
-    let extra: Vec<(&str, &Value)> = extra
-        .into_iter()
-        .filter(|(k, _)| !sections(doc).iter().any(|s| s.key == *k))
-        .collect();
 
-    write_flame(&mut html, doc);
-
-    for section in sections(doc) {
-        let Some(value) = doc.get(section.key) else {
-            continue;
-        };
-        write_section(&mut html, &section, value);
-    }
-    if !extra.is_empty() {
-        html.markup("<details class=\"section\" open><summary><h2>Other fields</h2></summary><div class=\"body\">");
-        generic::write_fields(&mut html, extra);
-        html.markup("</div></details>");
+    write_flame(&mut html, report);
+    for (section, key) in report.sections().iter().zip(section_keys(report)) {
+        write_section(&mut html, section, &key);
     }
     html.markup("</main><script>");
     html.markup(SCRIPT);
@@ -193,13 +131,21 @@ pub(super) fn render(doc: &Value) -> String {
     html.into_string()
 }
 
-/// The flame graph block, or why there is none.
-fn write_flame(html: &mut Html, doc: &Value) {
+/// The flame graph block: the stacks of every section that has some, or why there is none.
+fn write_flame(html: &mut Html, report: &Report) {
     html.markup(
         "<details class=\"section\" open id=\"gmr-flame\"><summary><h2>Flame graph: every \
          thread and task stack</h2></summary><div class=\"body\">",
     );
-    let drawn = isolate::catch(|| flame::draw(&flame::collect(doc)));
+    let drawn = isolate::catch(|| {
+        let stacks: Vec<FlameStack> = report
+            .sections()
+            .iter()
+            .filter_map(|s| s.body().ok())
+            .flat_map(|body| body.flame_stacks())
+            .collect();
+        flame::draw(&stacks)
+    });
     match drawn {
         Ok(Ok(svg)) => {
             html.markup(
@@ -230,51 +176,48 @@ fn write_flame(html: &mut Html, doc: &Value) {
     html.markup("</div></details>");
 }
 
-/// One section: a collapsible block with its layout (`Threads`, `Green Threads`) or the
-/// generic one; a section whose generator failed shows its error; a layout that panics
-/// falls back to the generic layout with the panic's message.
-fn write_section(html: &mut Html, section: &SectionRef<'_>, value: &Value) {
+/// One section: a collapsible block with the section's own layout (or the generic one of its
+/// JSON); a section whose generator failed shows its error; a layout that panics falls back
+/// to the generic layout with the panic's message.
+fn write_section(html: &mut Html, section: &Section, key: &str) {
     html.open(
         "details",
-        &[
-            ("class", "section"),
-            ("open", ""),
-            ("data-key", section.key),
-        ],
+        &[("class", "section"), ("open", ""), ("data-key", key)],
     );
     html.markup("<summary><h2>");
-    html.text(section.title);
+    html.text(section.title());
     html.markup("</h2></summary><div class=\"body\">");
-    let failed = value
-        .as_object()
-        .filter(|o| o.len() == 1)
-        .and_then(|o| o.get("error"))
-        .and_then(Value::as_str);
-    if let Some(error) = failed {
-        html.element(
-            "p",
-            &[("class", "error")],
-            &format!("(section failed: {error})"),
-        );
-    } else {
-        let layout = |value: &Value| -> Html {
-            let mut part = Html::with_capacity(16 * 1024);
-            match section.key {
-                "threads" => threads::write(&mut part, value),
-                "green_threads" => green::write(&mut part, value),
-                _ => generic::write_value(&mut part, value),
-            }
-            part
-        };
-        match isolate::catch(|| layout(value)) {
-            Ok(part) => html.append(part),
-            Err(panic) => {
-                html.element(
-                    "p",
-                    &[("class", "error")],
-                    &format!("(this section's layout failed: {panic}; its fields follow)"),
-                );
-                generic::write_value(html, value);
+    match section.body() {
+        Err(error) => {
+            html.element(
+                "p",
+                &[("class", "error")],
+                &format!("(section failed: {error})"),
+            );
+        }
+        Ok(body) => {
+            let laid_out = isolate::catch(|| {
+                let mut part = Html::with_capacity(16 * 1024);
+                body.write_html(&mut part);
+                part
+            });
+            match laid_out {
+                Ok(part) => html.append(part),
+                Err(panic) => {
+                    html.element(
+                        "p",
+                        &[("class", "error")],
+                        &format!("(this section's layout failed: {panic}; its fields follow)"),
+                    );
+                    match isolate::catch(|| body.to_json()) {
+                        Ok(value) => generic::write_value(html, &value),
+                        Err(panic) => html.element(
+                            "p",
+                            &[("class", "error")],
+                            &format!("(and its JSON failed: {panic})"),
+                        ),
+                    }
+                }
             }
         }
     }

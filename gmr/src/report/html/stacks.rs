@@ -12,7 +12,7 @@ use crate::report::stack::{FrameEntry, FrameKind, shown};
 /// The frames of a JSON stack (innermost first). A frame whose shape gmr does not know (a
 /// newer or older report) keeps its name if it has one and is marked unknown; it is never
 /// dropped.
-pub(super) fn frames(value: Option<&Value>) -> Vec<FrameEntry> {
+pub(crate) fn frames(value: Option<&Value>) -> Vec<FrameEntry> {
     let Some(Value::Array(items)) = value else {
         return Vec::new();
     };
@@ -43,7 +43,7 @@ fn frame(value: &Value) -> FrameEntry {
 }
 
 /// The name a frame is shown by: as in the text view, short (generic arguments elided).
-pub(super) fn display_name(frame: &FrameEntry) -> &str {
+pub(crate) fn display_name(frame: &FrameEntry) -> &str {
     frame
         .name
         .as_deref()
@@ -52,7 +52,7 @@ pub(super) fn display_name(frame: &FrameEntry) -> &str {
 }
 
 /// The CSS class of a frame's kind (`k-application`, …).
-pub(super) fn kind_class(kind: FrameKind) -> &'static str {
+pub(crate) fn kind_class(kind: FrameKind) -> &'static str {
     match kind {
         FrameKind::Application => "k-application",
         FrameKind::Library => "k-library",
@@ -76,7 +76,7 @@ fn kind_name(kind: FrameKind) -> &'static str {
 }
 
 /// The fold rule of a section (`folded` in its JSON).
-pub(super) fn fold_config(folded: bool) -> FoldConfig {
+pub(crate) fn fold_config(folded: bool) -> FoldConfig {
     FoldConfig {
         enabled: folded,
         extra_crates: Vec::new(),
@@ -86,7 +86,7 @@ pub(super) fn fold_config(folded: bool) -> FoldConfig {
 /// Writes `frames` (innermost first): one line per frame, numbered as in the text view, and
 /// each run the text view folds as `… N frames in hyper, tower …`, which expands to its
 /// frames.
-pub(super) fn write_frames(html: &mut Html, frames: &[FrameEntry], fold: &FoldConfig) {
+pub(crate) fn write_frames(html: &mut Html, frames: &[FrameEntry], fold: &FoldConfig) {
     html.open("div", &[("class", "frames")]);
     if frames.is_empty() {
         html.element("div", &[("class", "none")], "(no frames)");

@@ -10,6 +10,8 @@
 //! Each part is gathered on its own: a blocked worker that stops the task dump leaves the
 //! requests, spans and metrics in place, with one line saying why there are no task stacks.
 
+#[cfg(feature = "html")]
+mod html;
 mod model;
 mod render;
 #[cfg(feature = "tracing")]
@@ -249,6 +251,16 @@ impl SectionBody for GreenThreadsSection {
         serde_json::to_value(&self.model).unwrap_or_else(
             |e| serde_json::json!({ "error": format!("cannot serialize the section: {e}") }),
         )
+    }
+
+    #[cfg(feature = "html")]
+    fn write_html(&self, out: &mut crate::report::html::Html) {
+        html::write(out, &self.to_json());
+    }
+
+    #[cfg(feature = "html")]
+    fn flame_stacks(&self) -> Vec<crate::report::html::FlameStack> {
+        html::flame_stacks(&self.to_json())
     }
 }
 

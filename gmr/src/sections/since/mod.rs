@@ -11,6 +11,8 @@
 //! ([`diff`]).
 
 pub(crate) mod compare;
+#[cfg(feature = "html")]
+pub(crate) mod html;
 pub(crate) mod model;
 pub(crate) mod render;
 pub(crate) mod summary;

@@ -10,6 +10,8 @@
 
 #[cfg(test)]
 mod golden_tests;
+#[cfg(feature = "html")]
+mod html;
 mod model;
 mod render;
 

@@ -359,4 +359,14 @@ impl crate::report::SectionBody for ThreadsSection {
             serde_json::json!({ "error": format!("cannot serialize the Threads section: {e}") })
         })
     }
+
+    #[cfg(feature = "html")]
+    fn write_html(&self, out: &mut crate::report::html::Html) {
+        super::html::write(self, out);
+    }
+
+    #[cfg(feature = "html")]
+    fn flame_stacks(&self) -> Vec<crate::report::html::FlameStack> {
+        super::html::flame_stacks(self)
+    }
 }

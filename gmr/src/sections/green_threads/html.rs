@@ -1,4 +1,5 @@
-//! The `Green Threads` section in the HTML view, read from its JSON: the requests in flight
+//! The `Green Threads` section in the HTML view, read from its JSON (a few hundred requests
+//! and the groups of task stacks, not one entry per task): the requests in flight
 //! of each adapter as a table, the oldest first, `STUCK` rows highlighted, each with what is
 //! known of it below (the thread blocking in its poll, where it waits, its spans, its task's
 //! stack); the task stacks of each runtime grouped like threads; long-open spans; the
@@ -6,11 +7,10 @@
 
 use serde_json::Value;
 
-use super::escape::Html;
-use super::generic::{self, Fields};
-use super::stacks;
-use super::threads::{write_rest, write_since};
+use crate::report::html::generic::{self, Fields, write_rest};
+use crate::report::html::{FlameStack, Html, stacks};
 use crate::report::stack::{FrameEntry, FrameKind};
+use crate::sections::since::html::write_since;
 
 /// Writes the `Green Threads` section from its JSON.
 pub(super) fn write(html: &mut Html, section: &Value) {
@@ -448,4 +448,49 @@ fn write_spans(html: &mut Html, spans: &Value) {
         );
     }
     write_rest(html, &s);
+}
+
+/// Every task stack of the section's JSON, for the flame graph: one per group and leaf
+/// future, as wide as the group's tasks.
+pub(super) fn flame_stacks(section: &Value) -> Vec<FlameStack> {
+    let mut out = Vec::new();
+    let dumps = section
+        .get("tasks")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for (d, dump) in dumps.iter().enumerate() {
+        let runtime = dump.get("runtime").and_then(Value::as_str).unwrap_or("?");
+        let groups = dump
+            .get("groups")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        for (g, group) in groups.iter().enumerate() {
+            let count = group
+                .get("tasks")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+                .max(1);
+            let traces = group
+                .get("traces")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            for (t, trace) in traces.iter().enumerate() {
+                let leaf_future = if traces.len() > 1 {
+                    format!(", leaf future {t}")
+                } else {
+                    String::new()
+                };
+                out.push(FlameStack {
+                    root: format!("tasks of {runtime}"),
+                    frames: stacks::frames(Some(trace)),
+                    leaf: format!(
+                        "task group {d}.{g}{leaf_future} · {count} {}",
+                        if count == 1 { "task" } else { "tasks" }
+                    ),
+                    weight: count as u64,
+                });
+            }
+        }
+    }
+    out
 }
