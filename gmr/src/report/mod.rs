@@ -8,8 +8,8 @@
 //! The text view ([`Report::to_text`]) follows oslo.reports' 72-column layout that operators
 //! know; the JSON view ([`Report::to_json`]) is one document with `report_version` and one field
 //! per section, holding every value the text shows; the HTML view (`html`, cargo feature
-//! `html`) is one self-contained page made from the JSON. [`OutputFormat`] names the views; a
-//! [`RenderedReport`] is a report rendered in one of them.
+//! `html`) is one self-contained page, made from the sections as the text is. [`OutputFormat`]
+//! names the views; a [`RenderedReport`] is a report rendered in one of them.
 //!
 //! A report's JSON view reads back into a [`Report`] ([`Report::from_json`], see [`parse`]):
 //! what `gmr view` renders, with the same renderers as the process that wrote it.

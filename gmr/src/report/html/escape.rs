@@ -130,12 +130,19 @@ impl Html {
         escape_into(&mut self.out, text);
     }
 
-    /// A text node from formatting arguments, escaped.
+    /// A text node from formatting arguments, escaped as it is formatted (no string of its
+    /// own).
     pub(crate) fn text_fmt(&mut self, args: std::fmt::Arguments<'_>) {
-        match args.as_str() {
-            Some(s) => self.text(s),
-            None => self.text(&args.to_string()),
+        /// Escapes what is formatted into it.
+        struct Escaping<'a>(&'a mut String);
+        impl std::fmt::Write for Escaping<'_> {
+            fn write_str(&mut self, s: &str) -> std::fmt::Result {
+                escape_into(self.0, s);
+                Ok(())
+            }
         }
+        // Writing to a `String` cannot fail; a `Display` that fails leaves what it wrote.
+        let _ = std::fmt::Write::write_fmt(&mut Escaping(&mut self.out), args);
     }
 
     /// `<tag attr="value" …>`: names from gmr's code, values escaped; a refused attribute
@@ -186,6 +193,19 @@ impl Html {
     /// Appends a part written on its own (through the same escaping).
     pub(crate) fn append(&mut self, part: Html) {
         self.out.push_str(&part.out);
+    }
+
+    /// How much has been written: a mark to go back to with [`Html::truncate`].
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Drops what was written after the mark `len` (from [`Html::len`]): the part of a
+    /// layout that failed half-way.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        if self.out.is_char_boundary(len) {
+            self.out.truncate(len);
+        }
     }
 
     /// The page.

@@ -196,14 +196,13 @@ fn write_section(html: &mut Html, section: &Section, key: &str) {
             );
         }
         Ok(body) => {
-            let laid_out = isolate::catch(|| {
-                let mut part = Html::with_capacity(16 * 1024);
-                body.write_html(&mut part);
-                part
-            });
+            // Written in place; a layout that panics half-way is cut back to where it began.
+            let mark = html.len();
+            let laid_out = isolate::catch(|| body.write_html(html));
             match laid_out {
-                Ok(part) => html.append(part),
+                Ok(()) => {}
                 Err(panic) => {
+                    html.truncate(mark);
                     html.element(
                         "p",
                         &[("class", "error")],

@@ -10,17 +10,19 @@ use serde_json::Value;
 use crate::report::html::generic::{self, Fields, write_rest};
 use crate::report::html::{FlameStack, Html, stacks};
 use crate::report::stack::{FrameEntry, FrameKind};
-use crate::sections::since::html::write_since;
+use crate::sections::since::html as since;
+use crate::sections::since::model::GreenSince;
 
-/// Writes the `Green Threads` section from its JSON.
-pub(super) fn write(html: &mut Html, section: &Value) {
+/// Writes the `Green Threads` section from its JSON, and its "since the last report" part.
+pub(super) fn write(html: &mut Html, section: &Value, since: Option<&GreenSince>) {
     let mut s = Fields::of(section);
     let fold = stacks::fold_config(s.bool("folded").unwrap_or(true));
     if let Some(note) = s.str("note") {
         html.element("p", &[("class", "summary")], note);
     }
-    if let Some(since) = s.get("since") {
-        write_since(html, since);
+    s.skip(&["since"]);
+    if let Some(since) = since {
+        since::write_green(html, since);
     }
     let tasks = s.list("tasks");
     for block in s.list("requests") {

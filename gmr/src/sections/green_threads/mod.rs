@@ -255,7 +255,7 @@ impl SectionBody for GreenThreadsSection {
 
     #[cfg(feature = "html")]
     fn write_html(&self, out: &mut crate::report::html::Html) {
-        html::write(out, &self.to_json());
+        html::write(out, &self.to_json(), self.model.since.as_ref());
     }
 
     #[cfg(feature = "html")]

@@ -32,11 +32,9 @@ struct Thread<'a> {
 
 impl<'a> Thread<'a> {
     fn read(entry: &'a ThreadEntry, shared_futexes: &[&str]) -> Self {
-        let cpu = match (entry.cpu_user_s, entry.cpu_system_s) {
-            (Some(u), Some(s)) => Some(u + s),
-            _ => None,
-        };
-        let blocked = match &entry.syscall {
+        // A thousand rows: each string is written once, into room made for it.
+        let mut blocked = String::with_capacity(48);
+        match &entry.syscall {
             Some(sc) => match &sc.futex {
                 Some(addr) => {
                     let shared = if shared_futexes.contains(&addr.as_str()) {
@@ -44,67 +42,76 @@ impl<'a> Thread<'a> {
                     } else {
                         ""
                     };
-                    format!("in futex {addr}{shared}")
+                    let _ = write!(blocked, "in futex {addr}{shared}");
                 }
-                None => format!("in {}", sc.text.trim_end_matches("()")),
+                None => {
+                    let _ = write!(blocked, "in {}", sc.text.trim_end_matches("()"));
+                }
             },
-            None => entry
-                .wchan
-                .as_ref()
-                .map(|w| format!("in {w}"))
-                .unwrap_or_default(),
-        };
-        let blocked_kind = blocked
-            .split([' ', '('])
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut condition = String::with_capacity(64);
-        let mut part = |text: &str| {
-            if !condition.is_empty() {
-                condition.push_str(", ");
+            None => {
+                if let Some(w) = &entry.wchan {
+                    let _ = write!(blocked, "in {w}");
+                }
             }
-            condition.push_str(text);
+        }
+        // `in futex`, `in epoll_wait`: the first two words, without the arguments.
+        let kind_end = blocked
+            .match_indices([' ', '('])
+            .nth(1)
+            .map_or(blocked.len(), |(at, _)| at);
+        let blocked_kind = blocked[..kind_end].to_owned();
+
+        let mut condition = String::with_capacity(128);
+        let sep = |out: &mut String| {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
         };
         if let Some(state) = &entry.state_name {
-            part(state);
+            condition.push_str(state);
         }
-        if let Some(c) = cpu {
-            part(&match entry.cpu_during_capture_ms.filter(|ms| *ms >= 1.0) {
-                Some(ms) => format!("cpu {c:.2}s (+{ms:.0} ms during capture)"),
-                None => format!("cpu {c:.2}s"),
-            });
+        if let (Some(u), Some(s)) = (entry.cpu_user_s, entry.cpu_system_s) {
+            sep(&mut condition);
+            let _ = write!(condition, "cpu {:.2}s", u + s);
+            if let Some(ms) = entry.cpu_during_capture_ms.filter(|ms| *ms >= 1.0) {
+                let _ = write!(condition, " (+{ms:.0} ms during capture)");
+            }
         }
         if !blocked.is_empty() {
-            part(&blocked);
+            sep(&mut condition);
+            condition.push_str(&blocked);
         }
         if entry.reporting_thread {
-            part("making this report");
+            sep(&mut condition);
+            condition.push_str("making this report");
         }
         if let Some(request) = &entry.polling {
-            part(&format!("polling {request}"));
+            sep(&mut condition);
+            let _ = write!(condition, "polling {request}");
         }
-        let mut detail = String::new();
-        let mut more = |args: std::fmt::Arguments<'_>| {
-            if !detail.is_empty() {
-                detail.push_str(", ");
-            }
-            let _ = detail.write_fmt(args);
-        };
+
+        let mut detail = String::with_capacity(128);
         if let Some(state) = &entry.state {
-            more(format_args!("state {state}"));
+            let _ = write!(detail, "state {state}");
         }
         if let Some(sc) = &entry.syscall {
+            sep(&mut detail);
             match &sc.name {
-                Some(name) => more(format_args!("syscall {name} ({})", sc.nr)),
-                None => more(format_args!("syscall {}", sc.nr)),
+                Some(name) => {
+                    let _ = write!(detail, "syscall {name} ({})", sc.nr);
+                }
+                None => {
+                    let _ = write!(detail, "syscall {}", sc.nr);
+                }
             }
         }
         if let Some(wchan) = &entry.wchan {
-            more(format_args!("wchan {wchan}"));
+            sep(&mut detail);
+            let _ = write!(detail, "wchan {wchan}");
         }
         if let Some(comm) = entry.comm.as_ref().filter(|c| **c != entry.name) {
-            more(format_args!("comm {comm}"));
+            sep(&mut detail);
+            let _ = write!(detail, "comm {comm}");
         }
         Thread {
             entry,
@@ -145,10 +152,7 @@ pub(super) fn write(s: &ThreadsSection, html: &mut Html) {
     let notes: Vec<Value> = s.notes.iter().map(|n| Value::from(n.as_str())).collect();
     write_notes(html, &notes);
     if let Some(since) = &s.since {
-        match serde_json::to_value(since) {
-            Ok(since) => crate::sections::since::html::write_since(html, &since),
-            Err(e) => html.element("p", &[("class", "error")], &format!("(since: {e})")),
-        }
+        crate::sections::since::html::write_threads(html, since);
     }
 
     let shared: Vec<&str> = s.futex_waiters.iter().map(|w| w.address.as_str()).collect();
