@@ -15,7 +15,9 @@ use serde_json::Value;
 fn report_with_blocked_handler(demo: &Demo, auth: &str) -> (Value, i64, Vec<Value>) {
     let started = Instant::now();
     let mut last = Value::Null;
-    while started.elapsed() < Duration::from_secs(20) {
+    // Within the 15 s that `/block` lasts; on loaded cores a report can miss a thread's stack
+    // (it did not answer the capture signal in time), so ask again.
+    while started.elapsed() < Duration::from_secs(14) {
         let response = http(demo.addr, "GET", "/admin/gmr?format=json", &[auth]);
         assert_eq!(response.status, 200, "{}", response.text());
         let report: Value = serde_json::from_str(&response.text()).expect("JSON report");
@@ -33,14 +35,17 @@ fn report_with_blocked_handler(demo: &Demo, auth: &str) -> (Value, i64, Vec<Valu
                 .as_array()
                 .cloned()
         });
-        if let (Some(frames), Some(tid)) = (frames, tid)
+        if let (Some(frames), Some(tid)) = (&frames, tid)
             && frames
                 .iter()
                 .any(|f| f["function"] == "gmr_examples::demo_block_handler")
         {
-            return (report, tid, frames);
+            return (report, tid, frames.clone());
         }
-        last = report;
+        // Keep the last report that had the request, to say what was wrong with it.
+        if tid.is_some() || last.is_null() {
+            last = report;
+        }
         std::thread::sleep(Duration::from_millis(300));
     }
     panic!(
@@ -54,7 +59,7 @@ fn blocked_handler_is_named_with_path_file_and_line(name: &str) {
     let token = demo.token().expect("the demo prints its token");
     let auth = format!("Authorization: Bearer {token}");
     let addr = demo.addr;
-    let blocker = std::thread::spawn(move || http(addr, "GET", "/block?ms=8000", &[]));
+    let blocker = std::thread::spawn(move || http(addr, "GET", "/block?ms=15000", &[]));
     let (report, tid, frames) = report_with_blocked_handler(&demo, &auth);
 
     // JSON: the full name, the source file, the line, the kind.
