@@ -13,6 +13,8 @@ use crate::report::stack::{FrameEntry, FrameKind};
 use crate::sections::since::html as since;
 use crate::sections::since::model::GreenSince;
 
+use super::render::one_line;
+
 /// Writes the `Green Threads` section from its JSON, and its "since the last report" part.
 pub(super) fn write(html: &mut Html, section: &Value, since: Option<&GreenSince>) {
     let mut s = Fields::of(section);
@@ -315,25 +317,6 @@ fn write_traces(html: &mut Html, group: &Value, fold: &crate::config::FoldConfig
 
 fn has_application(trace: &[FrameEntry]) -> bool {
     trace.iter().any(|f| f.kind == FrameKind::Application)
-}
-
-/// A stack in one line, as the text view has it: its innermost function and the crates it
-/// runs through.
-fn one_line(trace: &[FrameEntry]) -> String {
-    let innermost = trace.first().map_or("<unknown>", stacks::display_name);
-    let mut crates: Vec<&str> = Vec::new();
-    for f in trace {
-        if let Some(p) = f.package.as_deref()
-            && !crates.contains(&p)
-        {
-            crates.push(p);
-        }
-    }
-    format!(
-        "{innermost} ({} frames in {})",
-        trace.len(),
-        crates.join(", ")
-    )
 }
 
 fn write_tasks(html: &mut Html, index: usize, dump: &Value, fold: &crate::config::FoldConfig) {

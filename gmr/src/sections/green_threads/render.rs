@@ -239,8 +239,9 @@ fn has_application(trace: &[FrameEntry]) -> bool {
     trace.iter().any(|f| f.kind == FrameKind::Application)
 }
 
-/// A stack in one line: its innermost function and the crates it runs through.
-fn one_line(trace: &[FrameEntry]) -> String {
+/// A stack in one line: its innermost function and the crates it runs through (the text
+/// view and the page say it alike).
+pub(super) fn one_line(trace: &[FrameEntry]) -> String {
     let innermost = trace
         .first()
         .and_then(|f| f.name.as_deref().or(f.function.as_deref()))
