@@ -14,7 +14,8 @@
 //! chunks of 100 requests with and without gmr, 400 times, and prints the median time per
 //! request of each arm and the median of the chunk pairs' differences: on a machine whose
 //! speed drifts (shared cores), the difference of neighbouring chunks is the steadier figure.
-//! `GMR_BENCH_PAIRED_ONLY=1` runs only that.
+//! `GMR_BENCH_PAIRED_ONLY=1` runs only that; `GMR_BENCH_PAIRED_ONLY=axum,tower` runs it for
+//! the adapters named (`axum`, `axum-noop-layer`, `tower`, `actix`), e.g. under `perf record`.
 
 #![allow(clippy::print_stdout)]
 
@@ -249,40 +250,57 @@ fn paired(adapter: &str, mut run: impl FnMut(bool, u64) -> Duration) {
     );
 }
 
+/// Whether the paired measurement of `adapter` runs (`GMR_BENCH_PAIRED_ONLY` names it, or is
+/// `1` or unset).
+fn selected(adapter: &str) -> bool {
+    match std::env::var("GMR_BENCH_PAIRED_ONLY") {
+        Ok(list) if list != "1" => list.split(',').any(|name| name.trim() == adapter),
+        _ => true,
+    }
+}
+
 fn paired_all() {
     let rt = runtime();
-    let (mut without, mut with, gmr) = axum_apps(&rt);
-    paired("axum", |g, n| {
-        rt.block_on(axum_requests(if g { &mut with } else { &mut without }, n))
-    });
-    drop(gmr);
-    // For reference: what axum's `Router::layer` costs with a layer that does nothing (every
-    // route's service wrapped, boxed and cloned per request).
-    let (mut without, _, _) = axum_apps(&rt);
-    let mut noop: axum::Router =
-        gmr_examples::axum_routes::routes("hello").layer(tower::layer::layer_fn(|inner| {
-            tower::util::MapRequest::new(inner, |r: Request<axum::body::Body>| r)
-        }));
-    paired("axum-noop-layer", |g, n| {
-        rt.block_on(axum_requests(if g { &mut noop } else { &mut without }, n))
-    });
-    let (mut without, mut with, gmr) = tower_apps();
-    paired("tower", |g, n| {
-        rt.block_on(tower_requests(if g { &mut with } else { &mut without }, n))
-    });
-    drop(gmr);
-    let system = actix_web::rt::System::new();
-    let (without, with, gmr) = actix_apps(&system);
-    paired("actix", |g, n| {
-        system.block_on(async {
-            if g {
-                actix_requests(&with, n).await
-            } else {
-                actix_requests(&without, n).await
-            }
-        })
-    });
-    drop(gmr);
+    if selected("axum") {
+        let (mut without, mut with, gmr) = axum_apps(&rt);
+        paired("axum", |g, n| {
+            rt.block_on(axum_requests(if g { &mut with } else { &mut without }, n))
+        });
+        drop(gmr);
+    }
+    if selected("axum-noop-layer") {
+        // For reference: what axum's `Router::layer` costs with a layer that does nothing
+        // (every route's service wrapped, boxed and cloned per request).
+        let (mut without, _, _) = axum_apps(&rt);
+        let mut noop: axum::Router =
+            gmr_examples::axum_routes::routes("hello").layer(tower::layer::layer_fn(|inner| {
+                tower::util::MapRequest::new(inner, |r: Request<axum::body::Body>| r)
+            }));
+        paired("axum-noop-layer", |g, n| {
+            rt.block_on(axum_requests(if g { &mut noop } else { &mut without }, n))
+        });
+    }
+    if selected("tower") {
+        let (mut without, mut with, gmr) = tower_apps();
+        paired("tower", |g, n| {
+            rt.block_on(tower_requests(if g { &mut with } else { &mut without }, n))
+        });
+        drop(gmr);
+    }
+    if selected("actix") {
+        let system = actix_web::rt::System::new();
+        let (without, with, gmr) = actix_apps(&system);
+        paired("actix", |g, n| {
+            system.block_on(async {
+                if g {
+                    actix_requests(&with, n).await
+                } else {
+                    actix_requests(&without, n).await
+                }
+            })
+        });
+        drop(gmr);
+    }
 }
 
 fn configured() -> Criterion {

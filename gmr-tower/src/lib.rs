@@ -57,8 +57,8 @@ mod inflight;
 pub use gmr;
 
 pub use crate::admin::{
-    AdminAnswer, AdminEndpoint, AdminError, AdminFuture, AdminRoute, AdminRouteFuture,
-    AdminRouteLayer, BoxError, REPORT_TIMEOUT,
+    AdminAnswer, AdminEndpoint, AdminError, AdminFuture, AdminRoute, AdminRouteBody,
+    AdminRouteFuture, AdminRouteLayer, BoxError, REPORT_TIMEOUT,
 };
 pub use crate::bundle::GmrTower;
 pub use crate::inflight::{

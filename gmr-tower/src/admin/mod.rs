@@ -46,7 +46,9 @@ use http_body_util::Full;
 
 use self::auth::TokenDigest;
 use self::negotiate::{negotiate, parse_query};
-pub use self::service::{AdminFuture, AdminRoute, AdminRouteFuture, AdminRouteLayer, BoxError};
+pub use self::service::{
+    AdminFuture, AdminRoute, AdminRouteBody, AdminRouteFuture, AdminRouteLayer, BoxError,
+};
 
 /// How long a request waits for its report before a `503`: far more than a report takes
 /// (`threads.deadline` bounds the capture, 5 s by default), so only a stuck reporter hits it.

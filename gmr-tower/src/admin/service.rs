@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body_util::Full;
-use http_body_util::combinators::UnsyncBoxBody;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -100,10 +99,10 @@ pub struct AdminRoute<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AdminRoute<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody: http_body::Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<UnsyncBoxBody<Bytes, BoxError>>;
+    type Response = Response<AdminRouteBody<ResBody>>;
     type Error = S::Error;
     type Future = AdminRouteFuture<S::Future>;
 
@@ -169,24 +168,107 @@ impl<F> std::fmt::Debug for AdminRouteFuture<F> {
 impl<F, ResBody, E> Future for AdminRouteFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
-    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
 {
-    type Output = Result<Response<UnsyncBoxBody<Bytes, BoxError>>, E>;
+    type Output = Result<Response<AdminRouteBody<ResBody>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        use http_body_util::BodyExt as _;
         match self.project().state.project() {
             RouteProjection::Admin { future } => future.poll(cx).map(|answer| {
                 let response = match answer {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                Ok(response.map(|b| b.map_err(|never| match never {}).boxed_unsync()))
+                Ok(response.map(AdminRouteBody::admin))
             }),
             RouteProjection::Inner { future } => future
                 .poll(cx)
-                .map(|result| result.map(|r| r.map(|b| b.map_err(Into::into).boxed_unsync()))),
+                .map(|result| result.map(|r| r.map(AdminRouteBody::inner))),
+        }
+    }
+}
+
+pin_project! {
+    /// The response body of [`AdminRoute`]: the report's, or the inner service's as it is
+    /// (not boxed: requests that are not for the admin path cost no allocation here).
+    pub struct AdminRouteBody<B> {
+        #[pin]
+        from: Origin<B>,
+    }
+}
+
+pin_project! {
+    #[project = OriginProjection]
+    enum Origin<B> {
+        Admin {
+            #[pin]
+            body: Full<Bytes>,
+        },
+        Inner {
+            #[pin]
+            body: B,
+        },
+    }
+}
+
+impl<B> AdminRouteBody<B> {
+    fn admin(body: Full<Bytes>) -> Self {
+        AdminRouteBody {
+            from: Origin::Admin { body },
+        }
+    }
+
+    fn inner(body: B) -> Self {
+        AdminRouteBody {
+            from: Origin::Inner { body },
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for AdminRouteBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let from = match self.from {
+            Origin::Admin { .. } => "admin endpoint",
+            Origin::Inner { .. } => "inner service",
+        };
+        f.debug_struct("AdminRouteBody")
+            .field("from", &from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> http_body::Body for AdminRouteBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        match self.project().from.project() {
+            OriginProjection::Admin { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
+            OriginProjection::Inner { body } => body
+                .poll_frame(cx)
+                .map(|frame| frame.map(|f| f.map_err(Into::into))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.from {
+            Origin::Admin { body } => body.is_end_stream(),
+            Origin::Inner { body } => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.from {
+            Origin::Admin { body } => body.size_hint(),
+            Origin::Inner { body } => body.size_hint(),
         }
     }
 }

@@ -41,7 +41,7 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use self::registry::{Entry, PollGuard, Recorded, Registry, Route, Target};
+use self::registry::{NewEntry, PollGuard, Recorded, Registry};
 
 /// The registry of one layer and its registration as a request source.
 struct Tracker {
@@ -131,9 +131,9 @@ fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
         .map(|seen| {
             let e = &seen.entry;
             let path = if hide_paths {
-                e.route.as_ref().map_or("(hidden)", Route::as_str)
+                e.route.as_deref().unwrap_or("(hidden)")
             } else {
-                e.target.path()
+                &e.path
             };
             // While a thread polls it, its current poll is its last; else its last counted one.
             let last = if seen.polled_by != 0 {
@@ -144,7 +144,7 @@ fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
             let last_poll =
                 (last != 0).then(|| std::time::Duration::from_millis(now_ms.saturating_sub(last)));
             InFlightRequest::new(e.id, e.method.as_str(), path, now.saturating_sub(e.started))
-                .route(e.route.as_ref().map(Route::as_str))
+                .route(e.route.as_deref())
                 .polled((seen.polled_by != 0).then_some(seen.polled_by), last_poll)
                 .task((seen.task_id != 0).then_some(seen.task_id))
         })
@@ -209,34 +209,40 @@ impl InFlightLayer {
     /// Records a request by hand, for adapters of HTTP libraries other than `http` 1 (the
     /// actix-web middleware uses it). `path` may hold a query string: it is cut off here. The
     /// request is listed until the returned record is dropped.
+    ///
+    /// The path and route are copied into buffers the layer reuses from request to request:
+    /// recording allocates nothing once the layer has seen as many requests at once.
     pub fn record(&self, method: &str, path: &str, route: Option<&str>) -> InFlightRecord {
-        self.record_shared(method, path, route.map(Arc::from))
+        let path = path.split('?').next().unwrap_or_default();
+        // Any token is a valid (extension) method; only bytes no HTTP library would accept
+        // end up as `INVALID`.
+        let method = http::Method::from_bytes(method.as_bytes())
+            .or_else(|_| http::Method::from_bytes(b"INVALID"))
+            .unwrap_or_default();
+        let entry = NewEntry {
+            id: RequestId::next(),
+            method: &method,
+            path: if self.hide_paths { "" } else { path },
+            route,
+            started: gmr::coarse_monotonic(),
+        };
+        InFlightRecord {
+            recorded: Recorded::new(self.tracker.registry, &entry),
+        }
     }
 
-    /// [`InFlightLayer::record`] with the route as a shared string: an adapter that keeps the
-    /// route patterns it has seen (`Arc<str>`, one per route) records a request without
-    /// copying its route.
+    /// [`InFlightLayer::record`] with the route as a shared string.
+    #[deprecated(
+        since = "0.2.0",
+        note = "`record` no longer copies the route into a new allocation: call it instead"
+    )]
     pub fn record_shared(
         &self,
         method: &str,
         path: &str,
         route: Option<Arc<str>>,
     ) -> InFlightRecord {
-        let path = path.split('?').next().unwrap_or_default();
-        let entry = Entry {
-            id: RequestId::next(),
-            // Any token is a valid (extension) method; only bytes no HTTP library would accept
-            // end up as `INVALID`.
-            method: http::Method::from_bytes(method.as_bytes())
-                .or_else(|_| http::Method::from_bytes(b"INVALID"))
-                .unwrap_or_default(),
-            target: Target::Path(path.into()),
-            route: route.map(Route::Shared),
-            started: gmr::coarse_monotonic(),
-        };
-        InFlightRecord {
-            recorded: Recorded::new(self.tracker.registry, entry),
-        }
+        self.record(method, path, route.as_deref())
     }
 }
 
@@ -269,6 +275,7 @@ impl<S> Layer<S> for InFlightLayer {
         InFlight {
             inner,
             tracker: Arc::clone(&self.tracker),
+            hide_paths: self.hide_paths,
         }
     }
 }
@@ -278,6 +285,8 @@ impl<S> Layer<S> for InFlightLayer {
 pub struct InFlight<S> {
     inner: S,
     tracker: Arc<Tracker>,
+    /// Paths are not shown, so not copied either.
+    hide_paths: bool,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
@@ -288,11 +297,11 @@ impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
     }
 }
 
-/// The route of a request, if the framework recorded one (shared, not copied).
-fn matched_route<B>(_request: &Request<B>) -> Option<Route> {
+/// The route of a request, if the framework recorded one.
+fn matched_route<B>(_request: &Request<B>) -> Option<&str> {
     #[cfg(feature = "matched-path")]
     if let Some(path) = _request.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(Route::Matched(path.clone()));
+        return Some(path.as_str());
     }
     None
 }
@@ -313,14 +322,19 @@ where
         // Cheap after the first request on a thread: lets the report show the worker's full name.
         gmr::register_current_thread();
         let now = gmr::coarse_monotonic();
-        let entry = Entry {
+        let path = if self.hide_paths {
+            ""
+        } else {
+            request.uri().path_and_query().map_or("", |p| p.path())
+        };
+        let entry = NewEntry {
             id: RequestId::next(),
-            method: request.method().clone(),
-            target: Target::Uri(request.uri().path_and_query().cloned()),
+            method: request.method(),
+            path,
             route: matched_route(&request),
             started: now,
         };
-        let recorded = Recorded::new(self.tracker.registry, entry);
+        let recorded = Recorded::new(self.tracker.registry, &entry);
         let inner = {
             let _polling = recorded.polling_since(now);
             self.inner.call(request)

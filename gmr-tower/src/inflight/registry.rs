@@ -4,7 +4,8 @@
 //! Each thread is given one shard (round-robin, on its first request) and records its
 //! requests there; a request finished on another thread removes itself from the shard it was
 //! recorded in. The report reads every shard, one at a time. Per request the hot path is two
-//! uncontended lock/unlock pairs and no allocation: the entry lives in its shard's slot, and
+//! uncontended lock/unlock pairs and no allocation: the entry lives in its shard's slot (its
+//! path and route copied into buffers the slot keeps from one request to the next), and
 //! the two words written on every poll (which thread polls it, since when) live in a
 //! [`PollCell`] at a fixed address, written without the lock. Cells are allocated in chunks
 //! of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed (16 bytes
@@ -13,66 +14,102 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use http::Method;
-use http::uri::PathAndQuery;
 
 /// Number of shards: enough that worker threads rarely share one.
 const SHARDS: usize = 32;
 
-/// The target of a request as received; only its path is ever shown (never the query).
-#[derive(Debug, Clone)]
-pub(crate) enum Target {
-    /// The path and query of an `http` 1 URI (tower, hyper, axum): cloning it is a
-    /// reference-count increment; `None` for a request without a path (`CONNECT`'s
-    /// authority form).
-    Uri(Option<PathAndQuery>),
-    /// The path from another HTTP library (actix-web), query already removed.
-    Path(Box<str>),
-}
-
-impl Target {
-    pub(crate) fn path(&self) -> &str {
-        match self {
-            Target::Uri(Some(path)) => path.path(),
-            Target::Uri(None) => "",
-            Target::Path(path) => path,
-        }
-    }
-}
-
-/// The route pattern a request matched, kept without copying it per request.
-#[derive(Debug, Clone)]
-pub(crate) enum Route {
-    /// axum's `MatchedPath` (a reference-counted string): cloning it is an increment.
-    #[cfg(feature = "matched-path")]
-    Matched(axum::extract::MatchedPath),
-    /// A pattern shared by the requests of one route (e.g. from an adapter's per-thread cache).
-    Shared(Arc<str>),
-}
-
-impl Route {
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            #[cfg(feature = "matched-path")]
-            Route::Matched(path) => path.as_str(),
-            Route::Shared(route) => route,
-        }
-    }
-}
-
-/// One request in flight.
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
+/// A request as the layer records it: its strings are borrowed, and copied into the buffers
+/// of the slot it is stored in (reused from request to request, so recording allocates
+/// nothing once a slot has held a path as long).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewEntry<'a> {
     /// Its id in the process ([`gmr::RequestId`]): spans opened while it is polled carry it.
     pub(crate) id: gmr::RequestId,
-    pub(crate) method: Method,
-    pub(crate) target: Target,
-    pub(crate) route: Option<Route>,
+    pub(crate) method: &'a Method,
+    /// Its path, never the query (empty when hidden, or for `CONNECT`'s authority form).
+    pub(crate) path: &'a str,
+    /// The route pattern it matched, when the framework gives one.
+    pub(crate) route: Option<&'a str>,
     /// When the request was recorded ([`gmr::coarse_monotonic`]).
     pub(crate) started: Duration,
+}
+
+/// One request in flight, as the report reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// Its id in the process ([`gmr::RequestId`]).
+    pub(crate) id: gmr::RequestId,
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) route: Option<String>,
+    /// When the request was recorded ([`gmr::coarse_monotonic`]).
+    pub(crate) started: Duration,
+}
+
+/// What a slot holds of the request stored in it, besides its strings.
+#[derive(Debug)]
+struct Stored {
+    id: gmr::RequestId,
+    method: Method,
+    has_route: bool,
+    started: Duration,
+}
+
+/// A buffer longer than this is freed when its request ends, so a burst of long paths does
+/// not stay allocated in every slot it passed through.
+const KEPT_BUFFER: usize = 1024;
+
+/// One slot of a shard: the request stored in it (if any) and the buffers its strings are
+/// copied into.
+#[derive(Debug, Default)]
+struct SlotData {
+    stored: Option<Stored>,
+    path: String,
+    route: String,
+}
+
+impl SlotData {
+    fn store(&mut self, entry: &NewEntry<'_>) {
+        self.path.clear();
+        self.path.push_str(entry.path);
+        self.route.clear();
+        self.route.push_str(entry.route.unwrap_or_default());
+        self.stored = Some(Stored {
+            id: entry.id,
+            method: entry.method.clone(),
+            has_route: entry.route.is_some(),
+            started: entry.started,
+        });
+    }
+
+    /// Empties the slot; returns what is to be dropped once the shard's lock is released.
+    fn take(&mut self) -> Option<(Stored, String, String)> {
+        let stored = self.stored.take()?;
+        let oversized = |buffer: &mut String| {
+            if buffer.capacity() > KEPT_BUFFER {
+                std::mem::take(buffer)
+            } else {
+                String::new()
+            }
+        };
+        let (path, route) = (oversized(&mut self.path), oversized(&mut self.route));
+        Some((stored, path, route))
+    }
+
+    fn entry(&self) -> Option<Entry> {
+        let stored = self.stored.as_ref()?;
+        Some(Entry {
+            id: stored.id,
+            method: stored.method.clone(),
+            path: self.path.clone(),
+            route: stored.has_route.then(|| self.route.clone()),
+            started: stored.started,
+        })
+    }
 }
 
 /// What a request's polls write, without the lock.
@@ -106,7 +143,7 @@ pub(crate) const CELL_CHUNK: usize = 64;
 
 #[derive(Default)]
 struct Shard {
-    slots: Vec<Option<Entry>>,
+    slots: Vec<SlotData>,
     /// `cells[i]` belongs to `slots[i]`; never shorter than `slots`.
     cells: Vec<&'static PollCell>,
     free: Vec<usize>,
@@ -175,21 +212,21 @@ impl Registry {
         Box::leak(Box::new(Registry::new()))
     }
 
-    pub(crate) fn insert(&self, entry: Entry) -> (Slot, &'static PollCell) {
+    pub(crate) fn insert(&self, entry: &NewEntry<'_>) -> (Slot, &'static PollCell) {
         let shard_index = thread_shard();
         let mut shard = self.shards[shard_index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let index = match shard.free.pop() {
-            Some(index) => {
-                shard.slots[index] = Some(entry);
-                index
-            }
+            Some(index) => index,
             None => {
-                shard.slots.push(Some(entry));
+                shard.slots.push(SlotData::default());
                 shard.slots.len() - 1
             }
         };
+        if let Some(slot) = shard.slots.get_mut(index) {
+            slot.store(entry);
+        }
         if shard.cells.len() <= index {
             let chunk: &'static [PollCell; CELL_CHUNK] =
                 Box::leak(Box::new(std::array::from_fn(|_| PollCell::default())));
@@ -213,12 +250,12 @@ impl Registry {
         let mut shard = self.shards[slot.shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let removed = shard.slots.get_mut(slot.index).and_then(Option::take);
+        let removed = shard.slots.get_mut(slot.index).and_then(SlotData::take);
         if removed.is_some() {
             shard.free.push(slot.index);
         }
         drop(shard);
-        // The entry's values are dropped after the lock is released.
+        // The request's values (and an oversized buffer) are dropped after the lock is released.
         drop(removed);
     }
 
@@ -227,10 +264,10 @@ impl Registry {
         let mut all = Vec::new();
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            for (entry, cell) in shard.slots.iter().zip(&shard.cells) {
-                if let Some(entry) = entry {
+            for (slot, cell) in shard.slots.iter().zip(&shard.cells) {
+                if let Some(entry) = slot.entry() {
                     all.push(Seen {
-                        entry: entry.clone(),
+                        entry,
                         polled_by: cell.polled_by.load(Ordering::Relaxed),
                         poll_started_ms: cell.poll_started_ms.load(Ordering::Relaxed),
                         last_poll_ms: cell.last_poll_ms.load(Ordering::Relaxed),
@@ -266,7 +303,7 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
-    pub(crate) fn new(registry: &'static Registry, entry: Entry) -> Self {
+    pub(crate) fn new(registry: &'static Registry, entry: &NewEntry<'_>) -> Self {
         let id = entry.id;
         let (slot, cell) = registry.insert(entry);
         Recorded {
@@ -331,11 +368,11 @@ impl Drop for PollGuard<'_> {
 mod tests {
     use super::*;
 
-    fn entry(path: &str) -> Entry {
-        Entry {
+    fn entry(path: &str) -> NewEntry<'_> {
+        NewEntry {
             id: gmr::RequestId::next(),
-            method: Method::GET,
-            target: Target::Uri(Some(path.parse().expect("path"))),
+            method: &Method::GET,
+            path,
             route: None,
             started: gmr::coarse_monotonic(),
         }
@@ -344,18 +381,18 @@ mod tests {
     #[test]
     fn insert_remove_and_reuse() {
         let registry = Registry::leaked();
-        let a = Recorded::new(registry, entry("/a"));
-        let b = Recorded::new(registry, entry("/b"));
+        let a = Recorded::new(registry, &entry("/a"));
+        let b = Recorded::new(registry, &entry("/b"));
         assert_eq!(registry.len(), 2);
         let paths: Vec<_> = registry
             .snapshot()
             .iter()
-            .map(|e| e.entry.target.path().to_owned())
+            .map(|e| e.entry.path.clone())
             .collect();
         assert_eq!(paths, vec!["/a", "/b"], "oldest first");
         drop(a);
         assert_eq!(registry.len(), 1);
-        let c = Recorded::new(registry, entry("/c"));
+        let c = Recorded::new(registry, &entry("/c"));
         assert_eq!(registry.len(), 2);
         drop((b, c));
         assert_eq!(registry.len(), 0);
@@ -364,7 +401,7 @@ mod tests {
     #[test]
     fn polling_sets_and_clears_the_thread() {
         let registry = Registry::leaked();
-        let rec = Recorded::new(registry, entry("/p"));
+        let rec = Recorded::new(registry, &entry("/p"));
         assert_eq!(gmr::requests::current(), None);
         {
             let _guard = rec.polling();
@@ -388,7 +425,7 @@ mod tests {
     fn slots_and_cells_are_reused_past_a_chunk() {
         let registry = Registry::leaked();
         let many: Vec<Recorded> = (0..CELL_CHUNK + 3)
-            .map(|i| Recorded::new(registry, entry(&format!("/{i}"))))
+            .map(|i| Recorded::new(registry, &entry(&format!("/{i}"))))
             .collect();
         assert_eq!(registry.len(), CELL_CHUNK + 3);
         let last = many.last().expect("records");
@@ -399,7 +436,7 @@ mod tests {
         }
         drop(many);
         assert_eq!(registry.len(), 0);
-        let again = Recorded::new(registry, entry("/again"));
+        let again = Recorded::new(registry, &entry("/again"));
         assert_eq!(
             registry.snapshot()[0].polled_by,
             0,
@@ -409,9 +446,56 @@ mod tests {
     }
 
     #[test]
+    fn a_reused_slot_shows_only_its_own_request() {
+        let registry = Registry::leaked();
+        let routed = NewEntry {
+            route: Some("/users/{id}"),
+            ..entry("/users/12345678")
+        };
+        drop(Recorded::new(registry, &routed));
+        let plain = Recorded::new(registry, &entry("/a"));
+        let seen = registry.snapshot();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].entry.path, "/a", "no tail of the longer path");
+        assert_eq!(seen[0].entry.route, None, "no route of the earlier request");
+        drop(plain);
+    }
+
+    #[test]
+    fn a_long_path_does_not_stay_allocated_in_its_slot() {
+        let registry = Registry::leaked();
+        let long = format!("/{}", "x".repeat(KEPT_BUFFER * 4));
+        let record = Recorded::new(registry, &entry(&long));
+        assert_eq!(registry.snapshot()[0].entry.path, long);
+        let slot = record.slot;
+        drop(record);
+        let shard = registry.shards[slot.shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let buffer = &shard.slots[slot.index].path;
+        assert!(
+            buffer.capacity() <= KEPT_BUFFER,
+            "{} bytes kept",
+            buffer.capacity()
+        );
+    }
+
+    #[test]
+    fn a_short_path_buffer_is_kept_for_the_next_request() {
+        let registry = Registry::leaked();
+        let record = Recorded::new(registry, &entry("/orders/17"));
+        let slot = record.slot;
+        drop(record);
+        let shard = registry.shards[slot.shard]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        assert!(shard.slots[slot.index].path.capacity() >= "/orders/17".len());
+    }
+
+    #[test]
     fn removal_from_another_thread() {
         let registry = Registry::leaked();
-        let rec = Recorded::new(registry, entry("/x"));
+        let rec = Recorded::new(registry, &entry("/x"));
         std::thread::spawn(move || drop(rec))
             .join()
             .expect("thread");
