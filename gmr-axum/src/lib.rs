@@ -117,7 +117,9 @@ impl GmrAxum {
     }
 
     /// The in-flight layer: add it with `Router::layer` after the routes (it then sees
-    /// `MatchedPath`, and requests are listed with their route).
+    /// `MatchedPath`, and requests are listed with their route). Its requests are listed while
+    /// this [`GmrAxum`] (or a clone) is alive; axum clones every route's service per request,
+    /// and these clones hold no reference count.
     pub fn layer(&self) -> InFlightLayer {
         self.core.layer()
     }

@@ -105,9 +105,13 @@ impl GmrTower {
 
     crate::__bundle_accessors!(parts);
 
-    /// The in-flight layer, to wrap a tower service with (clones share the table).
+    /// The in-flight layer, to wrap a tower service with (clones share the table). Its
+    /// requests are listed in the report while this bundle (or a clone) is alive: keep it
+    /// until the server has shut down, as its triggers need anyway. The services it makes
+    /// hold no reference count of their own, so a service cloned per request (as hyper and
+    /// axum do) costs nothing more for it.
     pub fn layer(&self) -> InFlightLayer {
-        self.parts.in_flight.clone()
+        self.parts.in_flight.listed_by_owner()
     }
 }
 

@@ -56,7 +56,7 @@ impl Drop for Tracker {
 }
 
 /// The request source of one layer; unregistered when the last clone of the layer (and of
-/// its services) is dropped.
+/// the services that keep it listed) is dropped.
 struct Source {
     registry: &'static Registry,
     options: InFlightOptions,
@@ -157,6 +157,11 @@ fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
 pub struct InFlightLayer {
     tracker: Arc<Tracker>,
     hide_paths: bool,
+    /// Whether the services it makes keep the table listed in the report (a reference count
+    /// each, incremented on every clone: hyper and axum clone the service per request).
+    /// `false` for the layer a bundle hands out: the bundle keeps the table listed, and is
+    /// kept until the server has shut down.
+    services_keep_listed: bool,
 }
 
 impl std::fmt::Debug for InFlightLayer {
@@ -192,6 +197,17 @@ impl InFlightLayer {
         InFlightLayer {
             tracker: Arc::new(Tracker { registry, handle }),
             hide_paths,
+            services_keep_listed: true,
+        }
+    }
+
+    /// A clone whose services do not keep the table listed: for a bundle ([`crate::GmrTower`])
+    /// that keeps it listed itself, so that cloning a service per request costs no reference
+    /// count.
+    pub(crate) fn listed_by_owner(&self) -> InFlightLayer {
+        InFlightLayer {
+            services_keep_listed: false,
+            ..self.clone()
         }
     }
 
@@ -274,7 +290,8 @@ impl<S> Layer<S> for InFlightLayer {
     fn layer(&self, inner: S) -> Self::Service {
         InFlight {
             inner,
-            tracker: Arc::clone(&self.tracker),
+            registry: self.tracker.registry,
+            _keep_listed: self.services_keep_listed.then(|| Arc::clone(&self.tracker)),
             hide_paths: self.hide_paths,
         }
     }
@@ -284,7 +301,10 @@ impl<S> Layer<S> for InFlightLayer {
 #[derive(Clone)]
 pub struct InFlight<S> {
     inner: S,
-    tracker: Arc<Tracker>,
+    registry: &'static Registry,
+    /// Keeps the table listed in the report while this service lives (`None` when the bundle
+    /// that made the layer does).
+    _keep_listed: Option<Arc<Tracker>>,
     /// Paths are not shown, so not copied either.
     hide_paths: bool,
 }
@@ -334,7 +354,7 @@ where
             route: matched_route(&request),
             started: now,
         };
-        let recorded = Recorded::new(self.tracker.registry, &entry);
+        let recorded = Recorded::new(self.registry, &entry);
         let inner = {
             let _polling = recorded.polling_since(now);
             self.inner.call(request)
@@ -626,7 +646,44 @@ mod tests {
         let listed = layer.snapshot();
         let paths: Vec<&str> = listed.iter().map(|r| r.path.as_str()).collect();
         assert_eq!(paths, vec!["/reset/{token}", "(hidden)"]);
+        let held: Vec<String> = layer
+            .tracker
+            .registry
+            .snapshot()
+            .into_iter()
+            .map(|seen| seen.entry.path)
+            .collect();
+        assert_eq!(held, vec!["", ""], "a hidden path is not even kept");
         drop((routed, bare));
+    }
+
+    #[tokio::test]
+    async fn a_layer_that_hides_paths_does_not_keep_them() {
+        let layer =
+            InFlightLayer::with_options(InFlightOptions::new("unit-hidden-svc").hide_paths());
+        let gate = Gate::default();
+        let body_gate = gate.clone();
+        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
+            let gate = body_gate.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
+            }
+        }));
+        let response = svc
+            .oneshot(
+                Request::get("/reset/secret-token")
+                    .body(())
+                    .expect("request"),
+            )
+            .await
+            .expect("response");
+        let held = layer.tracker.registry.snapshot();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].entry.path, "");
+        assert_eq!(layer.snapshot()[0].path, "(hidden)");
+        gate.open();
+        response.into_body().collect().await.expect("body");
+        assert_eq!(layer.in_flight(), 0);
     }
 
     #[test]
@@ -691,5 +748,71 @@ mod tests {
             !text.contains("in-flight requests (unit-section)"),
             "unregistered on drop"
         );
+    }
+
+    fn listed(name: &str) -> bool {
+        gmr::Gmr::builder()
+            .build()
+            .expect("engine")
+            .report(gmr::Trigger::Api)
+            .to_text()
+            .contains(&format!("in-flight requests ({name})"))
+    }
+
+    #[tokio::test]
+    async fn a_service_keeps_its_table_listed_after_its_layer_is_dropped() {
+        let layer = InFlightLayer::named("unit-kept-by-service");
+        let svc = layer.layer(tower::service_fn(hello));
+        drop(layer);
+        assert!(listed("unit-kept-by-service"));
+        let response = svc
+            .clone()
+            .oneshot(Request::get("/").body(()).expect("request"))
+            .await
+            .expect("response");
+        drop(response);
+        drop(svc);
+        assert!(!listed("unit-kept-by-service"));
+    }
+
+    #[tokio::test]
+    async fn services_of_an_owner_listed_layer_leave_the_listing_to_the_owner() {
+        let owner = InFlightLayer::named("unit-owner-listed");
+        let svc = owner.listed_by_owner().layer(tower::service_fn(hello));
+        assert!(
+            svc._keep_listed.is_none(),
+            "no reference count per service clone"
+        );
+        let gate = Gate::default();
+        let body_gate = gate.clone();
+        let gated = owner
+            .listed_by_owner()
+            .layer(tower::service_fn(move |_req: Request<()>| {
+                let gate = body_gate.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(Response::new(GatedBody {
+                        gate,
+                        sent: false,
+                    }))
+                }
+            }));
+        let response = gated
+            .oneshot(Request::get("/stream").body(()).expect("request"))
+            .await
+            .expect("response");
+        assert_eq!(
+            owner.in_flight(),
+            1,
+            "the owner sees its services' requests"
+        );
+        assert!(listed("unit-owner-listed"));
+        gate.open();
+        response.into_body().collect().await.expect("body");
+        drop(owner);
+        assert!(
+            !listed("unit-owner-listed"),
+            "listed while the owner lives, not while its services do"
+        );
+        drop(svc);
     }
 }
