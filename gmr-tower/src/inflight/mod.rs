@@ -508,6 +508,28 @@ mod tests {
         }
     }
 
+    /// A service answering with a body that waits for the returned gate, wrapped by `layer`.
+    fn gated(
+        layer: &InFlightLayer,
+    ) -> (
+        Gate,
+        impl Service<
+            Request<()>,
+            Response = Response<InFlightBody<GatedBody>>,
+            Error = std::convert::Infallible,
+        > + use<>,
+    ) {
+        let gate = Gate::default();
+        let body_gate = gate.clone();
+        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
+            let gate = body_gate.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
+            }
+        }));
+        (gate, svc)
+    }
+
     fn hello(
         req: Request<()>,
     ) -> impl Future<Output = Result<Response<Full<Bytes>>, std::convert::Infallible>> {
@@ -518,14 +540,7 @@ mod tests {
     #[tokio::test]
     async fn entry_lives_until_the_body_ends_and_hides_the_query() {
         let layer = InFlightLayer::named("unit-body");
-        let gate = Gate::default();
-        let body_gate = gate.clone();
-        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
-            let gate = body_gate.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
-            }
-        }));
+        let (gate, svc) = gated(&layer);
         let response = svc
             .oneshot(Request::get("/stream?secret=1").body(()).expect("request"))
             .await
@@ -661,14 +676,7 @@ mod tests {
     async fn a_layer_that_hides_paths_does_not_keep_them() {
         let layer =
             InFlightLayer::with_options(InFlightOptions::new("unit-hidden-svc").hide_paths());
-        let gate = Gate::default();
-        let body_gate = gate.clone();
-        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
-            let gate = body_gate.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
-            }
-        }));
+        let (gate, svc) = gated(&layer);
         let response = svc
             .oneshot(
                 Request::get("/reset/secret-token")
@@ -717,14 +725,7 @@ mod tests {
     #[tokio::test]
     async fn the_green_threads_section_lists_the_layer() {
         let layer = InFlightLayer::named("unit-section");
-        let gate = Gate::default();
-        let body_gate = gate.clone();
-        let svc = layer.layer(tower::service_fn(move |_req: Request<()>| {
-            let gate = body_gate.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(Response::new(GatedBody { gate, sent: false }))
-            }
-        }));
+        let (gate, svc) = gated(&layer);
         let response = svc
             .oneshot(Request::post("/orders/17").body(()).expect("request"))
             .await
@@ -783,20 +784,8 @@ mod tests {
             svc._keep_listed.is_none(),
             "no reference count per service clone"
         );
-        let gate = Gate::default();
-        let body_gate = gate.clone();
-        let gated = owner
-            .listed_by_owner()
-            .layer(tower::service_fn(move |_req: Request<()>| {
-                let gate = body_gate.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(Response::new(GatedBody {
-                        gate,
-                        sent: false,
-                    }))
-                }
-            }));
-        let response = gated
+        let (gate, gated_svc) = gated(&owner.listed_by_owner());
+        let response = gated_svc
             .oneshot(Request::get("/stream").body(()).expect("request"))
             .await
             .expect("response");
