@@ -178,97 +178,16 @@ where
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
-                Ok(response.map(AdminRouteBody::admin))
+                Ok(response.map(AdminRouteBody::Left))
             }),
             RouteProjection::Inner { future } => future
                 .poll(cx)
-                .map(|result| result.map(|r| r.map(AdminRouteBody::inner))),
+                .map(|result| result.map(|r| r.map(AdminRouteBody::Right))),
         }
     }
 }
 
-pin_project! {
-    /// The response body of [`AdminRoute`]: the report's, or the inner service's as it is
-    /// (not boxed: requests that are not for the admin path cost no allocation here).
-    pub struct AdminRouteBody<B> {
-        #[pin]
-        from: Origin<B>,
-    }
-}
-
-pin_project! {
-    #[project = OriginProjection]
-    enum Origin<B> {
-        Admin {
-            #[pin]
-            body: Full<Bytes>,
-        },
-        Inner {
-            #[pin]
-            body: B,
-        },
-    }
-}
-
-impl<B> AdminRouteBody<B> {
-    fn admin(body: Full<Bytes>) -> Self {
-        AdminRouteBody {
-            from: Origin::Admin { body },
-        }
-    }
-
-    fn inner(body: B) -> Self {
-        AdminRouteBody {
-            from: Origin::Inner { body },
-        }
-    }
-}
-
-impl<B> std::fmt::Debug for AdminRouteBody<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let from = match self.from {
-            Origin::Admin { .. } => "admin endpoint",
-            Origin::Inner { .. } => "inner service",
-        };
-        f.debug_struct("AdminRouteBody")
-            .field("from", &from)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<B> http_body::Body for AdminRouteBody<B>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
-        match self.project().from.project() {
-            OriginProjection::Admin { body } => body
-                .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(|never| match never {}))),
-            OriginProjection::Inner { body } => body
-                .poll_frame(cx)
-                .map(|frame| frame.map(|f| f.map_err(Into::into))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.from {
-            Origin::Admin { body } => body.is_end_stream(),
-            Origin::Inner { body } => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        match &self.from {
-            Origin::Admin { body } => body.size_hint(),
-            Origin::Inner { body } => body.size_hint(),
-        }
-    }
-}
+/// The response body of [`AdminRoute`]: the report's (`Left`), or the inner service's as it
+/// is (`Right`; not boxed, so requests that are not for the admin path cost no allocation
+/// here). A `Body<Data = Bytes, Error = BoxError>`.
+pub type AdminRouteBody<B> = http_body_util::Either<Full<Bytes>, B>;

@@ -68,7 +68,7 @@ impl RequestSource for Source {
     }
 
     fn requests(&self) -> Vec<InFlightRequest> {
-        requests(self.registry, self.options.hide_paths)
+        requests(self.registry)
     }
 }
 
@@ -122,7 +122,8 @@ impl InFlightOptions {
 }
 
 /// The requests of `registry` now, oldest first, as the report lists them.
-fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
+fn requests(registry: &Registry) -> Vec<InFlightRequest> {
+    let hide_paths = registry.hides_paths();
     let now = gmr::coarse_monotonic();
     let now_ms = now.as_millis() as u64;
     registry
@@ -156,7 +157,6 @@ fn requests(registry: &Registry, hide_paths: bool) -> Vec<InFlightRequest> {
 #[derive(Clone)]
 pub struct InFlightLayer {
     tracker: Arc<Tracker>,
-    hide_paths: bool,
     /// Whether the services it makes keep the table listed in the report (a reference count
     /// each, incremented on every clone: hyper and axum clone the service per request).
     /// `false` for the layer a bundle hands out: the bundle keeps the table listed, and is
@@ -191,12 +191,10 @@ impl InFlightLayer {
 
     /// A layer with `options` (its name, whether paths are hidden).
     pub fn with_options(options: InFlightOptions) -> Self {
-        let registry = Registry::leaked();
-        let hide_paths = options.hide_paths;
+        let registry = Registry::leaked(options.hide_paths);
         let handle = gmr::register_request_source(Arc::new(Source { registry, options }));
         InFlightLayer {
             tracker: Arc::new(Tracker { registry, handle }),
-            hide_paths,
             services_keep_listed: true,
         }
     }
@@ -219,7 +217,7 @@ impl InFlightLayer {
     /// This layer's requests now, oldest first (what the report's `Green Threads` section
     /// lists under `in-flight requests (<name>)`).
     pub fn snapshot(&self) -> Vec<InFlightRequest> {
-        requests(self.tracker.registry, self.hide_paths)
+        requests(self.tracker.registry)
     }
 
     /// Records a request by hand, for adapters of HTTP libraries other than `http` 1 (the
@@ -238,7 +236,7 @@ impl InFlightLayer {
         let entry = NewEntry {
             id: RequestId::next(),
             method: &method,
-            path: if self.hide_paths { "" } else { path },
+            path,
             route,
             started: gmr::coarse_monotonic(),
         };
@@ -292,7 +290,6 @@ impl<S> Layer<S> for InFlightLayer {
             inner,
             registry: self.tracker.registry,
             _keep_listed: self.services_keep_listed.then(|| Arc::clone(&self.tracker)),
-            hide_paths: self.hide_paths,
         }
     }
 }
@@ -305,8 +302,6 @@ pub struct InFlight<S> {
     /// Keeps the table listed in the report while this service lives (`None` when the bundle
     /// that made the layer does).
     _keep_listed: Option<Arc<Tracker>>,
-    /// Paths are not shown, so not copied either.
-    hide_paths: bool,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for InFlight<S> {
@@ -342,15 +337,10 @@ where
         // Cheap after the first request on a thread: lets the report show the worker's full name.
         gmr::register_current_thread();
         let now = gmr::coarse_monotonic();
-        let path = if self.hide_paths {
-            ""
-        } else {
-            request.uri().path_and_query().map_or("", |p| p.path())
-        };
         let entry = NewEntry {
             id: RequestId::next(),
             method: request.method(),
-            path,
+            path: request.uri().path_and_query().map_or("", |p| p.path()),
             route: matched_route(&request),
             started: now,
         };

@@ -30,7 +30,8 @@ pub(crate) struct NewEntry<'a> {
     /// Its id in the process ([`gmr::RequestId`]): spans opened while it is polled carry it.
     pub(crate) id: gmr::RequestId,
     pub(crate) method: &'a Method,
-    /// Its path, never the query (empty when hidden, or for `CONNECT`'s authority form).
+    /// Its path, never the query (empty for `CONNECT`'s authority form); not kept by a
+    /// registry that hides paths.
     pub(crate) path: &'a str,
     /// The route pattern it matched, when the framework gives one.
     pub(crate) route: Option<&'a str>,
@@ -73,9 +74,11 @@ struct SlotData {
 }
 
 impl SlotData {
-    fn store(&mut self, entry: &NewEntry<'_>) {
+    fn store(&mut self, entry: &NewEntry<'_>, keep_path: bool) {
         self.path.clear();
-        self.path.push_str(entry.path);
+        if keep_path {
+            self.path.push_str(entry.path);
+        }
         self.route.clear();
         self.route.push_str(entry.route.unwrap_or_default());
         self.stored = Some(Stored {
@@ -167,6 +170,8 @@ pub(crate) struct Registry {
     /// Inline (no pointer to follow per request), one cache line pair each: workers recording
     /// requests in their own shards never write to the same line.
     shards: [ShardLock; SHARDS],
+    /// Paths are never shown ([`crate::InFlightOptions::hide_paths`]), so never kept.
+    hide_paths: bool,
 }
 
 impl std::fmt::Debug for Registry {
@@ -215,16 +220,22 @@ pub(crate) struct Slot {
 }
 
 impl Registry {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(hide_paths: bool) -> Self {
         Registry {
             shards: std::array::from_fn(|_| ShardLock::default()),
+            hide_paths,
         }
+    }
+
+    /// Whether this registry keeps no paths (its entries' paths are empty).
+    pub(crate) fn hides_paths(&self) -> bool {
+        self.hide_paths
     }
 
     /// A registry that lives for the rest of the process (a few KiB, once per layer): requests
     /// then refer to it without a reference count on the hot path.
-    pub(crate) fn leaked() -> &'static Registry {
-        Box::leak(Box::new(Registry::new()))
+    pub(crate) fn leaked(hide_paths: bool) -> &'static Registry {
+        Box::leak(Box::new(Registry::new(hide_paths)))
     }
 
     pub(crate) fn insert(&self, entry: &NewEntry<'_>) -> (Slot, &'static PollCell) {
@@ -240,7 +251,7 @@ impl Registry {
             }
         };
         if let Some(slot) = shard.slots.get_mut(index) {
-            slot.store(entry);
+            slot.store(entry, !self.hide_paths);
         }
         if shard.cells.len() <= index {
             let chunk: &'static [PollCell; CELL_CHUNK] =
@@ -395,7 +406,7 @@ mod tests {
 
     #[test]
     fn insert_remove_and_reuse() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let a = Recorded::new(registry, &entry("/a"));
         let b = Recorded::new(registry, &entry("/b"));
         assert_eq!(registry.len(), 2);
@@ -415,7 +426,7 @@ mod tests {
 
     #[test]
     fn polling_sets_and_clears_the_thread() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let rec = Recorded::new(registry, &entry("/p"));
         assert_eq!(gmr::requests::current(), None);
         {
@@ -438,7 +449,7 @@ mod tests {
 
     #[test]
     fn slots_and_cells_are_reused_past_a_chunk() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let many: Vec<Recorded> = (0..CELL_CHUNK + 3)
             .map(|i| Recorded::new(registry, &entry(&format!("/{i}"))))
             .collect();
@@ -462,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_reused_slot_shows_only_its_own_request() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let routed = NewEntry {
             route: Some("/users/{id}"),
             ..entry("/users/12345678")
@@ -477,8 +488,22 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_that_hides_paths_keeps_none() {
+        let registry = Registry::leaked(true);
+        let routed = NewEntry {
+            route: Some("/reset/{token}"),
+            ..entry("/reset/secret-token")
+        };
+        let record = Recorded::new(registry, &routed);
+        let seen = registry.snapshot();
+        assert_eq!(seen[0].entry.path, "");
+        assert_eq!(seen[0].entry.route.as_deref(), Some("/reset/{token}"));
+        drop(record);
+    }
+
+    #[test]
     fn a_long_path_does_not_stay_allocated_in_its_slot() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let long = format!("/{}", "x".repeat(KEPT_BUFFER * 4));
         let record = Recorded::new(registry, &entry(&long));
         assert_eq!(registry.snapshot()[0].entry.path, long);
@@ -497,7 +522,7 @@ mod tests {
 
     #[test]
     fn a_short_path_buffer_is_kept_for_the_next_request() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let record = Recorded::new(registry, &entry("/orders/17"));
         let slot = record.slot;
         drop(record);
@@ -509,7 +534,7 @@ mod tests {
 
     #[test]
     fn removal_from_another_thread() {
-        let registry = Registry::leaked();
+        let registry = Registry::leaked(false);
         let rec = Recorded::new(registry, &entry("/x"));
         std::thread::spawn(move || drop(rec))
             .join()
