@@ -32,8 +32,8 @@ struct Registered {
     id: u64,
     name: String,
     handle: Handle,
-    /// A task dump of this runtime is still running (at most one at a time).
-    dumping: Arc<std::sync::atomic::AtomicBool>,
+    /// Its task dumps: whether gmr is still asking tokio for one.
+    dumps: Arc<taskdump::DumpState>,
 }
 
 /// The runtimes registered now.
@@ -78,7 +78,7 @@ pub fn register_tokio_runtime(handle: &Handle, name: impl Into<String>) -> Tokio
         id,
         name: name.into(),
         handle: handle.clone(),
-        dumping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        dumps: Arc::default(),
     });
     TokioRuntimeGuard { id }
 }
@@ -267,13 +267,13 @@ fn dump_skip_reason(before: &Sample, after: &Sample, blocked_polls: &[String]) -
 /// requests known to be blocking a thread inside one poll (`request 4 (GET /block)`): no task
 /// dump is asked for while there is one.
 pub(crate) fn snapshot(blocked_polls: &[String]) -> Option<RuntimesSnapshot> {
-    type Listed = (String, Handle, Arc<std::sync::atomic::AtomicBool>);
+    type Listed = (String, Handle, Arc<taskdump::DumpState>);
     let handles: Vec<Listed> = RUNTIMES
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .entries
         .iter()
-        .map(|r| (r.name.clone(), r.handle.clone(), Arc::clone(&r.dumping)))
+        .map(|r| (r.name.clone(), r.handle.clone(), Arc::clone(&r.dumps)))
         .collect();
     if handles.is_empty() {
         return None;
@@ -289,13 +289,13 @@ pub(crate) fn snapshot(blocked_polls: &[String]) -> Option<RuntimesSnapshot> {
         "stuck_workers",
     ]);
     let mut targets = Vec::with_capacity(handles.len());
-    for ((name, handle, dumping), before) in handles.iter().zip(&before) {
+    for ((name, handle, dumps), before) in handles.iter().zip(&before) {
         let after = sample(handle);
         runtimes = runtimes.row(describe(name, handle.runtime_flavor(), before, &after));
         targets.push(taskdump::DumpTarget {
             name,
             handle,
-            in_progress: dumping,
+            state: dumps,
             skip: dump_skip_reason(before, &after, blocked_polls),
         });
     }
