@@ -49,6 +49,10 @@ pub(crate) const ASK_AGAIN_AFTER: Duration = Duration::from_millis(300);
 /// How long gmr keeps asking a multi-thread runtime for dumps until its workers meet in time.
 pub(crate) const MEET_LIMIT: Duration = Duration::from_secs(10);
 
+/// The name of the threads that ask a multi-thread runtime for its dump: the one that leads a
+/// round of asking, and one per request.
+const ASKING_THREAD: &str = "gmr-dump-ask";
+
 /// How long naming the frames of the dumps may take before the report goes on without them.
 pub const TASK_RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -244,7 +248,7 @@ fn start(
     }
     let asking = Arc::clone(&state);
     let name = name.to_owned();
-    let spawned = crate::threads::spawn("gmr-dump-ask", move || {
+    let spawned = crate::threads::spawn(ASKING_THREAD, move || {
         let met = ask::until_met(&dumping, tx);
         drop(running);
         match met {
@@ -283,7 +287,7 @@ mod ask {
     use std::sync::mpsc::{self, RecvTimeoutError};
     use std::time::{Duration, Instant};
 
-    use super::{ASK_AGAIN_AFTER, MEET_LIMIT, TOKIO_BARRIER_WAIT};
+    use super::{ASK_AGAIN_AFTER, ASKING_THREAD, MEET_LIMIT, TOKIO_BARRIER_WAIT};
 
     /// How often the asking thread looks at its requests.
     const LOOK_EVERY: Duration = Duration::from_millis(20);
@@ -341,7 +345,7 @@ mod ask {
             let number = self.asked + 1;
             let handle = self.handle.clone();
             let answers = self.answers.clone();
-            let spawned = crate::threads::spawn("gmr-dump-ask", move || {
+            let spawned = crate::threads::spawn(ASKING_THREAD, move || {
                 let asked = Instant::now();
                 let dump = tokio::runtime::Builder::new_current_thread()
                     .build()
