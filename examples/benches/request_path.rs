@@ -1,6 +1,8 @@
 //! What gmr adds to one request, per adapter: the demo's hello route through a whole axum
 //! `Router`, an actix-web `App` and a tower service, each with everything gmr adds (the hook
-//! installed, the in-flight layer or middleware, the admin route mounted) and without.
+//! installed, the in-flight layer or middleware, the admin route mounted) and without. The
+//! axum app is wrapped as `axum-demo` wraps it (`GmrAxum::wrap`); `axum-layer` measures the
+//! same layer on every route (`Router::layer`) for reference.
 //!
 //! ```text
 //! cargo bench -p gmr-examples --bench request_path
@@ -15,7 +17,7 @@
 //! request of each arm and the median of the chunk pairs' differences: on a machine whose
 //! speed drifts (shared cores), the difference of neighbouring chunks is the steadier figure.
 //! `GMR_BENCH_PAIRED_ONLY=1` runs only that; `GMR_BENCH_PAIRED_ONLY=axum,tower` runs it for
-//! the adapters named (`axum`, `axum-noop-layer`, `tower`, `actix`), e.g. under `perf record`.
+//! the adapters named (`axum`, `axum-layer`, `axum-noop-layer`, `tower`, `actix`), e.g. under `perf record`.
 
 #![allow(clippy::print_stdout)]
 
@@ -44,7 +46,14 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// `n` hello requests through an axum app.
-async fn axum_requests(app: &mut axum::Router, n: u64) -> Duration {
+async fn axum_requests<S>(app: &mut S, n: u64) -> Duration
+where
+    S: tower::Service<
+            Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = Infallible,
+        >,
+{
     let start = Instant::now();
     for _ in 0..n {
         let request = Request::get("/")
@@ -61,13 +70,13 @@ async fn axum_requests(app: &mut axum::Router, n: u64) -> Duration {
 }
 
 /// The axum apps without and with gmr (as `axum-demo` builds them), and the hook.
-fn axum_apps(rt: &tokio::runtime::Runtime) -> (axum::Router, axum::Router, gmr_axum::GmrAxum) {
+fn axum_apps(
+    rt: &tokio::runtime::Runtime,
+) -> (axum::Router, gmr_axum::GmrRouter, gmr_axum::GmrAxum) {
     let routes: axum::Router = gmr_examples::axum_routes::routes("hello");
     let gmr = rt.block_on(async { gmr_axum::install(&config(), gmr::package!()) });
     let gmr = gmr.expect("install");
-    let with: axum::Router = gmr_examples::axum_routes::routes("hello")
-        .merge(gmr.router())
-        .layer(gmr.layer());
+    let with = gmr.wrap(gmr_examples::axum_routes::routes("hello").merge(gmr.router()));
     (routes, with, gmr)
 }
 
@@ -75,16 +84,12 @@ fn bench_axum(c: &mut Criterion) {
     let rt = runtime();
     let (without, with, gmr) = axum_apps(&rt);
     let mut group = c.benchmark_group("request_path/axum");
-    for (name, app) in [("without_gmr", without), ("with_gmr", with)] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut app = app.clone();
-                    axum_requests(&mut app, iters).await
-                })
-            })
-        });
-    }
+    group.bench_function("without_gmr", |b| {
+        b.iter_custom(|iters| rt.block_on(axum_requests(&mut without.clone(), iters)))
+    });
+    group.bench_function("with_gmr", |b| {
+        b.iter_custom(|iters| rt.block_on(axum_requests(&mut with.clone(), iters)))
+    });
     group.finish();
     assert_eq!(gmr.in_flight().in_flight(), 0);
 }
@@ -264,7 +269,28 @@ fn paired_all() {
     if selected("axum") {
         let (mut without, mut with, gmr) = axum_apps(&rt);
         paired("axum", |g, n| {
-            rt.block_on(axum_requests(if g { &mut with } else { &mut without }, n))
+            rt.block_on(async {
+                if g {
+                    axum_requests(&mut with, n).await
+                } else {
+                    axum_requests(&mut without, n).await
+                }
+            })
+        });
+        drop(gmr);
+    }
+    if selected("axum-layer") {
+        // For reference: the in-flight layer on every route (`Router::layer`) instead of
+        // around the whole router.
+        let (mut without, _, gmr) = axum_apps(&rt);
+        let mut layered: axum::Router = gmr_examples::axum_routes::routes("hello")
+            .merge(gmr.router())
+            .layer(gmr.layer());
+        paired("axum-layer", |g, n| {
+            rt.block_on(axum_requests(
+                if g { &mut layered } else { &mut without },
+                n,
+            ))
         });
         drop(gmr);
     }

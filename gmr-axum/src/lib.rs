@@ -1,8 +1,9 @@
 //! Guru Meditation Reports for [axum] servers.
 //!
 //! Three lines at startup: install the hook (SIGUSR2, the trigger file, `log_dir`) from the
-//! application's `config::Config`, add the in-flight layer, merge the admin router. Keep the
-//! returned [`GmrAxum`] until the server has shut down; dropping it stops the triggers.
+//! application's `config::Config`, merge the admin router, wrap the app in the in-flight
+//! layer. Keep the returned [`GmrAxum`] until the server has shut down; dropping it stops the
+//! triggers.
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -16,11 +17,11 @@
 //!
 //!     let app = Router::new()
 //!         .route("/", get(|| async { "hello" }))
-//!         .merge(gmr.router())   // GET /admin/gmr, only if a token is configured
-//!         .layer(gmr.layer());   // in-flight requests, with their matched route
+//!         .merge(gmr.router()); // GET /admin/gmr, only if a token is configured
+//!     let app = gmr.wrap(app);  // in-flight requests, with their matched route
 //!
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//!     axum::serve(listener, app)
+//!     axum::serve(listener, app.into_make_service())
 //!         .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
 //!         .await?;
 //!     drop(gmr); // the server has shut down: stop the triggers
@@ -32,8 +33,9 @@
 //!
 //! * [`install`] validates `[gmr]`, starts gmr's reporter thread and triggers, and lists the
 //!   current tokio runtime (with its metrics, stuck workers flagged) in `Green Threads`.
-//! * [`GmrAxum::layer`] records every request in flight with axum's `MatchedPath`, and the OS
-//!   thread polling it, for the `Green Threads` section.
+//! * [`GmrAxum::wrap`] records every request in flight, with its route and the OS thread
+//!   polling it, for the `Green Threads` section: once around the whole router, which costs a
+//!   request about half of what [`GmrAxum::layer`] (the same layer on every route) does.
 //! * [`GmrAxum::router`] serves the report at `admin.path` for any app state `S`; without a
 //!   configured token it is an empty router (no token, no endpoint). Unknown paths stay 404.
 //!
@@ -41,12 +43,16 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod wrap;
+
 use axum::Router;
 use gmr::{GmrGuard, PackageInfo, TokioRuntimeGuard};
 use gmr_tower::{GmrTower, InFlightLayer, InFlightOptions};
 
 pub use gmr;
 pub use gmr_tower;
+
+pub use crate::wrap::{GmrRouter, GmrRouterFuture};
 
 /// Why gmr could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -116,10 +122,36 @@ impl GmrAxum {
         }
     }
 
-    /// The in-flight layer: add it with `Router::layer` after the routes (it then sees
-    /// `MatchedPath`, and requests are listed with their route). Its requests are listed while
-    /// this [`GmrAxum`] (or a clone) is alive; axum clones every route's service per request,
-    /// and these clones hold no reference count.
+    /// `app` with every request recorded in flight, for the `Green Threads` section: the
+    /// in-flight layer once around the whole router. Call it on the finished app (routes,
+    /// admin router merged, state given, layers added); serve the result with
+    /// [`GmrRouter::into_make_service`].
+    ///
+    /// Requests are listed with the route they matched: the layer runs before axum matches
+    /// them, so the report asks a copy of the router which route each request's method and
+    /// path match, without calling any handler or middleware. With hidden paths
+    /// ([`install_with`]), that is asked once per request instead, when it is recorded (the
+    /// path is not kept to ask later).
+    ///
+    /// ```no_run
+    /// # async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
+    /// let gmr = gmr_axum::install(&config, gmr::package!())?;
+    /// let app = axum::Router::new()
+    ///     .route("/", axum::routing::get(|| async { "hello" }))
+    ///     .merge(gmr.router());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// axum::serve(listener, gmr.wrap(app).into_make_service()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wrap(&self, app: Router) -> GmrRouter {
+        GmrRouter::new(&self.core.layer(), app)
+    }
+
+    /// The in-flight layer, for `Router::layer` after the routes (it then sees `MatchedPath`)
+    /// or for a router inside another service. Prefer [`GmrAxum::wrap`]: `Router::layer` wraps
+    /// every route's service, which axum clones, boxes and calls per request, about as much
+    /// again as the layer's own work. Its requests are listed while this [`GmrAxum`] (or a
+    /// clone) is alive; the services it makes hold no reference count.
     pub fn layer(&self) -> InFlightLayer {
         self.core.layer()
     }
@@ -141,8 +173,8 @@ impl GmrAxum {
     /// let app: axum::Router = axum::Router::new()
     ///     .route("/", get(|State(state): State<AppState>| async move { state.greeting }))
     ///     .merge(gmr.router()) // a `Router<AppState>`: the state type is inferred
-    ///     .layer(gmr.layer())
     ///     .with_state(AppState { greeting: "hello" });
+    /// let app = gmr.wrap(app);
     /// # drop(app); Ok(()) }
     /// ```
     pub fn router<S>(&self) -> Router<S>

@@ -176,3 +176,212 @@ async fn in_flight_requests_carry_the_matched_route() {
         "removed when the response is done"
     );
 }
+
+/// A request parked in its handler until released; `entered` fires once the handler runs.
+struct Parked {
+    entered: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A handler that parks its request (see [`Parked`]) and counts its calls.
+fn parking_handler(
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+) -> (
+    Parked,
+    impl Fn() -> std::pin::Pin<Box<dyn Future<Output = &'static str> + Send>> + Clone,
+) {
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let entered_tx = Arc::new(Mutex::new(Some(entered_tx)));
+    let release_rx = Arc::new(Mutex::new(Some(release_rx)));
+    let handler = move || {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let entered = entered_tx.lock().expect("lock").take();
+        let release = release_rx.lock().expect("lock").take();
+        Box::pin(async move {
+            if let Some(entered) = entered {
+                let _ = entered.send(());
+            }
+            if let Some(release) = release {
+                let _ = release.await;
+            }
+            "done"
+        }) as std::pin::Pin<Box<dyn Future<Output = &'static str> + Send>>
+    };
+    (Parked { entered, release }, handler)
+}
+
+/// Sends `uri` to the wrapped app on its own task; returns the task.
+fn send(
+    app: &gmr_axum::GmrRouter,
+    uri: &str,
+) -> tokio::task::JoinHandle<Result<axum::response::Response, std::convert::Infallible>> {
+    let request = Request::get(uri)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    tokio::spawn(app.clone().oneshot(request))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapped_app_lists_requests_with_their_route_without_calling_handlers_again() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let middleware_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (parked, handler) = parking_handler(Arc::clone(&calls));
+    let counted = Arc::clone(&middleware_calls);
+    let app = Router::new()
+        .route("/wrapped/items/{id}", get(handler))
+        .nest(
+            "/wrapped/api",
+            Router::new().route("/users/{id}", get(|| async { "user" })),
+        )
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                next.run(request)
+            },
+        ));
+    let app = gmr().wrap(app);
+    let request = send(&app, "/wrapped/items/42?secret=x");
+    parked.entered.await.expect("handler entered");
+
+    let snapshot = gmr().layer().snapshot();
+    let item = snapshot
+        .iter()
+        .find(|r| r.path == "/wrapped/items/42")
+        .expect("request listed, without its query string");
+    assert_eq!(item.route.as_deref(), Some("/wrapped/items/{id}"));
+    assert_eq!(item.method, "GET");
+    assert!(item.task.is_some(), "its tokio task");
+    for _ in 0..3 {
+        let again = gmr().layer().snapshot();
+        assert!(
+            again
+                .iter()
+                .any(|r| r.route.as_deref() == Some("/wrapped/items/{id}"))
+        );
+    }
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "finding the route called no handler"
+    );
+    assert_eq!(
+        middleware_calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "finding the route ran none of the app's middleware"
+    );
+
+    parked.release.send(()).expect("release");
+    let response = request.await.expect("join").expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(&body[..], b"done");
+    assert!(
+        !gmr()
+            .layer()
+            .snapshot()
+            .iter()
+            .any(|r| r.path == "/wrapped/items/42"),
+        "removed when the response is done"
+    );
+
+    // The nested router's routes, and what no route matches, answer as without gmr.
+    let nested = send(&app, "/wrapped/api/users/7").await.expect("join");
+    assert_eq!(nested.expect("infallible").status(), StatusCode::OK);
+    let unknown = send(&app, "/wrapped/nowhere").await.expect("join");
+    assert_eq!(unknown.expect("infallible").status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapped_app_finds_nested_routes_and_none_for_the_fallback() {
+    let (nested, nested_handler) = parking_handler(Arc::default());
+    let (fallback, fallback_handler) = parking_handler(Arc::default());
+    let app = Router::new()
+        .nest(
+            "/fallback-test/api",
+            Router::new().route("/users/{id}", get(nested_handler)),
+        )
+        .fallback(fallback_handler);
+    let app = gmr().wrap(app);
+    let first = send(&app, "/fallback-test/api/users/7");
+    let second = send(&app, "/fallback-test/unknown/path");
+    nested.entered.await.expect("nested handler entered");
+    fallback.entered.await.expect("fallback entered");
+
+    let snapshot = gmr().layer().snapshot();
+    let route_of = |path: &str| {
+        snapshot
+            .iter()
+            .find(|r| r.path == path)
+            .map(|r| r.route.clone())
+            .expect("listed")
+    };
+    assert_eq!(
+        route_of("/fallback-test/api/users/7").as_deref(),
+        Some("/fallback-test/api/users/{id}")
+    );
+    assert_eq!(
+        route_of("/fallback-test/unknown/path"),
+        None,
+        "the fallback has no route"
+    );
+
+    nested.release.send(()).expect("release");
+    fallback.release.send(()).expect("release");
+    for task in [first, second] {
+        let response = task.await.expect("join").expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapped_app_with_hidden_paths_shows_the_route_found_when_recorded() {
+    let guard = gmr().guard().clone();
+    let hidden = GmrAxum::from_bundle(gmr_axum::gmr_tower::GmrTower::from_guard(
+        guard,
+        gmr_axum::gmr_tower::InFlightOptions::new("axum-hidden").hide_paths(),
+    ));
+    let (parked, handler) = parking_handler(Arc::default());
+    let app = hidden.wrap(Router::new().route("/hidden/{token}", get(handler)));
+    let request = send(&app, "/hidden/s3cr3t-t0ken");
+    parked.entered.await.expect("handler entered");
+
+    let snapshot = hidden.layer().snapshot();
+    assert_eq!(snapshot.len(), 1, "{snapshot:?}");
+    assert_eq!(snapshot[0].route.as_deref(), Some("/hidden/{token}"));
+    assert_eq!(
+        snapshot[0].path, "/hidden/{token}",
+        "the route stands for the path"
+    );
+    assert!(!format!("{snapshot:?}").contains("s3cr3t"), "{snapshot:?}");
+
+    parked.release.send(()).expect("release");
+    let response = request.await.expect("join").expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_wrapped_app_without_routes_serves_its_fallback() {
+    let app = gmr().wrap(Router::new().fallback(|| async { "fallback" }));
+    let response = send(&app, "/anything")
+        .await
+        .expect("join")
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let wrapped_admin = gmr().wrap(Router::new().merge(gmr().router()));
+    let request = Request::get("/admin/gmr")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = wrapped_admin.oneshot(request).await.expect("infallible");
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the admin route, wrapped"
+    );
+}

@@ -63,5 +63,5 @@ pub use crate::admin::{
 pub use crate::bundle::GmrTower;
 pub use crate::inflight::{
     InFlight, InFlightBody, InFlightLayer, InFlightOptions, InFlightPolling, InFlightRecord,
-    ResponseFuture,
+    ResponseFuture, RouteResolver,
 };

@@ -11,13 +11,15 @@
 //! and the admin endpoint. `--spans` adds gmr's span layer; `--no-gmr`
 //! runs the same server without gmr. Ctrl-C or SIGTERM shuts it down gracefully.
 //!
-//! The lines a user writes are in [`serve`]: install gmr, merge its admin router, add its
-//! in-flight layer, and drop it once the server has shut down.
+//! The lines a user writes are in [`serve`]: install gmr, merge its admin router, wrap the
+//! app in its in-flight layer, and drop gmr once the server has shut down.
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
 
 use gmr_examples::DemoArgs;
+// The app with gmr (`Left`) or without (`--no-gmr`, `Right`): one server for both.
+use tower::util::Either;
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (config, generated_token) = gmr_examples::load_config(&args, "axum-demo")?;
@@ -25,20 +27,20 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     gmr_examples::start_lock_holder().await?;
     let routes = gmr_examples::axum_routes::routes("hello from axum-demo");
     let (app, gmr) = if args.no_gmr {
-        (routes, None)
+        (Either::Right(routes), None)
     } else {
         // SIGUSR2, the trigger file, log_dir; GET /admin/gmr when a token is configured.
         let gmr = gmr_axum::install(&config, gmr::package!())?;
-        let app = routes
-            .merge(gmr.router()) // the admin endpoint
-            .layer(gmr.layer()); // in-flight requests, with their route and thread
-        (app, Some(gmr))
+        let app = routes.merge(gmr.router()); // the admin endpoint
+        let app = gmr.wrap(app); // in-flight requests, with their route and thread
+        (Either::Left(app), Some(gmr))
     };
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let guard = gmr.as_ref().map(gmr_axum::GmrAxum::guard);
     gmr_examples::announce(&listener, guard, generated_token.as_deref(), &[])?;
     // Graceful on Ctrl-C or SIGTERM, for at most SHUTDOWN_GRACE (`/await-lock` never ends).
     let shutdown = gmr_examples::Shutdown::new();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.graceful());
     tokio::select! {
         served = server.into_future() => served?,

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use gmr_examples::DemoArgs;
 use tokio::signal::unix::{SignalKind, signal};
+use tower::util::Either;
 
 async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     // The host's own handler comes first: SIGUSR2 is the host's, not gmr's.
@@ -31,7 +32,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     gmr_examples::start_lock_holder().await?;
     let routes = gmr_examples::axum_routes::routes("hello from signal-host-demo");
     let (app, gmr) = if args.no_gmr {
-        (routes, None)
+        (Either::Right(routes), None)
     } else {
         // Signal "none": gmr leaves SIGUSR2 to the host. A trigger file unless the
         // configuration names one.
@@ -49,8 +50,8 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
             )?;
         }
         let gmr = gmr_axum::install(&builder.build()?, gmr::package!())?;
-        let app = routes.merge(gmr.router()).layer(gmr.layer());
-        (app, Some(gmr))
+        let app = gmr.wrap(routes.merge(gmr.router()));
+        (Either::Left(app), Some(gmr))
     };
     let host_line = format!(
         "SIGUSR2 belongs to the host here: kill -USR2 {} prints a host line",
@@ -61,6 +62,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     gmr_examples::announce(&listener, guard, generated_token.as_deref(), &[host_line])?;
     // Graceful on Ctrl-C or SIGTERM, for at most SHUTDOWN_GRACE (`/await-lock` never ends).
     let shutdown = gmr_examples::Shutdown::new();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.graceful());
     tokio::select! {
         served = server.into_future() => served?,

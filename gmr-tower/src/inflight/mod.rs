@@ -152,11 +152,28 @@ fn requests(registry: &Registry) -> Vec<InFlightRequest> {
         .collect()
 }
 
+/// Finds the route pattern a request matches, for an [`InFlightLayer`] that wraps a whole
+/// router (where the framework has not matched the request yet, so it carries no route).
+///
+/// Asked when the report lists the request, off the request path: a layer outside the
+/// router costs each request nothing for its route. A layer that hides paths keeps no path
+/// to ask about later, and asks once per request, when it records it.
+///
+/// `gmr-axum`'s `GmrAxum::wrap` is built on it: it asks a clone of the app's router which
+/// route the method and path match, without calling any handler.
+pub trait RouteResolver: std::fmt::Debug + Send + Sync + 'static {
+    /// The route pattern `method` and `path` (without the query) match, or `None` when no
+    /// route does (the request went to the fallback).
+    fn route(&self, method: &http::Method, path: &str) -> Option<String>;
+}
+
 /// A tower [`Layer`] recording every request while it is in flight. Cheap to clone; clones
 /// share one table, listed as one block of the report's `Green Threads` section.
 #[derive(Clone)]
 pub struct InFlightLayer {
     tracker: Arc<Tracker>,
+    /// Finds the route of requests that arrive without one (see [`RouteResolver`]).
+    resolver: Option<&'static dyn RouteResolver>,
     /// Whether the services it makes keep the table listed in the report (a reference count
     /// each, incremented on every clone: hyper and axum clone the service per request).
     /// `false` for the layer a bundle hands out: the bundle keeps the table listed, and is
@@ -168,6 +185,7 @@ impl std::fmt::Debug for InFlightLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InFlightLayer")
             .field("in_flight", &self.tracker.registry.len())
+            .field("resolves_routes", &self.resolver.is_some())
             .finish()
     }
 }
@@ -195,7 +213,19 @@ impl InFlightLayer {
         let handle = gmr::register_request_source(Arc::new(Source { registry, options }));
         InFlightLayer {
             tracker: Arc::new(Tracker { registry, handle }),
+            resolver: None,
             services_keep_listed: true,
+        }
+    }
+
+    /// A clone of this layer (same table) whose services find the route of a request that
+    /// carries none with `resolver`: for a layer around a whole router. The resolver lives
+    /// for the rest of the process (requests refer to it without a reference count): make
+    /// one per server, at startup.
+    pub fn resolving_routes(&self, resolver: impl RouteResolver) -> InFlightLayer {
+        InFlightLayer {
+            resolver: Some(Box::leak(Box::new(resolver))),
+            ..self.clone()
         }
     }
 
@@ -238,6 +268,7 @@ impl InFlightLayer {
             method: &method,
             path,
             route,
+            resolver: None,
             started: gmr::coarse_monotonic(),
         };
         InFlightRecord {
@@ -289,6 +320,7 @@ impl<S> Layer<S> for InFlightLayer {
         InFlight {
             inner,
             registry: self.tracker.registry,
+            resolver: self.resolver,
             _keep_listed: self.services_keep_listed.then(|| Arc::clone(&self.tracker)),
         }
     }
@@ -299,6 +331,7 @@ impl<S> Layer<S> for InFlightLayer {
 pub struct InFlight<S> {
     inner: S,
     registry: &'static Registry,
+    resolver: Option<&'static dyn RouteResolver>,
     /// Keeps the table listed in the report while this service lives (`None` when the bundle
     /// that made the layer does).
     _keep_listed: Option<Arc<Tracker>>,
@@ -337,11 +370,22 @@ where
         // Cheap after the first request on a thread: lets the report show the worker's full name.
         gmr::register_current_thread();
         let now = gmr::coarse_monotonic();
+        let method = request.method();
+        let path = request.uri().path_and_query().map_or("", |p| p.path());
+        let mut route = matched_route(&request).map(std::borrow::Cow::Borrowed);
+        if route.is_none()
+            && self.registry.hides_paths()
+            && let Some(resolver) = self.resolver
+        {
+            // The path is not kept to find the route when the report asks: find it now.
+            route = resolver.route(method, path).map(std::borrow::Cow::Owned);
+        }
         let entry = NewEntry {
             id: RequestId::next(),
-            method: request.method(),
-            path: request.uri().path_and_query().map_or("", |p| p.path()),
-            route: matched_route(&request),
+            method,
+            path,
+            route: route.as_deref(),
+            resolver: self.resolver,
             started: now,
         };
         let recorded = Recorded::new(self.registry, &entry);
@@ -660,6 +704,99 @@ mod tests {
             .collect();
         assert_eq!(held, vec!["", ""], "a hidden path is not even kept");
         drop((routed, bare));
+    }
+
+    /// Routes `/orders/<n>` to `/orders/{id}`, counting how often it is asked.
+    #[derive(Debug, Default)]
+    struct Orders {
+        asked: std::sync::atomic::AtomicUsize,
+    }
+
+    impl RouteResolver for Orders {
+        fn route(&self, method: &http::Method, path: &str) -> Option<String> {
+            self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (method == http::Method::GET && path.starts_with("/orders/"))
+                .then(|| "/orders/{id}".to_owned())
+        }
+    }
+
+    /// A leaked resolver, to count its calls after the layer took it.
+    fn orders() -> &'static Orders {
+        Box::leak(Box::default())
+    }
+
+    /// A leaked [`Orders`] given to a layer stays readable by the test.
+    impl RouteResolver for &'static Orders {
+        fn route(&self, method: &http::Method, path: &str) -> Option<String> {
+            Orders::route(self, method, path)
+        }
+    }
+
+    fn asked(resolver: &Orders) -> usize {
+        resolver.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn a_resolving_layer_finds_routes_when_listed_not_per_request() {
+        let resolver = orders();
+        let layer = InFlightLayer::named("unit-resolving").resolving_routes(resolver);
+        let (gate, svc) = gated(&layer);
+        let mut request = Request::new(());
+        *request.uri_mut() = http::Uri::from_static("/orders/17?expand=items");
+        let response = svc.oneshot(request).await.expect("response");
+        let (other_gate, other) = gated(&layer);
+        let mut request = Request::new(());
+        *request.uri_mut() = http::Uri::from_static("/health");
+        let other_response = other.oneshot(request).await.expect("response");
+        assert_eq!(asked(resolver), 0, "recording asks nothing");
+
+        let listed = layer.snapshot();
+        let routes: Vec<(&str, Option<&str>)> = listed
+            .iter()
+            .map(|r| (r.path.as_str(), r.route.as_deref()))
+            .collect();
+        assert_eq!(
+            routes,
+            vec![("/orders/17", Some("/orders/{id}")), ("/health", None)]
+        );
+        assert_eq!(asked(resolver), 2, "asked once per listed request");
+
+        gate.open();
+        other_gate.open();
+        let _ = response.into_body().collect().await;
+        let _ = other_response.into_body().collect().await;
+        assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_resolving_layer_that_hides_paths_finds_the_route_when_recording() {
+        let resolver = orders();
+        let layer =
+            InFlightLayer::with_options(InFlightOptions::new("unit-resolving-hidden").hide_paths())
+                .resolving_routes(resolver);
+        let (gate, svc) = gated(&layer);
+        let mut request = Request::new(());
+        *request.uri_mut() = http::Uri::from_static("/orders/secret-17");
+        let response = svc.oneshot(request).await.expect("response");
+        assert_eq!(
+            asked(resolver),
+            1,
+            "asked when recorded: the path is not kept"
+        );
+
+        let listed = layer.snapshot();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].route.as_deref(), Some("/orders/{id}"));
+        assert_eq!(
+            listed[0].path, "/orders/{id}",
+            "the route stands for the path"
+        );
+        assert_eq!(asked(resolver), 1, "not asked again when listed");
+        assert!(!format!("{listed:?}").contains("secret"), "{listed:?}");
+
+        gate.open();
+        let _ = response.into_body().collect().await;
+        assert_eq!(layer.in_flight(), 0);
     }
 
     #[tokio::test]

@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use http::Method;
 
+use super::RouteResolver;
+
 /// Number of shards: enough that worker threads rarely share one.
 const SHARDS: usize = 32;
 
@@ -35,6 +37,9 @@ pub(crate) struct NewEntry<'a> {
     pub(crate) path: &'a str,
     /// The route pattern it matched, when the framework gives one.
     pub(crate) route: Option<&'a str>,
+    /// Finds its route when the report lists it, when `route` is `None` (a layer outside the
+    /// router, where the framework has not matched it yet).
+    pub(crate) resolver: Option<&'static dyn RouteResolver>,
     /// When the request was recorded ([`gmr::coarse_monotonic`]).
     pub(crate) started: Duration,
 }
@@ -52,12 +57,24 @@ pub(crate) struct Entry {
 }
 
 /// What a slot holds of the request stored in it, besides its strings.
-#[derive(Debug)]
 struct Stored {
     id: gmr::RequestId,
     method: Method,
     has_route: bool,
+    resolver: Option<&'static dyn RouteResolver>,
     started: Duration,
+}
+
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stored")
+            .field("id", &self.id)
+            .field("method", &self.method)
+            .field("has_route", &self.has_route)
+            .field("resolves_route", &self.resolver.is_some())
+            .field("started", &self.started)
+            .finish()
+    }
 }
 
 /// A buffer longer than this is freed when its request ends, so a burst of long paths does
@@ -85,6 +102,11 @@ impl SlotData {
             id: entry.id,
             method: entry.method.clone(),
             has_route: entry.route.is_some(),
+            // A registry that hides paths keeps none to resolve later: its layer resolves the
+            // route when it records the request.
+            resolver: (keep_path && entry.route.is_none())
+                .then_some(entry.resolver)
+                .flatten(),
             started: entry.started,
         });
     }
@@ -103,15 +125,18 @@ impl SlotData {
         Some((stored, path, route))
     }
 
-    fn entry(&self) -> Option<Entry> {
+    /// The stored request, and the resolver that finds its route when it was recorded
+    /// without one.
+    fn entry(&self) -> Option<(Entry, Option<&'static dyn RouteResolver>)> {
         let stored = self.stored.as_ref()?;
-        Some(Entry {
+        let entry = Entry {
             id: stored.id,
             method: stored.method.clone(),
             path: self.path.clone(),
             route: stored.has_route.then(|| self.route.clone()),
             started: stored.started,
-        })
+        };
+        Some((entry, stored.resolver))
     }
 }
 
@@ -285,13 +310,18 @@ impl Registry {
         drop(removed);
     }
 
-    /// Every entry now, oldest first.
+    /// Every entry now, oldest first. Routes left to a resolver are found here, once every
+    /// shard's lock is released (a resolver runs the framework's router).
     pub(crate) fn snapshot(&self) -> Vec<Seen> {
         let mut all = Vec::new();
+        let mut unresolved = Vec::new();
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             for (slot, cell) in shard.slots.iter().zip(&shard.cells) {
-                if let Some(entry) = slot.entry() {
+                if let Some((entry, resolver)) = slot.entry() {
+                    if let Some(resolver) = resolver {
+                        unresolved.push((all.len(), resolver));
+                    }
                     all.push(Seen {
                         entry,
                         polled_by: cell.polled_by.load(Ordering::Relaxed),
@@ -300,6 +330,12 @@ impl Registry {
                         task_id: cell.task_id.load(Ordering::Relaxed),
                     });
                 }
+            }
+        }
+        for (index, resolver) in unresolved {
+            if let Some(seen) = all.get_mut(index) {
+                let entry = &mut seen.entry;
+                entry.route = resolver.route(&entry.method, &entry.path);
             }
         }
         all.sort_by_key(|e| e.entry.started);
@@ -400,6 +436,7 @@ mod tests {
             method: &Method::GET,
             path,
             route: None,
+            resolver: None,
             started: gmr::coarse_monotonic(),
         }
     }

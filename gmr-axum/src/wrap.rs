@@ -1,0 +1,169 @@
+//! [`GmrRouter`]: the whole app inside one in-flight layer, with routes found off the
+//! request path.
+//!
+//! `Router::layer` wraps every route's service: axum then clones, boxes and calls one more
+//! service per request, and boxes the wrapped body once more, about as much again as
+//! the in-flight layer's own work. Around the whole router the layer runs once per request, but
+//! sees requests before axum has matched them: their route is found when the report lists
+//! them, by asking a copy of the router which route the method and path match
+//! ([`RouterRoutes`]), without calling any handler.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use axum::Router;
+use axum::body::{Body, HttpBody};
+use axum::extract::{MatchedPath, Request};
+use axum::response::Response;
+use axum::routing::IntoMakeService;
+use bytes::Bytes;
+use gmr_tower::{InFlight, InFlightBody, InFlightLayer, RouteResolver};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+/// An app wrapped by [`crate::GmrAxum::wrap`]: every request recorded in flight once, around
+/// the whole router. Serve it with [`GmrRouter::into_make_service`]; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct GmrRouter {
+    inner: InFlight<Router>,
+}
+
+impl GmrRouter {
+    pub(crate) fn new(layer: &InFlightLayer, app: Router) -> Self {
+        let layer = if app.has_routes() {
+            layer.resolving_routes(RouterRoutes::of(&app))
+        } else {
+            // No route to match: every request goes to the fallback.
+            layer.clone()
+        };
+        GmrRouter {
+            inner: layer.layer(app),
+        }
+    }
+
+    /// What `axum::serve` takes: `axum::serve(listener, gmr.wrap(app).into_make_service())`.
+    /// (For `ConnectInfo`, `axum::ServiceExt::into_make_service_with_connect_info` works the
+    /// same way.)
+    pub fn into_make_service(self) -> IntoMakeService<Self> {
+        axum::ServiceExt::<Request>::into_make_service(self)
+    }
+}
+
+impl<B> Service<http::Request<B>> for GmrRouter
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = GmrRouterFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Service::<http::Request<B>>::poll_ready(&mut self.inner, cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> GmrRouterFuture {
+        GmrRouterFuture {
+            inner: self.inner.call(request),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`GmrRouter`].
+    pub struct GmrRouterFuture {
+        #[pin]
+        inner: gmr_tower::ResponseFuture<axum::routing::future::RouteFuture<Infallible>>,
+    }
+}
+
+impl std::fmt::Debug for GmrRouterFuture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GmrRouterFuture").finish_non_exhaustive()
+    }
+}
+
+impl Future for GmrRouterFuture {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .inner
+            .poll(cx)
+            .map_ok(|response: Response<InFlightBody<Body>>| response.map(Body::new))
+    }
+}
+
+/// The route a request matched, as [`CaptureRoute`] answers it.
+#[derive(Clone, Debug)]
+struct MatchedRoute(String);
+
+/// Finds routes by running a copy of the app's router in which every route answers at once
+/// with the `MatchedPath` axum gave it ([`CaptureRoute`], a route layer outside every
+/// other): no handler and no middleware of the app runs.
+#[derive(Clone, Debug)]
+struct RouterRoutes {
+    router: Router,
+}
+
+impl RouterRoutes {
+    /// Needs a router with routes (`Router::route_layer` panics on one without).
+    fn of(app: &Router) -> Self {
+        let router = app
+            .clone()
+            .route_layer(tower_layer::layer_fn(|_route| CaptureRoute));
+        RouterRoutes { router }
+    }
+}
+
+impl RouteResolver for RouterRoutes {
+    fn route(&self, method: &http::Method, path: &str) -> Option<String> {
+        let request = http::Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .body(Body::empty())
+            .ok()?;
+        let mut router = self.router.clone();
+        let mut future = std::pin::pin!(router.call(request));
+        // Every route answers at once, and axum's routing never waits: one poll decides.
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(Ok(response)) => response
+                .extensions()
+                .get::<MatchedRoute>()
+                .map(|route| route.0.clone()),
+            Poll::Ready(Err(never)) => match never {},
+            Poll::Pending => None,
+        }
+    }
+}
+
+/// The service [`RouterRoutes`] puts in front of every route: answers with the route's
+/// pattern in the response's extensions.
+#[derive(Clone, Copy, Debug)]
+struct CaptureRoute;
+
+impl Service<Request> for CaptureRoute {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let mut response = Response::new(Body::empty());
+        if let Some(path) = request.extensions().get::<MatchedPath>() {
+            response
+                .extensions_mut()
+                .insert(MatchedRoute(path.as_str().to_owned()));
+        }
+        std::future::ready(Ok(response))
+    }
+}
