@@ -24,15 +24,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new()
         .route("/", get(|| async { "hello\n" }))
-        .merge(gmr.router()) // GET /admin/gmr, only if a token is configured
-        .layer(gmr.layer()); // in-flight requests in the report
+        .merge(gmr.router()); // GET /admin/gmr, only if a token is configured
+    let app = gmr.wrap(app); // in-flight requests in the report
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     tracing::info!(
         pid = std::process::id(),
         "listening on http://127.0.0.1:3000"
     );
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
