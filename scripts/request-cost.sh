@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
 # CPU time per request of each demo with gmr against the same demo with --no-gmr.
 #
-#   scripts/request-cost.sh [PAIRS] [SECONDS]      (defaults: 9 pairs, 4 s of load each)
+#   scripts/request-cost.sh [PAIRS] [SECONDS]      (defaults: 21 pairs, 2 s of load each)
 #
 # DEMO_DIR=dir runs the demo binaries found there instead of building them (to compare two
-# builds: run the script once per directory).
-# Each demo runs with one worker (--workers 1) pinned to core 0, the load generator (wrk,
-# Debian package `wrk`) pinned to core 1. A pair is one run with gmr and one without, in
-# alternating order; each run warms up for 1 s, then reads the server's CPU time (utime +
-# stime of /proc/<pid>/stat, all its threads) before and after SECONDS of load on `GET /`
-# and divides by the requests wrk completed. The ratio of a pair is with/without; the script
-# prints every run and, per adapter, the median CPU time per request of each arm and the
-# median of the pairs' ratios (the target is at most 1.03).
+# builds: run the script once per directory). DEMOS="axum-demo tower-demo" runs only those.
+#
+# Per demo, both servers run at once, each with one worker (--workers 1), both pinned to
+# core 0; the load generator (wrk, Debian package `wrk`) is pinned to core 1 and loads one
+# server at a time (`GET /`, CONNECTIONS connections), the other one idle. A pair is one
+# slice of SECONDS on each, in alternating order. A slice reads the loaded server's CPU time
+# before and after (the sum of the run time in /proc/<pid>/task/*/schedstat, in ns, all its
+# threads) and divides it by the requests wrk completed. Both servers stay up and warm for
+# the whole run and their slices alternate within seconds, so the machine's drift (its speed
+# varies by several percent from minute to minute on shared cores) hits both arms of a pair
+# alike; the ratio of a pair is with/without. The script prints every slice and, per demo,
+# the median CPU time per request of each arm and the median of the pairs' ratios (the
+# target is at most 1.03).
 #
 # A benchmark, not a test: not run by CI. Needs 2 cores, `taskset` and `wrk`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PAIRS=${1:-9}
-SECONDS_OF_LOAD=${2:-4}
+PAIRS=${1:-21}
+SECONDS_OF_LOAD=${2:-2}
 CONNECTIONS=${CONNECTIONS:-8}
 SERVER_CPU=${SERVER_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+DEMOS=${DEMOS:-axum-demo actix-demo tower-demo}
 
 for tool in wrk taskset; do
     command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install wrk util-linux)" >&2; exit 2; }
@@ -32,57 +38,67 @@ if [[ -z $DEMO_DIR ]]; then
     cargo build --release -q -p gmr-examples --bin axum-demo --bin actix-demo --bin tower-demo
     DEMO_DIR=target/release
 fi
-TICKS=$(getconf CLK_TCK)
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"; [[ -n "${SERVER:-}" ]] && kill "$SERVER" 2>/dev/null || true' EXIT
+SERVERS=()
+cleanup() {
+    for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
 
-# cpu_ticks PID: utime + stime of the whole process.
-cpu_ticks() {
-    # Fields after the `comm` (which may hold spaces): state is field 3, utime 14, stime 15.
-    local rest
-    rest=$(sed 's/^.*) //' "/proc/$1/stat")
-    awk '{ print $12 + $13 }' <<<"$rest"
+# cpu_ns PID: the CPU time of all the process's threads, in ns.
+cpu_ns() {
+    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
 }
 
-# run DEMO MODE: prints "ns_per_request requests".
-run() {
+# start DEMO MODE: starts the demo, sets PID and ADDR.
+start() {
     local demo=$1 mode=$2 flags=()
     [[ $mode == without ]] && flags=(--no-gmr)
-    local out="$WORK/out"
-    : >"$out"
     taskset -c "$SERVER_CPU" "$DEMO_DIR/$demo" --listen 127.0.0.1:0 --workers 1 "${flags[@]}" \
-        >"$out" 2>"$WORK/err" &
-    SERVER=$!
-    local addr="" i
+        >"$WORK/$mode.out" 2>"$WORK/$mode.err" &
+    PID=$!
+    SERVERS+=("$PID")
+    ADDR=""
+    local i
     for i in $(seq 1 500); do
-        addr=$(sed -n 's#^listening on http://\(.*\)$#\1#p' "$out" | head -n1)
-        [[ -n $addr ]] && break
+        ADDR=$(sed -n 's#^listening on http://\(.*\)$#\1#p' "$WORK/$mode.out" | head -n1)
+        [[ -n $ADDR ]] && return 0
+        kill -0 "$PID" 2>/dev/null || break
         sleep 0.02
     done
-    [[ -n $addr ]] || { echo "$demo did not start: $(cat "$WORK/err")" >&2; exit 1; }
-    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d1s "http://$addr/" >/dev/null
-    local before after requests
-    before=$(cpu_ticks "$SERVER")
+    echo "$demo ($mode) did not start: $(cat "$WORK/$mode.err")" >&2
+    exit 1
+}
+
+# slice PID ADDR: loads the server for SECONDS_OF_LOAD; prints "ns_per_request requests".
+slice() {
+    local pid=$1 addr=$2 before after requests
+    before=$(cpu_ns "$pid")
     requests=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_OF_LOAD}s" "http://$addr/" \
         | awk '/requests in/ { print $1 }')
-    after=$(cpu_ticks "$SERVER")
-    kill "$SERVER"
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=""
-    awk -v d=$((after - before)) -v t="$TICKS" -v r="$requests" \
-        'BEGIN { printf "%.1f %d\n", d * 1e9 / t / r, r }'
+    after=$(cpu_ns "$pid")
+    awk -v d=$((after - before)) -v r="$requests" 'BEGIN { printf "%.1f %d\n", d / r, r }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 echo "pairs=$PAIRS seconds=$SECONDS_OF_LOAD connections=$CONNECTIONS server_cpu=$SERVER_CPU load_cpu=$LOAD_CPU"
-for demo in axum-demo actix-demo tower-demo; do
+for demo in $DEMOS; do
+    declare -A pid=() addr=()
+    for mode in with without; do
+        start "$demo" "$mode"
+        pid[$mode]=$PID
+        addr[$mode]=$ADDR
+        # Warm-up: connections, caches, the allocator's arenas.
+        taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d1s "http://$ADDR/" >/dev/null
+    done
     : >"$WORK/with" ; : >"$WORK/without" ; : >"$WORK/ratio"
     for pair in $(seq 1 "$PAIRS"); do
         if ((pair % 2)); then order=(with without); else order=(without with); fi
         declare -A ns=()
         for mode in "${order[@]}"; do
-            read -r cost requests < <(run "$demo" "$mode")
+            read -r cost requests < <(slice "${pid[$mode]}" "${addr[$mode]}")
             ns[$mode]=$cost
             echo "$cost" >>"$WORK/$mode"
             echo "$demo pair $pair $mode: $cost ns CPU/request ($requests requests)"
@@ -90,9 +106,13 @@ for demo in axum-demo actix-demo tower-demo; do
         awk -v a="${ns[with]}" -v b="${ns[without]}" 'BEGIN { printf "%.4f\n", a / b }' >>"$WORK/ratio"
         unset ns
     done
+    kill "${pid[with]}" "${pid[without]}" 2>/dev/null || true
+    wait "${pid[with]}" "${pid[without]}" 2>/dev/null || true
+    SERVERS=()
     printf '%s: median with gmr %s ns, without %s ns, median ratio %s\n' "$demo" \
         "$(median <"$WORK/with")" "$(median <"$WORK/without")" "$(median <"$WORK/ratio")" \
         | tee -a "$WORK/summary"
+    unset pid addr
 done
 echo "== summary"
 cat "$WORK/summary"

@@ -5,7 +5,8 @@
 //! marks each poll of a request with [`enter`]. The `Green Threads` section then shows each
 //! request joined to what else gmr knows about it: the thread polling it (its stack is in
 //! `Threads`), its tokio task (and the task's stack when there is a task dump), and its open
-//! tracing spans (with [`crate::tracing::layer`]), which find their request through [`current`].
+//! tracing spans (with `gmr::tracing::layer()`, cargo feature `tracing`), which find their
+//! request through [`current`].
 //!
 //! Everything here is cheap enough for the request path: an id is one atomic increment, and
 //! entering a request is two thread-local writes.
