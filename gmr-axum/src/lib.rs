@@ -133,6 +133,9 @@ impl GmrAxum {
     /// ([`install_with`]), that is asked once per request instead, when it is recorded (the
     /// path is not kept to ask later).
     ///
+    /// The copy of the router lives for the rest of the process (requests refer to it without
+    /// a reference count), and with it the app's routes: wrap once per server, at startup.
+    ///
     /// ```no_run
     /// # async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     /// let gmr = gmr_axum::install(&config, gmr::package!())?;
