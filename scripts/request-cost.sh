@@ -18,7 +18,8 @@
 # the median CPU time per request of each arm and the median of the pairs' ratios (the
 # target is at most 1.03).
 #
-# A benchmark, not a test: not run by CI. Needs 2 cores, `taskset` and `wrk`.
+# A benchmark, not a test: not run by CI. Needs 2 cores, bash 4.4 or later, `taskset` and
+# `wrk`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,14 +42,19 @@ fi
 WORK=$(mktemp -d)
 SERVERS=()
 cleanup() {
-    for pid in "${SERVERS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    local server
+    for server in "${SERVERS[@]}"; do kill "$server" 2>/dev/null || true; done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# cpu_ns PID: the CPU time of all the process's threads, in ns.
+# cpu_ns PID: "threads ns": how many threads the process has and their CPU time in ns.
+# (A thread that exits takes its time with it: a slice whose thread count changed is
+# measured again.)
 cpu_ns() {
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+    local stats
+    stats=$(cat /proc/"$1"/task/*/schedstat 2>/dev/null || true)
+    awk '{ s += $1 } END { printf "%d %.0f\n", NR, s }' <<<"$stats"
 }
 
 # start DEMO MODE: starts the demo, sets PID and ADDR.
@@ -73,12 +79,20 @@ start() {
 
 # slice PID ADDR: loads the server for SECONDS_OF_LOAD; prints "ns_per_request requests".
 slice() {
-    local pid=$1 addr=$2 before after requests
-    before=$(cpu_ns "$pid")
-    requests=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_OF_LOAD}s" "http://$addr/" \
-        | awk '/requests in/ { print $1 }')
-    after=$(cpu_ns "$pid")
-    awk -v d=$((after - before)) -v r="$requests" 'BEGIN { printf "%.1f %d\n", d / r, r }'
+    local pid=$1 addr=$2 attempt threads_before before threads_after after requests
+    for attempt in 1 2 3; do
+        read -r threads_before before < <(cpu_ns "$pid")
+        requests=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_OF_LOAD}s" \
+            "http://$addr/" | awk '/requests in/ { print $1 }')
+        read -r threads_after after < <(cpu_ns "$pid")
+        if [[ ${requests:-0} -gt 0 && $threads_before -eq $threads_after ]]; then
+            awk -v d=$((after - before)) -v r="$requests" 'BEGIN { printf "%.1f %d\n", d / r, r }'
+            return 0
+        fi
+        echo "slice on $addr measured again: ${requests:-0} requests, threads $threads_before -> $threads_after" >&2
+    done
+    echo "no usable slice on $addr (is the server still up?)" >&2
+    exit 1
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

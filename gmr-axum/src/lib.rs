@@ -71,6 +71,10 @@ pub enum Error {
 pub struct GmrAxum {
     core: GmrTower,
     _runtime: Option<std::sync::Arc<TokioRuntimeGuard>>,
+    /// The router copies of the apps [`GmrAxum::wrap`] wrapped, kept while the server runs
+    /// (the in-flight table refers to them weakly: dropping the last clone of this bundle
+    /// releases them and the apps' state).
+    wrapped: std::sync::Arc<std::sync::Mutex<Vec<std::sync::Arc<wrap::RouterRoutes>>>>,
 }
 
 /// Installs gmr from the application's configuration (its `[gmr]` table; every key is shown,
@@ -119,6 +123,7 @@ impl GmrAxum {
         GmrAxum {
             core,
             _runtime: runtime,
+            wrapped: std::sync::Arc::default(),
         }
     }
 
@@ -129,12 +134,13 @@ impl GmrAxum {
     ///
     /// Requests are listed with the route they matched: the layer runs before axum matches
     /// them, so the report asks a copy of the router which route each request's method and
-    /// path match, without calling any handler or middleware. With hidden paths
-    /// ([`install_with`]), that is asked once per request instead, when it is recorded (the
-    /// path is not kept to ask later).
+    /// path match, without running any handler, fallback or middleware of the app. With
+    /// hidden paths ([`install_with`]), that is asked once per request instead, when it is
+    /// recorded (the path is not kept to ask later).
     ///
-    /// The copy of the router lives for the rest of the process (requests refer to it without
-    /// a reference count), and with it the app's routes: wrap once per server, at startup.
+    /// This [`GmrAxum`] keeps the copy of the router (and so the app's state) until its last
+    /// clone is dropped, which is once the server has shut down: wrap once per server, at
+    /// startup.
     ///
     /// ```no_run
     /// # async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -147,7 +153,14 @@ impl GmrAxum {
     /// # Ok(()) }
     /// ```
     pub fn wrap(&self, app: Router) -> GmrRouter {
-        GmrRouter::new(&self.core.layer(), app)
+        let (router, routes) = GmrRouter::new(&self.core.layer(), app);
+        if let Some(routes) = routes {
+            self.wrapped
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(routes);
+        }
+        router
     }
 
     /// The in-flight layer, for `Router::layer` after the routes (it then sees `MatchedPath`)

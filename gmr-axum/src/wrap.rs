@@ -2,15 +2,16 @@
 //! request path.
 //!
 //! `Router::layer` wraps every route's service: axum then clones, boxes and calls one more
-//! service per request, and boxes the wrapped body once more, about as much again as
-//! the in-flight layer's own work. Around the whole router the layer runs once per request, but
-//! sees requests before axum has matched them: their route is found when the report lists
-//! them, by asking a copy of the router which route the method and path match
-//! ([`RouterRoutes`]), without calling any handler.
+//! service per request, about as much again as the in-flight layer's own work. Around the
+//! whole router the layer runs once per request, but sees requests before axum has matched
+//! them: their route is found when the report lists them, by asking a copy of the router
+//! which route the method and path match ([`RouterRoutes`]), with every endpoint and fallback
+//! of the copy answering at once: no handler, fallback or middleware of the app runs.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use axum::Router;
@@ -32,16 +33,22 @@ pub struct GmrRouter {
 }
 
 impl GmrRouter {
-    pub(crate) fn new(layer: &InFlightLayer, app: Router) -> Self {
-        let layer = if app.has_routes() {
-            layer.resolving_routes(RouterRoutes::of(&app))
+    /// The app inside `layer`, and the copy of its router that finds routes when `layer`'s
+    /// table is listed (`None` for an app without routes: every request goes to its
+    /// fallback). The caller keeps the copy for as long as the server runs: requests refer
+    /// to it weakly, so that dropping it releases the app's state.
+    pub(crate) fn new(layer: &InFlightLayer, app: Router) -> (Self, Option<Arc<RouterRoutes>>) {
+        let (layer, routes) = if app.has_routes() {
+            let routes = Arc::new(RouterRoutes::of(&app));
+            let resolver = WeakRoutes(Arc::downgrade(&routes));
+            (layer.resolving_routes(resolver), Some(routes))
         } else {
-            // No route to match: every request goes to the fallback.
-            layer.clone()
+            (layer.clone(), None)
         };
-        GmrRouter {
+        let router = GmrRouter {
             inner: layer.layer(app),
-        }
+        };
+        (router, routes)
     }
 
     /// What `axum::serve` takes: `axum::serve(listener, gmr.wrap(app).into_make_service())`.
@@ -101,25 +108,31 @@ impl Future for GmrRouterFuture {
 #[derive(Clone, Debug)]
 struct MatchedRoute(String);
 
-/// Finds routes by running a copy of the app's router in which every route answers at once
-/// with the `MatchedPath` axum gave it ([`CaptureRoute`], a route layer outside every
-/// other): no handler and no middleware of the app runs.
+/// Finds routes by running a copy of the app's router in which every endpoint answers at
+/// once with the `MatchedPath` axum gave it: [`CaptureRoute`], added with `Router::layer`
+/// after every other layer, so it is the outermost service of every route, of every method
+/// router's fallback (a method the route does not serve: axum's `405`, which has its
+/// `MatchedPath` too) and of the router's fallbacks, which are reset to axum's own `404`
+/// first (a fallback has no `MatchedPath`, at request time either). No handler, fallback or
+/// middleware of the app runs.
+///
+/// A route inside a service mounted with `nest_service` is that service's business: axum
+/// gives it the nest's pattern only as `MatchedNestedPath`, so it has no route here, as it
+/// had none with `Router::layer`.
 #[derive(Clone, Debug)]
-struct RouterRoutes {
+pub(crate) struct RouterRoutes {
     router: Router,
 }
 
 impl RouterRoutes {
-    /// Needs a router with routes (`Router::route_layer` panics on one without).
     fn of(app: &Router) -> Self {
         let router = app
             .clone()
-            .route_layer(tower_layer::layer_fn(|_route| CaptureRoute));
+            .reset_fallback()
+            .layer(tower_layer::layer_fn(|_endpoint| CaptureRoute));
         RouterRoutes { router }
     }
-}
 
-impl RouteResolver for RouterRoutes {
     fn route(&self, method: &http::Method, path: &str) -> Option<String> {
         let request = http::Request::builder()
             .method(method.clone())
@@ -140,6 +153,17 @@ impl RouteResolver for RouterRoutes {
             Poll::Ready(Err(never)) => match never {},
             Poll::Pending => None,
         }
+    }
+}
+
+/// What the in-flight layer keeps: the router copy, as long as the [`crate::GmrAxum`] that
+/// wrapped the app keeps it (once the server is gone, its requests have no route to find).
+#[derive(Debug)]
+struct WeakRoutes(Weak<RouterRoutes>);
+
+impl RouteResolver for WeakRoutes {
+    fn route(&self, method: &http::Method, path: &str) -> Option<String> {
+        self.0.upgrade()?.route(method, path)
     }
 }
 

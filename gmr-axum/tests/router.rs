@@ -1,6 +1,7 @@
 //! gmr-axum through `tower::ServiceExt::oneshot`: the admin router for any state, auth,
 //! unknown paths, the in-flight layer with `MatchedPath`, the runtime in `Green Threads`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::Router;
@@ -177,25 +178,42 @@ async fn in_flight_requests_carry_the_matched_route() {
     );
 }
 
+/// A bundle on the shared hook with an in-flight table of its own, so that what one test
+/// lists is its own requests only.
+fn own_gmr(name: &str, hide_paths: bool) -> GmrAxum {
+    let mut options = gmr_axum::gmr_tower::InFlightOptions::new(name);
+    if hide_paths {
+        options = options.hide_paths();
+    }
+    GmrAxum::from_bundle(gmr_axum::gmr_tower::GmrTower::from_guard(
+        gmr().guard().clone(),
+        options,
+    ))
+}
+
+/// Counts calls.
+type Calls = Arc<AtomicUsize>;
+
+fn calls(counter: &Calls) -> usize {
+    counter.load(Ordering::SeqCst)
+}
+
 /// A request parked in its handler until released; `entered` fires once the handler runs.
 struct Parked {
     entered: tokio::sync::oneshot::Receiver<()>,
     release: tokio::sync::oneshot::Sender<()>,
 }
 
+type BoxedAnswer = std::pin::Pin<Box<dyn Future<Output = &'static str> + Send>>;
+
 /// A handler that parks its request (see [`Parked`]) and counts its calls.
-fn parking_handler(
-    calls: Arc<std::sync::atomic::AtomicUsize>,
-) -> (
-    Parked,
-    impl Fn() -> std::pin::Pin<Box<dyn Future<Output = &'static str> + Send>> + Clone,
-) {
+fn parking_handler(calls: Calls) -> (Parked, impl Fn() -> BoxedAnswer + Clone) {
     let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
     let (release, release_rx) = tokio::sync::oneshot::channel::<()>();
     let entered_tx = Arc::new(Mutex::new(Some(entered_tx)));
     let release_rx = Arc::new(Mutex::new(Some(release_rx)));
     let handler = move || {
-        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        calls.fetch_add(1, Ordering::SeqCst);
         let entered = entered_tx.lock().expect("lock").take();
         let release = release_rx.lock().expect("lock").take();
         Box::pin(async move {
@@ -206,152 +224,138 @@ fn parking_handler(
                 let _ = release.await;
             }
             "done"
-        }) as std::pin::Pin<Box<dyn Future<Output = &'static str> + Send>>
+        }) as BoxedAnswer
     };
     (Parked { entered, release }, handler)
 }
 
-/// Sends `uri` to the wrapped app on its own task; returns the task.
+/// `router` with a middleware (`Router::layer`) that counts the requests it sees.
+fn counting_requests(router: Router, counter: Calls) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            next.run(request)
+        },
+    ))
+}
+
+/// Sends a request to the wrapped app on its own task; returns the task.
 fn send(
     app: &gmr_axum::GmrRouter,
+    method: http::Method,
     uri: &str,
 ) -> tokio::task::JoinHandle<Result<axum::response::Response, std::convert::Infallible>> {
-    let request = Request::get(uri)
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
         .body(axum::body::Body::empty())
         .expect("request");
     tokio::spawn(app.clone().oneshot(request))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrapped_app_lists_requests_with_their_route_without_calling_handlers_again() {
-    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let middleware_calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (parked, handler) = parking_handler(Arc::clone(&calls));
-    let counted = Arc::clone(&middleware_calls);
-    let app = Router::new()
-        .route("/wrapped/items/{id}", get(handler))
-        .nest(
-            "/wrapped/api",
-            Router::new().route("/users/{id}", get(|| async { "user" })),
-        )
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                next.run(request)
-            },
-        ));
-    let app = gmr().wrap(app);
-    let request = send(&app, "/wrapped/items/42?secret=x");
-    parked.entered.await.expect("handler entered");
-
-    let snapshot = gmr().layer().snapshot();
-    let item = snapshot
-        .iter()
-        .find(|r| r.path == "/wrapped/items/42")
-        .expect("request listed, without its query string");
-    assert_eq!(item.route.as_deref(), Some("/wrapped/items/{id}"));
-    assert_eq!(item.method, "GET");
-    assert!(item.task.is_some(), "its tokio task");
-    for _ in 0..3 {
-        let again = gmr().layer().snapshot();
-        assert!(
-            again
-                .iter()
-                .any(|r| r.route.as_deref() == Some("/wrapped/items/{id}"))
-        );
-    }
-    assert_eq!(
-        calls.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "finding the route called no handler"
-    );
-    assert_eq!(
-        middleware_calls.load(std::sync::atomic::Ordering::SeqCst),
-        1,
-        "finding the route ran none of the app's middleware"
-    );
-
-    parked.release.send(()).expect("release");
-    let response = request.await.expect("join").expect("infallible");
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    assert_eq!(&body[..], b"done");
-    assert!(
-        !gmr()
-            .layer()
-            .snapshot()
-            .iter()
-            .any(|r| r.path == "/wrapped/items/42"),
-        "removed when the response is done"
-    );
-
-    // The nested router's routes, and what no route matches, answer as without gmr.
-    let nested = send(&app, "/wrapped/api/users/7").await.expect("join");
-    assert_eq!(nested.expect("infallible").status(), StatusCode::OK);
-    let unknown = send(&app, "/wrapped/nowhere").await.expect("join");
-    assert_eq!(unknown.expect("infallible").status(), StatusCode::NOT_FOUND);
+/// The route each listed request has, by path.
+fn routes_by_path(gmr: &GmrAxum) -> Vec<(String, Option<String>)> {
+    let mut listed: Vec<_> = gmr
+        .layer()
+        .snapshot()
+        .into_iter()
+        .map(|r| (r.path, r.route))
+        .collect();
+    listed.sort();
+    listed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrapped_app_finds_nested_routes_and_none_for_the_fallback() {
-    let (nested, nested_handler) = parking_handler(Arc::default());
-    let (fallback, fallback_handler) = parking_handler(Arc::default());
+async fn a_wrapped_app_lists_requests_with_their_route_without_running_the_app() {
+    let gmr = own_gmr("axum-wrapped", false);
+    let (handler_calls, middleware_calls, fallback_calls, refused_calls) = (
+        Calls::default(),
+        Calls::default(),
+        Calls::default(),
+        Calls::default(),
+    );
+    let (parked, handler) = parking_handler(Arc::clone(&handler_calls));
+    let (nested_parked, nested_handler) = parking_handler(Calls::default());
+    let (fallback_parked, fallback) = parking_handler(Arc::clone(&fallback_calls));
+    let (refused_parked, refused) = parking_handler(Arc::clone(&refused_calls));
     let app = Router::new()
+        .route("/items/{id}", get(handler))
+        .route("/only-get", get(|| async { "get" }))
         .nest(
-            "/fallback-test/api",
+            "/api",
             Router::new().route("/users/{id}", get(nested_handler)),
         )
-        .fallback(fallback_handler);
-    let app = gmr().wrap(app);
-    let first = send(&app, "/fallback-test/api/users/7");
-    let second = send(&app, "/fallback-test/unknown/path");
-    nested.entered.await.expect("nested handler entered");
-    fallback.entered.await.expect("fallback entered");
-
-    let snapshot = gmr().layer().snapshot();
-    let route_of = |path: &str| {
-        snapshot
-            .iter()
-            .find(|r| r.path == path)
-            .map(|r| r.route.clone())
-            .expect("listed")
-    };
-    assert_eq!(
-        route_of("/fallback-test/api/users/7").as_deref(),
-        Some("/fallback-test/api/users/{id}")
-    );
-    assert_eq!(
-        route_of("/fallback-test/unknown/path"),
-        None,
-        "the fallback has no route"
-    );
-
-    nested.release.send(()).expect("release");
-    fallback.release.send(()).expect("release");
-    for task in [first, second] {
-        let response = task.await.expect("join").expect("infallible");
-        assert_eq!(response.status(), StatusCode::OK);
+        .method_not_allowed_fallback(refused)
+        .fallback(fallback);
+    let app = counting_requests(app, Arc::clone(&middleware_calls));
+    let app = gmr.wrap(app);
+    let requests = [
+        send(&app, http::Method::GET, "/items/42?secret=x"),
+        send(&app, http::Method::GET, "/api/users/7"),
+        send(&app, http::Method::GET, "/nowhere/at/all"),
+        send(&app, http::Method::POST, "/only-get"),
+    ];
+    for entered in [
+        parked.entered,
+        nested_parked.entered,
+        fallback_parked.entered,
+        refused_parked.entered,
+    ] {
+        entered.await.expect("handler entered");
     }
+
+    for _ in 0..3 {
+        assert_eq!(
+            routes_by_path(&gmr),
+            vec![
+                (
+                    "/api/users/7".to_owned(),
+                    Some("/api/users/{id}".to_owned())
+                ),
+                ("/items/42".to_owned(), Some("/items/{id}".to_owned())),
+                ("/nowhere/at/all".to_owned(), None),
+                ("/only-get".to_owned(), Some("/only-get".to_owned())),
+            ],
+            "paths without their query, with the route axum matched (none for the fallback)"
+        );
+    }
+    assert_eq!(calls(&handler_calls), 1, "finding routes called no handler");
+    assert_eq!(calls(&fallback_calls), 1, "nor the fallback");
+    assert_eq!(
+        calls(&refused_calls),
+        1,
+        "nor the method-not-allowed fallback"
+    );
+    assert_eq!(calls(&middleware_calls), 4, "nor the app's middleware");
+
+    for release in [
+        parked.release,
+        nested_parked.release,
+        fallback_parked.release,
+        refused_parked.release,
+    ] {
+        release.send(()).expect("release");
+    }
+    for request in requests {
+        let response = request.await.expect("join").expect("infallible");
+        let _ = response.into_body().collect().await.expect("body");
+    }
+    assert_eq!(
+        gmr.layer().in_flight(),
+        0,
+        "removed when the responses are done"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrapped_app_with_hidden_paths_shows_the_route_found_when_recorded() {
-    let guard = gmr().guard().clone();
-    let hidden = GmrAxum::from_bundle(gmr_axum::gmr_tower::GmrTower::from_guard(
-        guard,
-        gmr_axum::gmr_tower::InFlightOptions::new("axum-hidden").hide_paths(),
-    ));
-    let (parked, handler) = parking_handler(Arc::default());
-    let app = hidden.wrap(Router::new().route("/hidden/{token}", get(handler)));
-    let request = send(&app, "/hidden/s3cr3t-t0ken");
+    let gmr = own_gmr("axum-wrapped-hidden", true);
+    let (parked, handler) = parking_handler(Calls::default());
+    let app = gmr.wrap(Router::new().route("/hidden/{token}", get(handler)));
+    let request = send(&app, http::Method::GET, "/hidden/s3cr3t-t0ken");
     parked.entered.await.expect("handler entered");
 
-    let snapshot = hidden.layer().snapshot();
+    let snapshot = gmr.layer().snapshot();
     assert_eq!(snapshot.len(), 1, "{snapshot:?}");
     assert_eq!(snapshot[0].route.as_deref(), Some("/hidden/{token}"));
     assert_eq!(
@@ -366,22 +370,66 @@ async fn a_wrapped_app_with_hidden_paths_shows_the_route_found_when_recorded() {
 }
 
 #[tokio::test]
-async fn a_wrapped_app_without_routes_serves_its_fallback() {
-    let app = gmr().wrap(Router::new().fallback(|| async { "fallback" }));
-    let response = send(&app, "/anything")
+async fn a_wrapped_app_answers_as_without_gmr_and_serves_the_admin_route() {
+    let gmr = own_gmr("axum-wrapped-answers", false);
+    let app = gmr.wrap(
+        Router::new()
+            .route("/", get(|| async { "hello" }))
+            .merge(gmr.router()),
+    );
+    let answer = |method: http::Method, uri: &'static str, auth: bool| {
+        let mut request = Request::builder().method(method).uri(uri);
+        if auth {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {TOKEN}"));
+        }
+        let request = request.body(axum::body::Body::empty()).expect("request");
+        let app = app.clone();
+        async move { app.oneshot(request).await.expect("infallible").status() }
+    };
+    assert_eq!(answer(http::Method::GET, "/", false).await, StatusCode::OK);
+    assert_eq!(
+        answer(http::Method::POST, "/", false).await,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        answer(http::Method::GET, "/nowhere", false).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        answer(http::Method::GET, "/admin/gmr", false).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        answer(http::Method::GET, "/admin/gmr", true).await,
+        StatusCode::OK
+    );
+
+    let without_routes = gmr.wrap(Router::new().fallback(|| async { "fallback" }));
+    let response = send(&without_routes, http::Method::GET, "/anything")
         .await
         .expect("join")
         .expect("infallible");
-    assert_eq!(response.status(), StatusCode::OK);
-    let wrapped_admin = gmr().wrap(Router::new().merge(gmr().router()));
-    let request = Request::get("/admin/gmr")
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(axum::body::Body::empty())
-        .expect("request");
-    let response = wrapped_admin.oneshot(request).await.expect("infallible");
     assert_eq!(
         response.status(),
         StatusCode::OK,
-        "the admin route, wrapped"
+        "an app of a fallback only"
+    );
+}
+
+#[tokio::test]
+async fn the_app_state_is_released_with_the_bundle_that_wrapped_it() {
+    let gmr = own_gmr("axum-wrapped-state", false);
+    let state = Arc::new(());
+    let app = Router::new()
+        .route("/", get(|State(_): State<Arc<()>>| async { "hello" }))
+        .with_state(Arc::clone(&state));
+    let app = gmr.wrap(app);
+    assert!(Arc::strong_count(&state) > 1, "held while serving");
+    drop(app);
+    drop(gmr);
+    assert_eq!(
+        Arc::strong_count(&state),
+        1,
+        "no copy of the router outlives the bundle and the served app"
     );
 }

@@ -160,7 +160,7 @@ fn requests(registry: &Registry) -> Vec<InFlightRequest> {
 /// to ask about later, and asks once per request, when it records it.
 ///
 /// `gmr-axum`'s `GmrAxum::wrap` is built on it: it asks a clone of the app's router which
-/// route the method and path match, without calling any handler.
+/// route the method and path match, without running any handler.
 pub trait RouteResolver: std::fmt::Debug + Send + Sync + 'static {
     /// The route pattern `method` and `path` (without the query) match, or `None` when no
     /// route does (the request went to the fallback).
