@@ -386,23 +386,29 @@ async fn a_wrapped_app_answers_as_without_gmr_and_serves_the_admin_route() {
         let app = app.clone();
         async move { app.oneshot(request).await.expect("infallible").status() }
     };
-    assert_eq!(answer(http::Method::GET, "/", false).await, StatusCode::OK);
-    assert_eq!(
-        answer(http::Method::POST, "/", false).await,
-        StatusCode::METHOD_NOT_ALLOWED
-    );
-    assert_eq!(
-        answer(http::Method::GET, "/nowhere", false).await,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        answer(http::Method::GET, "/admin/gmr", false).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        answer(http::Method::GET, "/admin/gmr", true).await,
-        StatusCode::OK
-    );
+    for (method, uri, auth, status) in [
+        (http::Method::GET, "/", false, StatusCode::OK),
+        (
+            http::Method::POST,
+            "/",
+            false,
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (http::Method::GET, "/nowhere", false, StatusCode::NOT_FOUND),
+        (
+            http::Method::GET,
+            "/admin/gmr",
+            false,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (http::Method::GET, "/admin/gmr", true, StatusCode::OK),
+    ] {
+        assert_eq!(
+            answer(method.clone(), uri, auth).await,
+            status,
+            "{method} {uri}"
+        );
+    }
 
     let without_routes = gmr.wrap(Router::new().fallback(|| async { "fallback" }));
     let response = send(&without_routes, http::Method::GET, "/anything")
