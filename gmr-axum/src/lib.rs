@@ -154,12 +154,10 @@ impl GmrAxum {
     /// ```
     pub fn wrap(&self, app: Router) -> GmrRouter {
         let (router, routes) = GmrRouter::new(&self.core.layer(), app);
-        if let Some(routes) = routes {
-            self.wrapped
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(routes);
-        }
+        self.wrapped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(routes);
         router
     }
 

@@ -34,17 +34,11 @@ pub struct GmrRouter {
 
 impl GmrRouter {
     /// The app inside `layer`, and the copy of its router that finds routes when `layer`'s
-    /// table is listed (`None` for an app without routes: every request goes to its
-    /// fallback). The caller keeps the copy for as long as the server runs: requests refer
-    /// to it weakly, so that dropping it releases the app's state.
-    pub(crate) fn new(layer: &InFlightLayer, app: Router) -> (Self, Option<Arc<RouterRoutes>>) {
-        let (layer, routes) = if app.has_routes() {
-            let routes = Arc::new(RouterRoutes::of(&app));
-            let resolver = WeakRoutes(Arc::downgrade(&routes));
-            (layer.resolving_routes(resolver), Some(routes))
-        } else {
-            (layer.clone(), None)
-        };
+    /// table is listed. The caller keeps the copy for as long as the server runs: requests
+    /// refer to it weakly, so that dropping it releases the app's state.
+    pub(crate) fn new(layer: &InFlightLayer, app: Router) -> (Self, Arc<RouterRoutes>) {
+        let routes = Arc::new(RouterRoutes::of(&app));
+        let layer = layer.resolving_routes(WeakRoutes(Arc::downgrade(&routes)));
         let router = GmrRouter {
             inner: layer.layer(app),
         };
@@ -104,10 +98,6 @@ impl Future for GmrRouterFuture {
     }
 }
 
-/// The route a request matched, as [`CaptureRoute`] answers it.
-#[derive(Clone, Debug)]
-struct MatchedRoute(String);
-
 /// Finds routes by running a copy of the app's router in which every endpoint answers at
 /// once with the `MatchedPath` axum gave it: [`CaptureRoute`], added with `Router::layer`
 /// after every other layer, so it is the outermost service of every route, of every method
@@ -119,7 +109,7 @@ struct MatchedRoute(String);
 /// A route inside a service mounted with `nest_service` is that service's business: axum
 /// gives it the nest's pattern only as `MatchedNestedPath`, so it has no route here, as it
 /// had none with `Router::layer`.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct RouterRoutes {
     router: Router,
 }
@@ -148,8 +138,8 @@ impl RouterRoutes {
         {
             Poll::Ready(Ok(response)) => response
                 .extensions()
-                .get::<MatchedRoute>()
-                .map(|route| route.0.clone()),
+                .get::<MatchedPath>()
+                .map(|route| route.as_str().to_owned()),
             Poll::Ready(Err(never)) => match never {},
             Poll::Pending => None,
         }
@@ -184,9 +174,7 @@ impl Service<Request> for CaptureRoute {
     fn call(&mut self, request: Request) -> Self::Future {
         let mut response = Response::new(Body::empty());
         if let Some(path) = request.extensions().get::<MatchedPath>() {
-            response
-                .extensions_mut()
-                .insert(MatchedRoute(path.as_str().to_owned()));
+            response.extensions_mut().insert(path.clone());
         }
         std::future::ready(Ok(response))
     }

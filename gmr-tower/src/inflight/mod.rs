@@ -29,6 +29,7 @@
 
 mod registry;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -372,20 +373,20 @@ where
         let now = gmr::coarse_monotonic();
         let method = request.method();
         let path = request.uri().path_and_query().map_or("", |p| p.path());
-        let mut route = matched_route(&request).map(std::borrow::Cow::Borrowed);
-        if route.is_none()
-            && self.registry.hides_paths()
-            && let Some(resolver) = self.resolver
-        {
+        let (route, resolver) = match (matched_route(&request), self.resolver) {
+            (Some(route), _) => (Some(Cow::Borrowed(route)), None),
             // The path is not kept to find the route when the report asks: find it now.
-            route = resolver.route(method, path).map(std::borrow::Cow::Owned);
-        }
+            (None, Some(resolver)) if self.registry.hides_paths() => {
+                (resolver.route(method, path).map(Cow::Owned), None)
+            }
+            (None, resolver) => (None, resolver),
+        };
         let entry = NewEntry {
             id: RequestId::next(),
             method,
             path,
             route: route.as_deref(),
-            resolver: self.resolver,
+            resolver,
             started: now,
         };
         let recorded = Recorded::new(self.registry, &entry);

@@ -37,8 +37,8 @@ pub(crate) struct NewEntry<'a> {
     pub(crate) path: &'a str,
     /// The route pattern it matched, when the framework gives one.
     pub(crate) route: Option<&'a str>,
-    /// Finds its route when the report lists it, when `route` is `None` (a layer outside the
-    /// router, where the framework has not matched it yet).
+    /// Finds its route when the report lists it (a layer outside the router, where the
+    /// framework has not matched it yet); only with no `route`, and a path kept to ask about.
     pub(crate) resolver: Option<&'static dyn RouteResolver>,
     /// When the request was recorded ([`gmr::coarse_monotonic`]).
     pub(crate) started: Duration,
@@ -57,24 +57,13 @@ pub(crate) struct Entry {
 }
 
 /// What a slot holds of the request stored in it, besides its strings.
+#[derive(Debug)]
 struct Stored {
     id: gmr::RequestId,
     method: Method,
     has_route: bool,
     resolver: Option<&'static dyn RouteResolver>,
     started: Duration,
-}
-
-impl std::fmt::Debug for Stored {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stored")
-            .field("id", &self.id)
-            .field("method", &self.method)
-            .field("has_route", &self.has_route)
-            .field("resolves_route", &self.resolver.is_some())
-            .field("started", &self.started)
-            .finish()
-    }
 }
 
 /// A buffer longer than this is freed when its request ends, so a burst of long paths does
@@ -102,11 +91,7 @@ impl SlotData {
             id: entry.id,
             method: entry.method.clone(),
             has_route: entry.route.is_some(),
-            // A registry that hides paths keeps none to resolve later: its layer resolves the
-            // route when it records the request.
-            resolver: (keep_path && entry.route.is_none())
-                .then_some(entry.resolver)
-                .flatten(),
+            resolver: entry.resolver,
             started: entry.started,
         });
     }
@@ -314,30 +299,30 @@ impl Registry {
     /// shard's lock is released (a resolver runs the framework's router).
     pub(crate) fn snapshot(&self) -> Vec<Seen> {
         let mut all = Vec::new();
-        let mut unresolved = Vec::new();
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             for (slot, cell) in shard.slots.iter().zip(&shard.cells) {
                 if let Some((entry, resolver)) = slot.entry() {
-                    if let Some(resolver) = resolver {
-                        unresolved.push((all.len(), resolver));
-                    }
-                    all.push(Seen {
+                    let seen = Seen {
                         entry,
                         polled_by: cell.polled_by.load(Ordering::Relaxed),
                         poll_started_ms: cell.poll_started_ms.load(Ordering::Relaxed),
                         last_poll_ms: cell.last_poll_ms.load(Ordering::Relaxed),
                         task_id: cell.task_id.load(Ordering::Relaxed),
-                    });
+                    };
+                    all.push((seen, resolver));
                 }
             }
         }
-        for (index, resolver) in unresolved {
-            if let Some(seen) = all.get_mut(index) {
-                let entry = &mut seen.entry;
-                entry.route = resolver.route(&entry.method, &entry.path);
-            }
-        }
+        let mut all: Vec<Seen> = all
+            .into_iter()
+            .map(|(mut seen, resolver)| {
+                if let Some(resolver) = resolver {
+                    seen.entry.route = resolver.route(&seen.entry.method, &seen.entry.path);
+                }
+                seen
+            })
+            .collect();
         all.sort_by_key(|e| e.entry.started);
         all
     }
