@@ -17,7 +17,9 @@
 //! request of each arm and the median of the chunk pairs' differences: on a machine whose
 //! speed drifts (shared cores), the difference of neighbouring chunks is the steadier figure.
 //! `GMR_BENCH_PAIRED_ONLY=1` runs only that; `GMR_BENCH_PAIRED_ONLY=axum,tower` runs it for
-//! the adapters named (`axum`, `axum-layer`, `axum-noop-layer`, `tower`, `actix`), e.g. under `perf record`.
+//! the adapters named (`axum`, `axum-layer`, `axum-noop-layer`, `tower`, `actix`, and
+//! `actix-parts`: the admin resource alone, the middleware alone, a do-nothing middleware), e.g.
+//! under `perf record`.
 
 #![allow(clippy::print_stdout)]
 
@@ -320,6 +322,60 @@ fn paired_all() {
             system.block_on(async {
                 if g {
                     actix_requests(&with, n).await
+                } else {
+                    actix_requests(&without, n).await
+                }
+            })
+        });
+        drop(gmr);
+    }
+    if selected("actix-parts") {
+        // For reference, each against the app without gmr: the admin resource alone, the
+        // middleware alone, and a middleware that does nothing (what actix's `App::wrap`
+        // costs by itself).
+        use actix_web::dev::Service as _;
+        use actix_web::test::init_service;
+        use actix_web::{App, web};
+        let system = actix_web::rt::System::new();
+        let (without, _, gmr) = actix_apps(&system);
+        let hello = || async { "hello\n" };
+        let admin_only = system.block_on(init_service(
+            App::new()
+                .configure(gmr.admin())
+                .route("/", web::get().to(hello)),
+        ));
+        let middleware_only = system.block_on(init_service(
+            App::new()
+                .route("/", web::get().to(hello))
+                .wrap(gmr.middleware()),
+        ));
+        let noop = system.block_on(init_service(
+            App::new()
+                .route("/", web::get().to(hello))
+                .wrap_fn(|request, service| service.call(request)),
+        ));
+        paired("actix-admin-only", |g, n| {
+            system.block_on(async {
+                if g {
+                    actix_requests(&admin_only, n).await
+                } else {
+                    actix_requests(&without, n).await
+                }
+            })
+        });
+        paired("actix-middleware-only", |g, n| {
+            system.block_on(async {
+                if g {
+                    actix_requests(&middleware_only, n).await
+                } else {
+                    actix_requests(&without, n).await
+                }
+            })
+        });
+        paired("actix-noop-middleware", |g, n| {
+            system.block_on(async {
+                if g {
+                    actix_requests(&noop, n).await
                 } else {
                     actix_requests(&without, n).await
                 }

@@ -15,10 +15,12 @@
 //! string), the route pattern it matches (`req.match_pattern()`, known before routing from the
 //! app's resource map) and its start time. Every poll of the request's future and of its
 //! response body runs under [`gmr_tower::InFlightRecord::polling`], so a request stuck in a
-//! blocking call names the OS thread it blocks. The record is handed from the future to the
-//! response body and dropped when the body ends, fails or is dropped, or when the future is
-//! dropped (the client went away): every exit path drops the same value, so no entry outlives
-//! its request.
+//! blocking call names the OS thread it blocks. A response whose body is already all in
+//! memory (a string, a `Vec`, `Bytes`: what most handlers return) ends the request when the
+//! response is made, as nothing but actix writing the bytes out is left; any other body gets
+//! the record, which is dropped when the body ends, fails or is dropped. Dropping the future
+//! (the client went away) drops it too: every exit path drops the same value, so no entry
+//! outlives its request.
 //!
 //! Building the middleware's service on a worker registers that worker's runtime with gmr
 //! (once per thread, see [`crate::register_worker_runtime`]).
@@ -154,7 +156,9 @@ where
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let record = self.record(&request);
         let inner = {
-            let _polling = record.polling();
+            // The inner services' `call` (routing, inner middleware) runs right after the
+            // request is recorded: its poll starts at the recorded time.
+            let _polling = record.polling_from_arrival();
             self.service.call(request)
         };
         RecordedFuture {
@@ -185,6 +189,7 @@ impl<F> std::fmt::Debug for RecordedFuture<F> {
 impl<F, B, E> Future for RecordedFuture<F>
 where
     F: Future<Output = Result<ServiceResponse<B>, E>>,
+    B: MessageBody,
 {
     type Output = Result<ServiceResponse<RecordedBody<B>>, E>;
 
@@ -199,29 +204,66 @@ where
         };
         // An error response is rendered by actix after this: the record ends with the future.
         let record = this.record.take();
-        Poll::Ready(result.map(|response| {
-            response.map_body(move |_, body| RecordedBody {
-                inner: body,
-                record,
-            })
-        }))
+        Poll::Ready(
+            result
+                .map(|response| response.map_body(move |_, body| RecordedBody::new(body, record))),
+        )
     }
 }
 
 pin_project! {
     /// The response body of [`GmrMiddleware`]: keeps the request recorded until its last chunk,
-    /// an error, or until it is dropped.
+    /// an error, or until it is dropped. A body that is already all in memory (a string, a
+    /// `Vec`, `Bytes`) ends the request when the response is made: what is left is actix
+    /// writing it out.
     pub struct RecordedBody<B> {
         #[pin]
-        inner: B,
-        record: Option<InFlightRecord>,
+        state: BodyState<B>,
+    }
+}
+
+pin_project! {
+    #[project = BodyStateProj]
+    enum BodyState<B> {
+        /// All in memory; nothing recorded any more.
+        Complete { bytes: Bytes },
+        /// Made while it is read: recorded until its end (no record for a body of no size).
+        Streaming {
+            #[pin]
+            inner: B,
+            record: Option<InFlightRecord>,
+        },
+    }
+}
+
+impl<B: MessageBody> RecordedBody<B> {
+    fn new(body: B, record: Option<InFlightRecord>) -> Self {
+        let state = match body.size() {
+            // `try_into_bytes` would give such a body a size (and the response a length).
+            BodySize::None => BodyState::Streaming {
+                inner: body,
+                record: None,
+            },
+            BodySize::Sized(_) | BodySize::Stream => match body.try_into_bytes() {
+                Ok(bytes) => BodyState::Complete { bytes },
+                Err(inner) => BodyState::Streaming { inner, record },
+            },
+        };
+        RecordedBody { state }
     }
 }
 
 impl<B> std::fmt::Debug for RecordedBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let in_flight = matches!(
+            self.state,
+            BodyState::Streaming {
+                record: Some(_),
+                ..
+            }
+        );
         f.debug_struct("RecordedBody")
-            .field("in_flight", &self.record.is_some())
+            .field("in_flight", &in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -230,29 +272,43 @@ impl<B: MessageBody> MessageBody for RecordedBody<B> {
     type Error = B::Error;
 
     fn size(&self) -> BodySize {
-        self.inner.size()
+        match &self.state {
+            BodyState::Complete { bytes } => bytes.size(),
+            BodyState::Streaming { inner, .. } => inner.size(),
+        }
     }
 
     fn poll_next(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        let this = self.project();
-        let polled = {
-            let _polling = this.record.as_ref().map(InFlightRecord::polling);
-            this.inner.poll_next(cx)
-        };
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            this.record.take();
+        match self.project().state.project() {
+            BodyStateProj::Complete { bytes } => match Pin::new(bytes).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+                _ => Poll::Ready(None),
+            },
+            BodyStateProj::Streaming { inner, record } => {
+                let polled = {
+                    let _polling = record.as_ref().map(InFlightRecord::polling);
+                    inner.poll_next(cx)
+                };
+                if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+                    record.take();
+                }
+                polled
+            }
         }
-        polled
     }
 
     fn try_into_bytes(self) -> Result<Bytes, Self> {
-        let RecordedBody { inner, record } = self;
-        // A body that is already all in memory is done: the record ends with it.
-        inner
-            .try_into_bytes()
-            .map_err(|inner| RecordedBody { inner, record })
+        match self.state {
+            BodyState::Complete { bytes } => Ok(bytes),
+            // A body that is already all in memory is done: the record ends with it.
+            BodyState::Streaming { inner, record } => {
+                inner.try_into_bytes().map_err(|inner| RecordedBody {
+                    state: BodyState::Streaming { inner, record },
+                })
+            }
+        }
     }
 }

@@ -606,3 +606,48 @@ async fn a_streamed_response_stays_listed_until_its_body_ends_or_is_dropped() {
     drop(response);
     assert_eq!(layer.in_flight(), 0);
 }
+
+#[actix_web::test]
+async fn an_in_memory_response_ends_the_request_when_it_is_made() {
+    let _ = gmr();
+    let layer = InFlightLayer::named("actix-in-memory");
+    let app = actix_test::init_service(
+        App::new()
+            .route("/text", web::get().to(|| async { "all in memory" }))
+            .route(
+                "/none",
+                web::get()
+                    .to(|| async { HttpResponse::NoContent().body(actix_web::body::None::new()) }),
+            )
+            .wrap(GmrMiddleware::new(layer.clone())),
+    )
+    .await;
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get().uri("/text").to_request(),
+    )
+    .await;
+    assert_eq!(
+        layer.in_flight(),
+        0,
+        "nothing is left to wait for but actix writing the bytes out"
+    );
+    assert_eq!(
+        actix_web::body::MessageBody::size(response.response().body()),
+        actix_web::body::BodySize::Sized(13)
+    );
+    assert_eq!(&actix_test::read_body(response).await[..], b"all in memory");
+
+    // A body of no size keeps it (a length would be written for it otherwise).
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get().uri("/none").to_request(),
+    )
+    .await;
+    assert_eq!(layer.in_flight(), 0);
+    assert_eq!(
+        actix_web::body::MessageBody::size(response.response().body()),
+        actix_web::body::BodySize::None
+    );
+    assert!(actix_test::read_body(response).await.is_empty());
+}

@@ -306,6 +306,15 @@ impl InFlightRecord {
             _guard: self.recorded.polling(),
         }
     }
+
+    /// [`InFlightRecord::polling`] for a poll that starts as the request is recorded (a
+    /// middleware calling its inner service right after [`InFlightLayer::record`]): the poll's
+    /// start is the recorded time, so the clock is not read again.
+    pub fn polling_from_arrival(&self) -> InFlightPolling<'_> {
+        InFlightPolling {
+            _guard: self.recorded.polling_from_arrival(),
+        }
+    }
 }
 
 /// Returned by [`InFlightRecord::polling`]; clears the polling thread when dropped.
@@ -391,7 +400,7 @@ where
         };
         let recorded = Recorded::new(self.registry, &entry);
         let inner = {
-            let _polling = recorded.polling_since(now);
+            let _polling = recorded.polling_from_arrival();
             self.inner.call(request)
         };
         ResponseFuture {
@@ -613,6 +622,30 @@ mod tests {
         }
         drop(record);
         assert_eq!(layer.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_poll_from_arrival_starts_at_the_recorded_time() {
+        let layer = InFlightLayer::named("unit-from-arrival");
+        let record = layer.record("GET", "/slow-routing", None);
+        // Let the coarse clock move on, so "since arrival" and "since now" differ.
+        let recorded_at = gmr::coarse_monotonic();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gmr::coarse_monotonic() < recorded_at + std::time::Duration::from_millis(60) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clock never moved"
+            );
+            std::thread::yield_now();
+        }
+        let _polling = record.polling_from_arrival();
+        let listed = layer.snapshot();
+        assert_eq!(listed[0].polled_by, Some(gmr::current_thread_id()));
+        let in_this_poll = listed[0].last_poll.expect("being polled");
+        assert!(
+            in_this_poll >= std::time::Duration::from_millis(50),
+            "the poll started when the request was recorded: {in_this_poll:?}"
+        );
     }
 
     #[tokio::test]

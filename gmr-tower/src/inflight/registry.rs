@@ -347,18 +347,25 @@ pub(crate) struct Recorded {
     cell: &'static PollCell,
     slot: Slot,
     id: gmr::RequestId,
+    /// When it was recorded ([`gmr::coarse_monotonic`]).
+    started: Duration,
 }
 
 impl Recorded {
     pub(crate) fn new(registry: &'static Registry, entry: &NewEntry<'_>) -> Self {
-        let id = entry.id;
         let (slot, cell) = registry.insert(entry);
         Recorded {
             registry,
             cell,
             slot,
-            id,
+            id: entry.id,
+            started: entry.started,
         }
+    }
+
+    /// [`Recorded::polling`] for a poll that starts when the request is recorded.
+    pub(crate) fn polling_from_arrival(&self) -> PollGuard<'_> {
+        self.polling_since(self.started)
     }
 
     /// Marks the request as polled by this thread until the returned guard drops.
