@@ -68,7 +68,7 @@ pub use gmr;
 pub use gmr_tower;
 
 pub use crate::admin::admin_resource;
-pub use crate::middleware::{GmrMiddleware, GmrMiddlewareService, RecordedBody, RecordedFuture};
+pub use crate::middleware::{GmrMiddleware, GmrMiddlewareService, RecordedFuture};
 pub use crate::runtime::register_worker_runtime;
 
 /// The title suffix of the in-flight table: requests are listed as `in-flight requests (actix)`.
