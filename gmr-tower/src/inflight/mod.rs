@@ -625,6 +625,16 @@ mod tests {
     }
 
     #[test]
+    fn a_record_is_two_pointers() {
+        // Every response future and body of the layer and the actix middleware carries one:
+        // a larger record makes them larger types, moved on every response.
+        assert_eq!(
+            std::mem::size_of::<Option<InFlightRecord>>(),
+            2 * std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
     fn a_poll_from_arrival_starts_at_the_recorded_time() {
         let layer = InFlightLayer::named("unit-from-arrival");
         let record = layer.record("GET", "/slow-routing", None);

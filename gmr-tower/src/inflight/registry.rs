@@ -6,9 +6,10 @@
 //! recorded in. The report reads every shard, one at a time. Per request the hot path is two
 //! uncontended lock/unlock pairs and no allocation: the entry lives in its shard's slot (its
 //! path and route copied into buffers the slot keeps from one request to the next), and
-//! the two words written on every poll (which thread polls it, since when) live in a
-//! [`PollCell`] at a fixed address, written without the lock. Cells are allocated in chunks
-//! of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed (16 bytes
+//! what every poll reads and writes (the request's id and start, which thread polls it,
+//! since when) lives in a [`PollCell`] at a fixed address, without the lock. A cell knows its
+//! slot, so a record is two pointers: its registry and its cell. Cells are allocated in chunks
+//! of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed (64 bytes
 //! per slot, bounded by the most requests a shard ever held at once), so a cell a request
 //! writes to is never moved or freed under it.
 
@@ -125,9 +126,20 @@ impl SlotData {
     }
 }
 
-/// What a request's polls write, without the lock.
+/// What a request's polls read and write, without the lock: the slot it belongs to (fixed
+/// when the cell is made), the request stored there (written when it is recorded) and its poll
+/// state. A record is this cell and its registry, two pointers. One cache line each: requests
+/// polled on different threads never write to the same line.
 #[derive(Debug, Default)]
+#[repr(align(64))]
 pub(crate) struct PollCell {
+    /// The shard and the index in it of the slot this cell belongs to, for good.
+    shard: usize,
+    index: usize,
+    /// The [`gmr::RequestId`] of the request recorded in the slot.
+    request: AtomicU64,
+    /// When that request was recorded ([`gmr::coarse_monotonic`] in ms).
+    started_ms: AtomicU64,
     /// The kernel TID of the thread polling the request right now, or 0.
     pub(crate) polled_by: AtomicI32,
     /// When the current poll started ([`gmr::coarse_monotonic`] in ms; meaningful while
@@ -222,13 +234,6 @@ pub(crate) fn current_tid() -> i32 {
     })
 }
 
-/// Where an entry is stored; removing it needs this.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Slot {
-    shard: usize,
-    index: usize,
-}
-
 impl Registry {
     pub(crate) fn new(hide_paths: bool) -> Self {
         Registry {
@@ -248,7 +253,8 @@ impl Registry {
         Box::leak(Box::new(Registry::new(hide_paths)))
     }
 
-    pub(crate) fn insert(&self, entry: &NewEntry<'_>) -> (Slot, &'static PollCell) {
+    /// Stores `entry` in a free slot of the calling thread's shard; returns the slot's cell.
+    pub(crate) fn insert(&self, entry: &NewEntry<'_>) -> &'static PollCell {
         let shard_index = thread_shard();
         let mut shard = self.shards[shard_index]
             .lock()
@@ -264,31 +270,34 @@ impl Registry {
             slot.store(entry, !self.hide_paths);
         }
         if shard.cells.len() <= index {
+            let first = shard.cells.len();
             let chunk: &'static [PollCell; CELL_CHUNK] =
-                Box::leak(Box::new(std::array::from_fn(|_| PollCell::default())));
+                Box::leak(Box::new(std::array::from_fn(|i| PollCell {
+                    shard: shard_index,
+                    index: first + i,
+                    ..PollCell::default()
+                })));
             shard.cells.extend(chunk.iter());
         }
         let cell = shard.cells[index];
+        cell.request.store(entry.id.get(), Ordering::Relaxed);
+        cell.started_ms
+            .store(entry.started.as_millis() as u64, Ordering::Relaxed);
         // No guard of an earlier request of this slot is alive: it ended with its record.
         cell.polled_by.store(0, Ordering::Relaxed);
         cell.last_poll_ms.store(0, Ordering::Relaxed);
         cell.task_id.store(0, Ordering::Relaxed);
-        (
-            Slot {
-                shard: shard_index,
-                index,
-            },
-            cell,
-        )
+        cell
     }
 
-    pub(crate) fn remove(&self, slot: Slot) {
-        let mut shard = self.shards[slot.shard]
+    /// Removes the request recorded in `cell`'s slot.
+    pub(crate) fn remove(&self, cell: &PollCell) {
+        let mut shard = self.shards[cell.shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let removed = shard.slots.get_mut(slot.index).and_then(SlotData::take);
+        let removed = shard.slots.get_mut(cell.index).and_then(SlotData::take);
         if removed.is_some() {
-            shard.free.push(slot.index);
+            shard.free.push(cell.index);
         }
         drop(shard);
         // The request's values (and an oversized buffer) are dropped after the lock is released.
@@ -344,28 +353,22 @@ impl Registry {
 #[derive(Debug)]
 pub(crate) struct Recorded {
     registry: &'static Registry,
+    /// The cell of the slot the request is stored in (its id and start are there too).
     cell: &'static PollCell,
-    slot: Slot,
-    id: gmr::RequestId,
-    /// When it was recorded ([`gmr::coarse_monotonic`]).
-    started: Duration,
 }
 
 impl Recorded {
     pub(crate) fn new(registry: &'static Registry, entry: &NewEntry<'_>) -> Self {
-        let (slot, cell) = registry.insert(entry);
         Recorded {
             registry,
-            cell,
-            slot,
-            id: entry.id,
-            started: entry.started,
+            cell: registry.insert(entry),
         }
     }
 
     /// [`Recorded::polling`] for a poll that starts when the request is recorded.
     pub(crate) fn polling_from_arrival(&self) -> PollGuard<'_> {
-        self.polling_since(self.started)
+        let started_ms = self.cell.started_ms.load(Ordering::Relaxed);
+        self.polling_since(Duration::from_millis(started_ms))
     }
 
     /// Marks the request as polled by this thread until the returned guard drops.
@@ -379,7 +382,8 @@ impl Recorded {
     /// spans opened meanwhile belong to it. A poll made by tokio to trace every task for a task
     /// dump, or right after one, does not count as the request's last poll.
     pub(crate) fn polling_since(&self, now: Duration) -> PollGuard<'_> {
-        let request = gmr::requests::enter(self.id);
+        let id = self.cell.request.load(Ordering::Relaxed);
+        let request = gmr::RequestId::from_u64(id).map(gmr::requests::enter);
         let now_ms = (now.as_millis() as u64).max(1);
         self.cell.poll_started_ms.store(now_ms, Ordering::Relaxed);
         self.cell.polled_by.store(current_tid(), Ordering::Relaxed);
@@ -400,7 +404,7 @@ impl Recorded {
 
 impl Drop for Recorded {
     fn drop(&mut self) {
-        self.registry.remove(self.slot);
+        self.registry.remove(self.cell);
     }
 }
 
@@ -409,7 +413,8 @@ impl Drop for Recorded {
 #[derive(Debug)]
 pub(crate) struct PollGuard<'a> {
     cell: &'a PollCell,
-    _request: gmr::requests::EnteredRequest,
+    /// `None` only for a cell whose id was never written, which a record cannot hold.
+    _request: Option<gmr::requests::EnteredRequest>,
 }
 
 impl Drop for PollGuard<'_> {
@@ -456,7 +461,8 @@ mod tests {
     #[test]
     fn polling_sets_and_clears_the_thread() {
         let registry = Registry::leaked(false);
-        let rec = Recorded::new(registry, &entry("/p"));
+        let new = entry("/p");
+        let rec = Recorded::new(registry, &new);
         assert_eq!(gmr::requests::current(), None);
         {
             let _guard = rec.polling();
@@ -464,7 +470,7 @@ mod tests {
             assert_eq!(registry.snapshot()[0].polled_by, current_tid());
             assert_eq!(
                 gmr::requests::current(),
-                Some(rec.id),
+                Some(new.id),
                 "the thread works for it"
             );
         }
@@ -536,12 +542,12 @@ mod tests {
         let long = format!("/{}", "x".repeat(KEPT_BUFFER * 4));
         let record = Recorded::new(registry, &entry(&long));
         assert_eq!(registry.snapshot()[0].entry.path, long);
-        let slot = record.slot;
+        let cell = record.cell;
         drop(record);
-        let shard = registry.shards[slot.shard]
+        let shard = registry.shards[cell.shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let buffer = &shard.slots[slot.index].path;
+        let buffer = &shard.slots[cell.index].path;
         assert!(
             buffer.capacity() <= KEPT_BUFFER,
             "{} bytes kept",
@@ -553,12 +559,12 @@ mod tests {
     fn a_short_path_buffer_is_kept_for_the_next_request() {
         let registry = Registry::leaked(false);
         let record = Recorded::new(registry, &entry("/orders/17"));
-        let slot = record.slot;
+        let cell = record.cell;
         drop(record);
-        let shard = registry.shards[slot.shard]
+        let shard = registry.shards[cell.shard]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        assert!(shard.slots[slot.index].path.capacity() >= "/orders/17".len());
+        assert!(shard.slots[cell.index].path.capacity() >= "/orders/17".len());
     }
 
     #[test]
