@@ -8,9 +8,10 @@
 //! cargo bench -p gmr-examples --bench request_path
 //! ```
 //!
-//! Each measurement runs its requests in a loop inside one runtime entry (`iter_custom`), so
-//! the runtime's own cost per `block_on` is not counted; the request is built and the
-//! response body read to the end inside the loop, the same in both arms.
+//! Each measurement runs its requests in a loop inside one task (`iter_custom`), as a server
+//! polls a connection's requests inside a task of its own, so the runtime's own cost per
+//! `block_on` is not counted; the request is built and the response body read to the end
+//! inside the loop, the same in both arms.
 //!
 //! After criterion's figures, a paired measurement (`paired/<adapter>` lines) alternates
 //! chunks of 100 requests with and without gmr, 400 times, and prints the median time per
@@ -24,6 +25,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::convert::Infallible;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -45,6 +47,27 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
+}
+
+/// `n` hello requests through a clone of an axum app, run as a task of `rt`: a server polls
+/// each connection's requests inside a task, which gmr's poll marks look up once per request.
+fn axum_task<S>(rt: &tokio::runtime::Runtime, app: &S, n: u64) -> Duration
+where
+    S: tower::Service<
+            Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let mut app = app.clone();
+    rt.block_on(async move {
+        tokio::spawn(async move { axum_requests(&mut app, n).await })
+            .await
+            .expect("the requests' task")
+    })
 }
 
 /// `n` hello requests through an axum app.
@@ -87,10 +110,10 @@ fn bench_axum(c: &mut Criterion) {
     let (without, with, gmr) = axum_apps(&rt);
     let mut group = c.benchmark_group("request_path/axum");
     group.bench_function("without_gmr", |b| {
-        b.iter_custom(|iters| rt.block_on(axum_requests(&mut without.clone(), iters)))
+        b.iter_custom(|iters| axum_task(&rt, &without, iters))
     });
     group.bench_function("with_gmr", |b| {
-        b.iter_custom(|iters| rt.block_on(axum_requests(&mut with.clone(), iters)))
+        b.iter_custom(|iters| axum_task(&rt, &with, iters))
     });
     group.finish();
     assert_eq!(gmr.in_flight().in_flight(), 0);
@@ -109,6 +132,17 @@ async fn tower_hello(_request: Request<Full<Bytes>>) -> Result<Response<TowerBod
 
 type TowerApp =
     tower::util::BoxCloneSyncService<Request<Full<Bytes>>, Response<TowerBody>, Infallible>;
+
+/// `n` hello requests through a clone of a tower app, run as a task of `rt` (as
+/// [`axum_task`]).
+fn tower_task(rt: &tokio::runtime::Runtime, app: &TowerApp, n: u64) -> Duration {
+    let mut app = app.clone();
+    rt.block_on(async move {
+        tokio::spawn(async move { tower_requests(&mut app, n).await })
+            .await
+            .expect("the requests' task")
+    })
+}
 
 /// `n` hello requests through a tower app.
 async fn tower_requests(app: &mut TowerApp, n: u64) -> Duration {
@@ -149,12 +183,7 @@ fn bench_tower(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_path/tower");
     for (name, app) in [("without_gmr", without), ("with_gmr", with)] {
         group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let mut app = app.clone();
-                    tower_requests(&mut app, iters).await
-                })
-            })
+            b.iter_custom(|iters| tower_task(&rt, &app, iters))
         });
     }
     group.finish();
@@ -165,15 +194,19 @@ fn bench_tower(c: &mut Criterion) {
 fn actix_apps(
     system: &actix_web::rt::SystemRunner,
 ) -> (
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
+    Rc<
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>,
+            Error = actix_web::Error,
+        > + 'static,
     >,
-    impl actix_web::dev::Service<
-        actix_http::Request,
-        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
-        Error = actix_web::Error,
+    Rc<
+        impl actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>,
+            Error = actix_web::Error,
+        > + 'static,
     >,
     gmr_actix::GmrActix,
 ) {
@@ -181,13 +214,16 @@ fn actix_apps(
     use actix_web::{App, web};
     let gmr = gmr_actix::install(&config(), gmr::package!()).expect("install");
     let hello = || async { "hello\n" };
-    let without = system.block_on(init_service(App::new().route("/", web::get().to(hello))));
-    let with = system.block_on(init_service(
-        App::new()
-            .configure(gmr.admin())
-            .route("/", web::get().to(hello))
-            .wrap(gmr.middleware()),
-    ));
+    let without =
+        Rc::new(system.block_on(init_service(App::new().route("/", web::get().to(hello)))));
+    let with = Rc::new(
+        system.block_on(init_service(
+            App::new()
+                .configure(gmr.admin())
+                .route("/", web::get().to(hello))
+                .wrap(gmr.middleware()),
+        )),
+    );
     (without, with, gmr)
 }
 
@@ -196,13 +232,32 @@ fn bench_actix(c: &mut Criterion) {
     let (without, with, gmr) = actix_apps(&system);
     let mut group = c.benchmark_group("request_path/actix");
     group.bench_function("without_gmr", |b| {
-        b.iter_custom(|iters| system.block_on(actix_requests(&without, iters)))
+        b.iter_custom(|iters| actix_task(&system, &without, iters))
     });
     group.bench_function("with_gmr", |b| {
-        b.iter_custom(|iters| system.block_on(actix_requests(&with, iters)))
+        b.iter_custom(|iters| actix_task(&system, &with, iters))
     });
     group.finish();
     assert_eq!(gmr.in_flight().in_flight(), 0);
+}
+
+/// `n` hello requests through an actix app, run as a task of `system` (as [`axum_task`]; actix
+/// runs each connection as a task of its worker).
+fn actix_task<S, B>(system: &actix_web::rt::SystemRunner, app: &Rc<S>, n: u64) -> Duration
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    let app = Rc::clone(app);
+    system.block_on(async move {
+        actix_web::rt::spawn(async move { actix_requests(&*app, n).await })
+            .await
+            .expect("the requests' task")
+    })
 }
 
 /// `n` hello requests through an actix app.
@@ -269,49 +324,44 @@ fn selected(adapter: &str) -> bool {
 fn paired_all() {
     let rt = runtime();
     if selected("axum") {
-        let (mut without, mut with, gmr) = axum_apps(&rt);
+        let (without, with, gmr) = axum_apps(&rt);
         paired("axum", |g, n| {
-            rt.block_on(async {
-                if g {
-                    axum_requests(&mut with, n).await
-                } else {
-                    axum_requests(&mut without, n).await
-                }
-            })
+            if g {
+                axum_task(&rt, &with, n)
+            } else {
+                axum_task(&rt, &without, n)
+            }
         });
         drop(gmr);
     }
     if selected("axum-layer") {
         // For reference: the in-flight layer on every route (`Router::layer`) instead of
         // around the whole router.
-        let (mut without, _, gmr) = axum_apps(&rt);
-        let mut layered: axum::Router = gmr_examples::axum_routes::routes("hello")
+        let (without, _, gmr) = axum_apps(&rt);
+        let layered: axum::Router = gmr_examples::axum_routes::routes("hello")
             .merge(gmr.router())
             .layer(gmr.layer());
         paired("axum-layer", |g, n| {
-            rt.block_on(axum_requests(
-                if g { &mut layered } else { &mut without },
-                n,
-            ))
+            axum_task(&rt, if g { &layered } else { &without }, n)
         });
         drop(gmr);
     }
     if selected("axum-noop-layer") {
         // For reference: what axum's `Router::layer` costs with a layer that does nothing
         // (every route's service wrapped, boxed and cloned per request).
-        let (mut without, _, _) = axum_apps(&rt);
-        let mut noop: axum::Router =
+        let (without, _, _) = axum_apps(&rt);
+        let noop: axum::Router =
             gmr_examples::axum_routes::routes("hello").layer(tower::layer::layer_fn(|inner| {
                 tower::util::MapRequest::new(inner, |r: Request<axum::body::Body>| r)
             }));
         paired("axum-noop-layer", |g, n| {
-            rt.block_on(axum_requests(if g { &mut noop } else { &mut without }, n))
+            axum_task(&rt, if g { &noop } else { &without }, n)
         });
     }
     if selected("tower") {
-        let (mut without, mut with, gmr) = tower_apps();
+        let (without, with, gmr) = tower_apps();
         paired("tower", |g, n| {
-            rt.block_on(tower_requests(if g { &mut with } else { &mut without }, n))
+            tower_task(&rt, if g { &with } else { &without }, n)
         });
         drop(gmr);
     }
@@ -319,13 +369,11 @@ fn paired_all() {
         let system = actix_web::rt::System::new();
         let (without, with, gmr) = actix_apps(&system);
         paired("actix", |g, n| {
-            system.block_on(async {
-                if g {
-                    actix_requests(&with, n).await
-                } else {
-                    actix_requests(&without, n).await
-                }
-            })
+            if g {
+                actix_task(&system, &with, n)
+            } else {
+                actix_task(&system, &without, n)
+            }
         });
         drop(gmr);
     }
@@ -339,47 +387,47 @@ fn paired_all() {
         let system = actix_web::rt::System::new();
         let (without, _, gmr) = actix_apps(&system);
         let hello = || async { "hello\n" };
-        let admin_only = system.block_on(init_service(
-            App::new()
-                .configure(gmr.admin())
-                .route("/", web::get().to(hello)),
-        ));
-        let middleware_only = system.block_on(init_service(
-            App::new()
-                .route("/", web::get().to(hello))
-                .wrap(gmr.middleware()),
-        ));
-        let noop = system.block_on(init_service(
-            App::new()
-                .route("/", web::get().to(hello))
-                .wrap_fn(|request, service| service.call(request)),
-        ));
+        let admin_only = Rc::new(
+            system.block_on(init_service(
+                App::new()
+                    .configure(gmr.admin())
+                    .route("/", web::get().to(hello)),
+            )),
+        );
+        let middleware_only = Rc::new(
+            system.block_on(init_service(
+                App::new()
+                    .route("/", web::get().to(hello))
+                    .wrap(gmr.middleware()),
+            )),
+        );
+        let noop = Rc::new(
+            system.block_on(init_service(
+                App::new()
+                    .route("/", web::get().to(hello))
+                    .wrap_fn(|request, service| service.call(request)),
+            )),
+        );
         paired("actix-admin-only", |g, n| {
-            system.block_on(async {
-                if g {
-                    actix_requests(&admin_only, n).await
-                } else {
-                    actix_requests(&without, n).await
-                }
-            })
+            if g {
+                actix_task(&system, &admin_only, n)
+            } else {
+                actix_task(&system, &without, n)
+            }
         });
         paired("actix-middleware-only", |g, n| {
-            system.block_on(async {
-                if g {
-                    actix_requests(&middleware_only, n).await
-                } else {
-                    actix_requests(&without, n).await
-                }
-            })
+            if g {
+                actix_task(&system, &middleware_only, n)
+            } else {
+                actix_task(&system, &without, n)
+            }
         });
         paired("actix-noop-middleware", |g, n| {
-            system.block_on(async {
-                if g {
-                    actix_requests(&noop, n).await
-                } else {
-                    actix_requests(&without, n).await
-                }
-            })
+            if g {
+                actix_task(&system, &noop, n)
+            } else {
+                actix_task(&system, &without, n)
+            }
         });
         drop(gmr);
     }

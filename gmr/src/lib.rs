@@ -128,6 +128,7 @@ pub mod since {
 /// A cheap monotonic timestamp (time since boot) with a resolution of one scheduler tick
 /// (1 to 10 ms): what the adapters record as a request's start, costing a few nanoseconds
 /// where `Instant::now()` may cost tens. Subtract two of them for an age.
+#[inline]
 pub fn coarse_monotonic() -> std::time::Duration {
     capture::sys::coarse_monotonic()
 }
@@ -153,6 +154,7 @@ pub fn log_without_blocking<R>(f: impl FnOnce() -> R) -> R {
 /// The calling thread's kernel thread id (TID), as listed in the `Threads` section: what an
 /// adapter records to say which OS thread is polling a request. `0` where the platform has no
 /// such id.
+#[inline]
 pub fn current_thread_id() -> i32 {
     capture::sys::current_tid()
 }

@@ -28,6 +28,7 @@ static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
 
 impl RequestId {
     /// A new id, greater than every id given out before.
+    #[inline]
     pub fn next() -> Self {
         let n = NEXT_REQUEST.fetch_add(1, Ordering::Relaxed);
         // 2^64 requests are never reached; should the counter wrap, 0 is skipped.
@@ -35,11 +36,13 @@ impl RequestId {
     }
 
     /// The id as a number (as the report shows it).
+    #[inline]
     pub fn get(self) -> u64 {
         self.0.get()
     }
 
     /// The id of a number, `None` for 0.
+    #[inline]
     pub fn from_u64(n: u64) -> Option<Self> {
         NonZeroU64::new(n).map(RequestId)
     }
@@ -58,6 +61,7 @@ thread_local! {
 /// Marks the calling thread as working for `request` until the returned guard is dropped
 /// (adapters enter it around each poll of the request's future). Nests: dropping the guard
 /// restores the request entered before.
+#[inline]
 pub fn enter(request: RequestId) -> EnteredRequest {
     let previous = CURRENT.with(|c| c.replace(request.get()));
     EnteredRequest {
@@ -67,6 +71,7 @@ pub fn enter(request: RequestId) -> EnteredRequest {
 }
 
 /// The request the calling thread works for now, if an adapter entered one.
+#[inline]
 pub fn current() -> Option<RequestId> {
     RequestId::from_u64(CURRENT.with(Cell::get))
 }
@@ -81,6 +86,7 @@ pub struct EnteredRequest {
 }
 
 impl Drop for EnteredRequest {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
     }
@@ -108,6 +114,7 @@ impl DumpCounter {
         }
     }
 
+    #[inline]
     fn in_window(&self, now: Duration) -> bool {
         self.running.load(Ordering::Relaxed) != 0
             || (now.as_millis() as u64) < self.quiet_until_ms.load(Ordering::Relaxed)
@@ -129,6 +136,7 @@ static DUMPS: DumpCounter = DumpCounter::new();
 /// right after (within [`DUMP_ECHO`]). Such polls are not the application's: adapters do not
 /// record them as a request's last poll, and gmr's span layer does not record them as a span
 /// being entered. Two relaxed atomic loads.
+#[inline]
 pub fn in_task_dump_window(now: Duration) -> bool {
     DUMPS.in_window(now)
 }
@@ -160,6 +168,7 @@ impl Drop for DumpRunning {
 /// The id of the tokio task running on the calling thread (`tokio::task::try_id`), as a
 /// number: what the task dump lists. `None` outside a tokio task, and without gmr's `tokio`
 /// feature.
+#[inline]
 pub fn current_task_id() -> Option<u64> {
     #[cfg(feature = "tokio")]
     {

@@ -301,6 +301,7 @@ pub struct InFlightRecord {
 impl InFlightRecord {
     /// Marks the request as being polled by the calling thread until the returned guard is
     /// dropped: call it at the start of every poll of the request's future and body.
+    #[inline]
     pub fn polling(&self) -> InFlightPolling<'_> {
         InFlightPolling {
             _guard: self.recorded.polling(),
@@ -310,6 +311,7 @@ impl InFlightRecord {
     /// [`InFlightRecord::polling`] for a poll that starts as the request is recorded (a
     /// middleware calling its inner service right after [`InFlightLayer::record`]): the poll's
     /// start is the recorded time, so the clock is not read again.
+    #[inline]
     pub fn polling_from_arrival(&self) -> InFlightPolling<'_> {
         InFlightPolling {
             _guard: self.recorded.polling_from_arrival(),

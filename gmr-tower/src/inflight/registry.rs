@@ -223,6 +223,7 @@ fn thread_shard() -> usize {
 }
 
 /// The calling thread's kernel TID, cached per thread (one syscall per thread, not per poll).
+#[inline]
 pub(crate) fn current_tid() -> i32 {
     THREAD_TID.with(|cell| {
         let mut tid = cell.get();
@@ -366,12 +367,14 @@ impl Recorded {
     }
 
     /// [`Recorded::polling`] for a poll that starts when the request is recorded.
+    #[inline]
     pub(crate) fn polling_from_arrival(&self) -> PollGuard<'_> {
         let started_ms = self.cell.started_ms.load(Ordering::Relaxed);
         self.polling_since(Duration::from_millis(started_ms))
     }
 
     /// Marks the request as polled by this thread until the returned guard drops.
+    #[inline]
     pub(crate) fn polling(&self) -> PollGuard<'_> {
         self.polling_since(gmr::coarse_monotonic())
     }
@@ -381,6 +384,7 @@ impl Recorded {
     /// The thread works for the request until the guard drops ([`gmr::requests::enter`]), so
     /// spans opened meanwhile belong to it. A poll made by tokio to trace every task for a task
     /// dump, or right after one, does not count as the request's last poll.
+    #[inline]
     pub(crate) fn polling_since(&self, now: Duration) -> PollGuard<'_> {
         let id = self.cell.request.load(Ordering::Relaxed);
         let request = gmr::RequestId::from_u64(id).map(gmr::requests::enter);
@@ -418,6 +422,7 @@ pub(crate) struct PollGuard<'a> {
 }
 
 impl Drop for PollGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.cell.polled_by.store(0, Ordering::Relaxed);
     }

@@ -60,6 +60,7 @@ pub(crate) fn signal_is_ignored(signal: i32) -> std::io::Result<bool> {
 /// A cheap monotonic clock: `CLOCK_MONOTONIC_COARSE` (a few ns, resolution of one scheduler
 /// tick, 1 to 10 ms) where Linux has it, else `CLOCK_MONOTONIC`. Time since an arbitrary
 /// point (boot).
+#[inline]
 pub(crate) fn coarse_monotonic() -> std::time::Duration {
     #[cfg(target_os = "linux")]
     const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
