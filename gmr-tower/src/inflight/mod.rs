@@ -257,6 +257,7 @@ impl InFlightLayer {
     ///
     /// The path and route are copied into buffers the layer reuses from request to request:
     /// recording allocates nothing once the layer has seen as many requests at once.
+    #[inline]
     pub fn record(&self, method: &str, path: &str, route: Option<&str>) -> InFlightRecord {
         let path = path.split('?').next().unwrap_or_default();
         // Any token is a valid (extension) method; only bytes no HTTP library would accept

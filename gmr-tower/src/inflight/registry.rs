@@ -359,6 +359,7 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
+    #[inline]
     pub(crate) fn new(registry: &'static Registry, entry: &NewEntry<'_>) -> Self {
         Recorded {
             registry,
@@ -407,6 +408,7 @@ impl Recorded {
 }
 
 impl Drop for Recorded {
+    #[inline]
     fn drop(&mut self) {
         self.registry.remove(self.cell);
     }
