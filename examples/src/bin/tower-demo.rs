@@ -28,22 +28,21 @@ use hyper_util::service::TowerToHyperService;
 use tower::ServiceBuilder;
 use tower::util::BoxCloneSyncService;
 
+/// The app's body, with gmr and without: boxed once, where the whole app's answers leave it
+/// (the routes answer with `Full`, gmr's layers wrap that, and then it is boxed).
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, gmr_tower::BoxError>;
 type App = BoxCloneSyncService<Request<hyper::body::Incoming>, Response<Body>, Infallible>;
 
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    use http_body_util::BodyExt as _;
-    let mut response = Response::new(
-        Full::new(body.into())
-            .map_err(|never| match never {})
-            .boxed_unsync(),
-    );
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
 }
 
 /// The demo's own routes.
-async fn route(request: Request<hyper::body::Incoming>) -> Result<Response<Body>, Infallible> {
+async fn route(
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::GET {
         return Ok(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"));
     }
@@ -73,7 +72,9 @@ fn app(gmr: Option<&gmr_tower::GmrTower>) -> App {
     use tower::{Layer as _, ServiceExt as _};
     let routes = tower::service_fn(route);
     let Some(gmr) = gmr else {
-        return BoxCloneSyncService::new(routes);
+        return BoxCloneSyncService::new(routes.map_response(|response| {
+            response.map(|body| body.map_err(gmr_tower::BoxError::from).boxed_unsync())
+        }));
     };
     match gmr.admin_endpoint() {
         // The admin endpoint answers its path; every other request goes to the routes.
@@ -82,13 +83,13 @@ fn app(gmr: Option<&gmr_tower::GmrTower>) -> App {
                 .layer(gmr.layer()) // in-flight requests and their threads
                 .layer(admin.route_layer())
                 .service(routes)
-                .map_response(|response| response.map(|body| body.boxed_unsync())),
+                .map_response(|response| {
+                    response.map(|body| body.map_err(gmr_tower::BoxError::from).boxed_unsync())
+                }),
         ),
-        None => BoxCloneSyncService::new(
-            gmr.layer()
-                .layer(routes)
-                .map_response(|response| response.map(|body| body.boxed_unsync())),
-        ),
+        None => BoxCloneSyncService::new(gmr.layer().layer(routes).map_response(|response| {
+            response.map(|body| body.map_err(gmr_tower::BoxError::from).boxed_unsync())
+        })),
     }
 }
 
