@@ -148,6 +148,13 @@ impl GmrActix {
     /// An `App::configure` function mounting the admin endpoint at `admin.path`; it mounts
     /// nothing when no token is configured (the path then stays `404`, like any unknown path).
     ///
+    /// actix tries an app's resources in the order they were registered, and checking one
+    /// that does not match costs a request about 20 ns (actix sets up its match state for
+    /// each). Mounted first, as below, every request to the app's routes checks the admin
+    /// resource first. Mounted after them, it costs their requests nothing, but a catch-all
+    /// route (`/{tail:.*}`, `actix_files::Files` at `/`) then answers the admin path itself:
+    /// mount it first when the app has one.
+    ///
     /// ```no_run
     /// # fn f(gmr: &gmr_actix::GmrActix) {
     /// let app = actix_web::App::new().configure(gmr.admin());
