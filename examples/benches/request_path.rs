@@ -312,6 +312,35 @@ fn paired(adapter: &str, mut run: impl FnMut(bool, u64) -> Duration) {
     );
 }
 
+/// [`paired`] for an actix app with gmr (or a part of it) against `without`.
+fn paired_actix<S, B, T, C>(
+    name: &str,
+    system: &actix_web::rt::SystemRunner,
+    with: &Rc<S>,
+    without: &Rc<T>,
+) where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+    T: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<C>,
+            Error = actix_web::Error,
+        > + 'static,
+    C: actix_web::body::MessageBody + 'static,
+{
+    paired(name, |g, n| {
+        if g {
+            actix_task(system, with, n)
+        } else {
+            actix_task(system, without, n)
+        }
+    });
+}
+
 /// Whether the paired measurement of `adapter` runs (`GMR_BENCH_PAIRED_ONLY` names it, or is
 /// `1` or unset).
 fn selected(adapter: &str) -> bool {
@@ -368,13 +397,7 @@ fn paired_all() {
     if selected("actix") {
         let system = actix_web::rt::System::new();
         let (without, with, gmr) = actix_apps(&system);
-        paired("actix", |g, n| {
-            if g {
-                actix_task(&system, &with, n)
-            } else {
-                actix_task(&system, &without, n)
-            }
-        });
+        paired_actix("actix", &system, &with, &without);
         drop(gmr);
     }
     if selected("actix-parts") {
@@ -408,27 +431,9 @@ fn paired_all() {
                     .wrap_fn(|request, service| service.call(request)),
             )),
         );
-        paired("actix-admin-only", |g, n| {
-            if g {
-                actix_task(&system, &admin_only, n)
-            } else {
-                actix_task(&system, &without, n)
-            }
-        });
-        paired("actix-middleware-only", |g, n| {
-            if g {
-                actix_task(&system, &middleware_only, n)
-            } else {
-                actix_task(&system, &without, n)
-            }
-        });
-        paired("actix-noop-middleware", |g, n| {
-            if g {
-                actix_task(&system, &noop, n)
-            } else {
-                actix_task(&system, &without, n)
-            }
-        });
+        paired_actix("actix-admin-only", &system, &admin_only, &without);
+        paired_actix("actix-middleware-only", &system, &middleware_only, &without);
+        paired_actix("actix-noop-middleware", &system, &noop, &without);
         drop(gmr);
     }
 }
