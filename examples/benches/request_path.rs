@@ -190,26 +190,33 @@ fn bench_tower(c: &mut Criterion) {
     assert_eq!(gmr.in_flight().in_flight(), 0);
 }
 
+/// An actix app as `init_service` makes it, answering with body `Body`.
+trait ActixApp:
+    actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<Self::Body>,
+        Error = actix_web::Error,
+    > + 'static
+{
+    type Body: actix_web::body::MessageBody + 'static;
+}
+
+impl<S, B> ActixApp for S
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    type Body = B;
+}
+
 /// The actix apps without and with gmr (as `actix-demo` builds them), and the hook.
 fn actix_apps(
     system: &actix_web::rt::SystemRunner,
-) -> (
-    Rc<
-        impl actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>,
-            Error = actix_web::Error,
-        > + 'static,
-    >,
-    Rc<
-        impl actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody + 'static>,
-            Error = actix_web::Error,
-        > + 'static,
-    >,
-    gmr_actix::GmrActix,
-) {
+) -> (Rc<impl ActixApp>, Rc<impl ActixApp>, gmr_actix::GmrActix) {
     use actix_web::test::init_service;
     use actix_web::{App, web};
     let gmr = gmr_actix::install(&config(), gmr::package!()).expect("install");
@@ -243,15 +250,7 @@ fn bench_actix(c: &mut Criterion) {
 
 /// `n` hello requests through an actix app, run as a task of `system` (as [`axum_task`]; actix
 /// runs each connection as a task of its worker).
-fn actix_task<S, B>(system: &actix_web::rt::SystemRunner, app: &Rc<S>, n: u64) -> Duration
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        > + 'static,
-    B: actix_web::body::MessageBody + 'static,
-{
+fn actix_task(system: &actix_web::rt::SystemRunner, app: &Rc<impl ActixApp>, n: u64) -> Duration {
     let app = Rc::clone(app);
     system.block_on(async move {
         actix_web::rt::spawn(async move { actix_requests(&*app, n).await })
@@ -261,15 +260,7 @@ where
 }
 
 /// `n` hello requests through an actix app.
-async fn actix_requests<S, B>(app: &S, n: u64) -> Duration
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
+async fn actix_requests(app: &impl ActixApp, n: u64) -> Duration {
     use actix_web::test::{TestRequest, call_service, read_body};
     let start = Instant::now();
     for _ in 0..n {
@@ -313,25 +304,12 @@ fn paired(adapter: &str, mut run: impl FnMut(bool, u64) -> Duration) {
 }
 
 /// [`paired`] for an actix app with gmr (or a part of it) against `without`.
-fn paired_actix<S, B, T, C>(
+fn paired_actix(
     name: &str,
     system: &actix_web::rt::SystemRunner,
-    with: &Rc<S>,
-    without: &Rc<T>,
-) where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        > + 'static,
-    B: actix_web::body::MessageBody + 'static,
-    T: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<C>,
-            Error = actix_web::Error,
-        > + 'static,
-    C: actix_web::body::MessageBody + 'static,
-{
+    with: &Rc<impl ActixApp>,
+    without: &Rc<impl ActixApp>,
+) {
     paired(name, |g, n| {
         if g {
             actix_task(system, with, n)
