@@ -57,14 +57,13 @@ pub(crate) struct Entry {
     pub(crate) started: Duration,
 }
 
-/// What a slot holds of the request stored in it, besides its strings.
+/// What a slot holds of the request stored in it, besides its strings (its id and start are
+/// in the slot's [`PollCell`], where its polls read them).
 #[derive(Debug)]
 struct Stored {
-    id: gmr::RequestId,
     method: Method,
     has_route: bool,
     resolver: Option<&'static dyn RouteResolver>,
-    started: Duration,
 }
 
 /// A buffer longer than this is freed when its request ends, so a burst of long paths does
@@ -89,11 +88,9 @@ impl SlotData {
         self.route.clear();
         self.route.push_str(entry.route.unwrap_or_default());
         self.stored = Some(Stored {
-            id: entry.id,
             method: entry.method.clone(),
             has_route: entry.route.is_some(),
             resolver: entry.resolver,
-            started: entry.started,
         });
     }
 
@@ -111,16 +108,16 @@ impl SlotData {
         Some((stored, path, route))
     }
 
-    /// The stored request, and the resolver that finds its route when it was recorded
-    /// without one.
-    fn entry(&self) -> Option<(Entry, Option<&'static dyn RouteResolver>)> {
+    /// The stored request (its id and start read from `cell`, the slot's), and the resolver
+    /// that finds its route when it was recorded without one.
+    fn entry(&self, cell: &PollCell) -> Option<(Entry, Option<&'static dyn RouteResolver>)> {
         let stored = self.stored.as_ref()?;
         let entry = Entry {
-            id: stored.id,
+            id: gmr::RequestId::from_u64(cell.request.load(Ordering::Relaxed))?,
             method: stored.method.clone(),
             path: self.path.clone(),
             route: stored.has_route.then(|| self.route.clone()),
-            started: stored.started,
+            started: Duration::from_millis(cell.started_ms.load(Ordering::Relaxed)),
         };
         Some((entry, stored.resolver))
     }
@@ -312,7 +309,7 @@ impl Registry {
         for shard in &self.shards {
             let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
             for (slot, cell) in shard.slots.iter().zip(&shard.cells) {
-                if let Some((entry, resolver)) = slot.entry() {
+                if let Some((entry, resolver)) = slot.entry(cell) {
                     let seen = Seen {
                         entry,
                         polled_by: cell.polled_by.load(Ordering::Relaxed),
@@ -386,7 +383,7 @@ impl Recorded {
     /// spans opened meanwhile belong to it. A poll made by tokio to trace every task for a task
     /// dump, or right after one, does not count as the request's last poll.
     #[inline]
-    pub(crate) fn polling_since(&self, now: Duration) -> PollGuard<'_> {
+    fn polling_since(&self, now: Duration) -> PollGuard<'_> {
         let id = self.cell.request.load(Ordering::Relaxed);
         let request = gmr::RequestId::from_u64(id).map(gmr::requests::enter);
         let now_ms = (now.as_millis() as u64).max(1);
