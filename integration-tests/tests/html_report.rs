@@ -22,8 +22,13 @@ const PAYLOADS: [&str; 3] = [
 ];
 
 /// Requests within this interval share one report: the text, the JSON and the page a test
-/// compares are of the same report.
-const SHARED: &str = "[gmr.admin]\nmin_interval = \"20s\"\n";
+/// compares are of the same report. The capture gets generous time limits: these tests
+/// check the page, and run beside each other and their browsers on a loaded machine, where
+/// a thread may take more than the default 200 ms to answer, or the first parse of the
+/// debug demo's DWARF more than the default 5 s deadline (the page would then rightly show
+/// a missing stack or unnamed frames, and the search below find nothing).
+const SHARED: &str = "[gmr.admin]\nmin_interval = \"20s\"\n\
+                      [gmr.threads]\ntimeout = \"10s\"\ndeadline = \"60s\"\n";
 
 fn auth(demo: &Demo) -> String {
     format!(
@@ -213,7 +218,10 @@ fn a_demo_report_works_in_chromium() {
     );
     assert!(
         found.as_u64().is_some_and(|n| n >= 1),
-        "search found {found}"
+        "search found {found}: {}; the report's capture notes: {}, threads: {}",
+        browser.eval("document.getElementById('gmr-count').textContent"),
+        doc["threads"]["notes"],
+        doc["threads"]["threads"]
     );
     let hidden = browser.eval("document.querySelectorAll('details.group.gone').length");
     assert!(
