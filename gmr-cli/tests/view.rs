@@ -212,7 +212,12 @@ fn a_demo_s_json_report_views_as_the_text_it_serves_for_the_same_report() {
             "--format",
             format.name(),
         ]);
-        assert!(served.status.success(), "{format}: {}", stderr(&served));
+        assert!(
+            served.status.success(),
+            "{format}: {}; demo stderr:\n{}",
+            stderr(&served),
+            demo.stderr()
+        );
         let viewed = gmr(&["view", file, "--format", format.name()]);
         assert!(viewed.status.success(), "{format}: {}", stderr(&viewed));
         assert_eq!(stdout(&viewed), stdout(&served), "{format}");
