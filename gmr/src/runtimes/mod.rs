@@ -10,12 +10,16 @@
 //! An axum server registers its multi-thread runtime once; an actix-web server registers each
 //! worker's current-thread runtime. Registration ends when the returned guard is dropped.
 //!
+//! A registered multi-thread runtime whose worker is stuck inside one poll is kept driving its
+//! I/O, so the rest of the server, the admin endpoint included, goes on answering ([`watch`]).
+//!
 //! With the cargo feature `tokio-taskdump` (and `RUSTFLAGS="--cfg tokio_unstable"`, which
 //! tokio requires), each runtime also gets a task dump: the stack of every task (see
 //! [`taskdump`]). actix's `LocalSet` tasks are not in it (tokio cannot see them).
 #![forbid(unsafe_code)]
 
 pub(crate) mod taskdump;
+mod watch;
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -80,7 +84,20 @@ pub fn register_tokio_runtime(handle: &Handle, name: impl Into<String>) -> Tokio
         handle: handle.clone(),
         dumps: Arc::default(),
     });
+    drop(runtimes);
+    watch::start();
     TokioRuntimeGuard { id }
+}
+
+/// The registered runtimes now, by id.
+fn listed() -> Vec<(u64, Handle)> {
+    RUNTIMES
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entries
+        .iter()
+        .map(|r| (r.id, r.handle.clone()))
+        .collect()
 }
 
 /// One sample of one runtime's metrics.

@@ -1,5 +1,6 @@
 //! gmr's own threads (`gmr-reporter`, `gmr-signal`, `gmr-file-trigger`, `gmr-deadlines`,
-//! `gmr-stderr`, `gmr-log`; with task dumps `gmr-taskdump` and `gmr-dump-ask`).
+//! `gmr-stderr`, `gmr-log`; with a registered tokio runtime `gmr-runtimes`; with task dumps
+//! `gmr-taskdump` and `gmr-dump-ask`).
 //!
 //! Every one emits its `tracing` events through the relay ([`relay`]): they reach the
 //! application's subscriber from `gmr-log`, so no gmr thread ever waits for the application's
