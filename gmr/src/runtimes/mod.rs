@@ -85,7 +85,9 @@ pub fn register_tokio_runtime(handle: &Handle, name: impl Into<String>) -> Tokio
         dumps: Arc::default(),
     });
     drop(runtimes);
-    watch::start();
+    if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
+        watch::start();
+    }
     TokioRuntimeGuard { id }
 }
 

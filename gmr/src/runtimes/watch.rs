@@ -5,24 +5,28 @@
 //! task and that task blocks (a blocking call in async code: the hang a report is taken
 //! for), nobody may be left driving I/O: no connection is accepted and no socket read, the
 //! admin endpoint's included, until the blocking call returns, though the other workers are
-//! free (tokio-rs/tokio#4941 and #8065 are the scheduler's side of it). A task spawned from
+//! free (the task in a worker's LIFO slot cannot be stolen: tokio-rs/tokio#4941). A task spawned from
 //! outside the runtime wakes a sleeping worker, which takes the driver when it parks again.
 //!
-//! So `gmr-runtimes`, started with the first registered runtime, samples the worker
-//! counters of every registered multi-thread runtime each [`WATCH_INTERVAL`]. A worker that
-//! was active (between parks) at both samples with none of its counters moved has not come
-//! back from one poll for the whole interval (tokio publishes the counters between polls),
-//! and its runtime is then given an empty task, once per interval while that lasts. Nothing
-//! is spawned while no worker looks stuck, and a current-thread runtime (an actix worker) is
-//! left alone: it has no other worker to wake. A worker counted stuck that was in fact busy
-//! with long polls costs one empty task per interval.
+//! So `gmr-runtimes`, started with the first registered multi-thread runtime, samples the
+//! worker counters of every registered multi-thread runtime each [`WATCH_INTERVAL`]. tokio
+//! publishes a worker's counters when it parks, when it wakes and every 61 polls; a worker
+//! that was active (between parks) at both samples with none of its counters moved has not
+//! come back from one poll for the whole interval, or is running a few long polls in a row
+//! (stable tokio cannot tell them apart). Its runtime is then given an empty task, once per
+//! interval while that lasts, and never a second one before the first has run: when every
+//! worker is blocked, nothing piles up. Nothing is spawned while no worker looks stuck, and
+//! a runtime with one worker, or a current-thread runtime (an actix worker), is left alone:
+//! there is no other worker to wake.
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::task::JoinHandle;
 
 use super::{PollProbe, Sample, sample};
 
@@ -30,45 +34,73 @@ use super::{PollProbe, Sample, sample};
 /// undriven for at most about twice this.
 pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Starts `gmr-runtimes` once per process; later calls do nothing.
+/// Starts `gmr-runtimes` once per process (tried again by a later registration if it could
+/// not be started).
 pub(super) fn start() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
-        if let Err(error) = crate::threads::spawn("gmr-runtimes", run) {
-            crate::log_without_blocking(|| {
-                tracing::warn!(
-                    %error,
-                    "gmr cannot start its runtime watcher: a worker stuck inside one poll may \
-                     leave its runtime's I/O undriven until the poll returns"
-                );
-            });
-        }
-    });
+    static STARTED: Mutex<bool> = Mutex::new(false);
+    let mut started = STARTED.lock().unwrap_or_else(PoisonError::into_inner);
+    if *started {
+        return;
+    }
+    match crate::threads::spawn("gmr-runtimes", run) {
+        Ok(_) => *started = true,
+        Err(error) => tracing::warn!(
+            %error,
+            "gmr cannot start its runtime watcher: a worker stuck inside one poll may leave \
+             its runtime's I/O undriven until the poll returns"
+        ),
+    }
+}
+
+/// What the watcher keeps of one runtime between two samples.
+struct Watched {
+    sample: Sample,
+    /// The empty task last given to the runtime, until it has run.
+    nudge: Option<JoinHandle<()>>,
 }
 
 fn run() {
-    let mut last: HashMap<u64, Sample> = HashMap::new();
+    let mut watched: HashMap<u64, Watched> = HashMap::new();
     loop {
         std::thread::sleep(WATCH_INTERVAL);
-        let now: Vec<(u64, Handle)> = super::listed()
+        let listed: Vec<(u64, Handle)> = super::listed()
             .into_iter()
-            .filter(|(_, handle)| handle.runtime_flavor() == RuntimeFlavor::MultiThread)
+            .filter(|(_, handle)| watchable(handle))
             .collect();
-        let mut samples = HashMap::with_capacity(now.len());
-        for (id, handle) in now {
-            let current = sample(&handle);
-            if last
-                .get(&id)
-                .is_some_and(|before| any_stuck(before, &current))
-            {
-                // Dropping the JoinHandle detaches the task; on a runtime shutting down it is
-                // cancelled at once.
-                drop(handle.spawn(async {}));
+        let mut next = HashMap::with_capacity(listed.len());
+        for (id, handle) in listed {
+            let before = watched.remove(&id);
+            // A panic here (a task hook of the application's runtime runs on this thread when
+            // a task is spawned) must not end the watch of the other runtimes.
+            let step = std::panic::catch_unwind(AssertUnwindSafe(|| watch(&handle, before)));
+            if let Ok(now) = step {
+                next.insert(id, now);
             }
-            samples.insert(id, current);
         }
-        last = samples;
+        watched = next;
     }
+}
+
+/// Whether a runtime has workers the watcher could wake: multi-thread, with more than one.
+fn watchable(handle: &Handle) -> bool {
+    handle.runtime_flavor() == RuntimeFlavor::MultiThread && handle.metrics().num_workers() > 1
+}
+
+/// Samples one runtime, and gives it an empty task if a worker looks stuck since `before`
+/// and the last such task has run.
+fn watch(handle: &Handle, before: Option<Watched>) -> Watched {
+    let sample = sample(handle);
+    let (last, pending) = match before {
+        Some(b) => (Some(b.sample), b.nudge.filter(|task| !task.is_finished())),
+        None => (None, None),
+    };
+    let nudge = match pending {
+        Some(task) => Some(task),
+        // On a runtime shutting down the task is cancelled at once (and so finished).
+        None if last.is_some_and(|last| any_stuck(&last, &sample)) => Some(handle.spawn(async {})),
+        None => None,
+    };
+    Watched { sample, nudge }
 }
 
 /// Whether a worker was active at both samples with none of its counters moved.
@@ -117,6 +149,62 @@ mod tests {
         assert!(!any_stuck(&one_worker(10, 3, 6), &one_worker(15, 3, 6)));
         // Parked and unparked between the samples.
         assert!(!any_stuck(&one_worker(10, 3, 6), &one_worker(10, 4, 8)));
+    }
+
+    #[test]
+    fn a_runtime_with_every_worker_blocked_gets_one_empty_task_not_one_per_interval() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("runtime");
+        let handle = runtime.handle().clone();
+        assert!(watchable(&handle));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Arc::new(std::sync::Mutex::new(release_rx));
+        for _ in 0..2 {
+            let (started, release) = (started_tx.clone(), std::sync::Arc::clone(&release_rx));
+            // Blocks its worker until released (or 30 s): both workers are stuck.
+            handle.spawn(async move {
+                let _ = started.send(());
+                let release = release.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = release.recv_timeout(Duration::from_secs(30));
+            });
+        }
+        for _ in 0..2 {
+            started_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a blocking task started");
+        }
+        let blocked_tasks = handle.metrics().num_alive_tasks();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut watched = watch(&handle, None);
+        while watched.nudge.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            watched = watch(&handle, Some(watched));
+        }
+        assert!(watched.nudge.is_some(), "no empty task for a stuck runtime");
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(50));
+            watched = watch(&handle, Some(watched));
+        }
+        // One empty task waiting for a worker, not one per sample.
+        assert_eq!(handle.metrics().num_alive_tasks(), blocked_tasks + 1);
+        drop(release_tx);
+        drop(runtime);
+    }
+
+    #[test]
+    fn a_runtime_with_one_worker_is_not_watched() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("runtime");
+        assert!(!watchable(runtime.handle()));
+        let current = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        assert!(!watchable(current.handle()));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
