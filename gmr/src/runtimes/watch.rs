@@ -5,8 +5,9 @@
 //! task and that task blocks (a blocking call in async code: the hang a report is taken
 //! for), nobody may be left driving I/O: no connection is accepted and no socket read, the
 //! admin endpoint's included, until the blocking call returns, though the other workers are
-//! free (the task in a worker's LIFO slot cannot be stolen: tokio-rs/tokio#4941). A task spawned from
-//! outside the runtime wakes a sleeping worker, which takes the driver when it parks again.
+//! free (the task in a worker's LIFO slot cannot be stolen: tokio-rs/tokio#4941). A task
+//! spawned from outside the runtime wakes a sleeping worker, which takes the driver when it
+//! parks again.
 //!
 //! So `gmr-runtimes`, started with the first registered multi-thread runtime, samples the
 //! worker counters of every registered multi-thread runtime each [`WATCH_INTERVAL`]. tokio
