@@ -360,6 +360,47 @@ pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> Raw
         .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&raw)))
 }
 
+/// [`http`] to a demo with a worker blocked on purpose (`/block`), where a connection can land
+/// on the blocked worker: actix hands each new connection to its next worker in turn, and one
+/// handed to a blocked worker waits until it returns (then often gets a `408`). A request
+/// with no complete answer within `patience` is sent again on a new connection, which goes to
+/// another worker, up to four times.
+///
+/// # Panics
+///
+/// If no try got a complete answer other than `408`.
+pub fn http_past_a_blocked_worker(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[&str],
+    patience: Duration,
+) -> RawResponse {
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    let mut outcomes = Vec::new();
+    for _ in 0..4 {
+        let answer = (|| {
+            let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
+            stream.set_read_timeout(Some(patience))?;
+            stream.write_all(request.as_bytes())?;
+            let mut out = Vec::new();
+            stream.read_to_end(&mut out)?;
+            Ok::<_, std::io::Error>(out)
+        })();
+        match answer.as_deref().map(parse_response) {
+            Ok(Some(response)) if response.status != 408 => return response,
+            Ok(Some(response)) => outcomes.push(format!("status {}", response.status)),
+            Ok(None) => outcomes.push("an unparsable answer".to_owned()),
+            Err(error) => outcomes.push(error.to_string()),
+        }
+    }
+    panic!("GET {path}: no answer in four tries: {outcomes:?}");
+}
+
 /// Parses a raw HTTP/1.1 response (with `Content-Length` or chunked body).
 pub fn parse_response(raw: &[u8]) -> Option<RawResponse> {
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;

@@ -10,6 +10,17 @@ use std::time::{Duration, Instant};
 use gmr_integration_tests::{Demo, http};
 use serde_json::Value;
 
+/// `GET path` of the admin endpoint while `/block` holds a worker: a connection actix hands to
+/// the blocked worker is given up after a few seconds and sent again (to the next worker).
+fn admin(demo: &Demo, path: &str, auth: &str) -> gmr_integration_tests::RawResponse {
+    gmr_integration_tests::http_past_a_blocked_worker(
+        demo.addr,
+        path,
+        &[auth],
+        Duration::from_secs(5),
+    )
+}
+
 /// A JSON report, the TID of the thread polling `/block` and the frames of its stack, once a
 /// report shows the request polled by a thread inside `demo_block_handler`.
 fn report_with_blocked_handler(demo: &Demo, auth: &str) -> (Value, i64, Vec<Value>) {
@@ -18,7 +29,7 @@ fn report_with_blocked_handler(demo: &Demo, auth: &str) -> (Value, i64, Vec<Valu
     // Within the 15 s that `/block` lasts; on loaded cores a report can miss a thread's stack
     // (it did not answer the capture signal in time), so ask again.
     while started.elapsed() < Duration::from_secs(14) {
-        let response = http(demo.addr, "GET", "/admin/gmr?format=json", &[auth]);
+        let response = admin(demo, "/admin/gmr?format=json", auth);
         assert_eq!(response.status, 200, "{}", response.text());
         let report: Value = serde_json::from_str(&response.text()).expect("JSON report");
         let tid = gmr_integration_tests::in_flight_requests(&report)
@@ -90,9 +101,10 @@ fn blocked_handler_is_named_with_path_file_and_line(name: &str) {
         "{frames:?}"
     );
 
-    // Text (the same report: requests within `admin.min_interval` share it): the same frame,
-    // full name and `at path:line`, and the request in one table row naming its thread.
-    let text = http(demo.addr, "GET", "/admin/gmr?format=text", &[&auth]).text();
+    // Text (the same report when asked within `admin.min_interval`, else one taken while
+    // `/block` still holds the same thread): the same frame, full name and `at path:line`,
+    // and the request in one table row naming its thread.
+    let text = admin(&demo, "/admin/gmr?format=text", &auth).text();
     let at = format!("at examples/src/lib.rs:{line}");
     let shown = text
         .lines()
