@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use gmr_integration_tests::{Demo, http, in_flight_requests_of};
+use gmr_integration_tests::{Demo, RawResponse, http, in_flight_requests_of};
 
 /// A JSON report from the admin endpoint.
 fn json_report(demo: &Demo, token: &str) -> serde_json::Value {
@@ -11,6 +11,21 @@ fn json_report(demo: &Demo, token: &str) -> serde_json::Value {
     let response = http(demo.addr, "GET", "/admin/gmr?format=json", &[&auth]);
     assert_eq!(response.status, 200, "{}", response.text());
     serde_json::from_slice(&response.body).expect("json report")
+}
+
+/// `GET path` of the admin endpoint while `/block` holds one of the workers: actix hands each
+/// connection to its next worker in turn, so a request is sent again on a new connection when
+/// the first went to the blocked worker (no answer within 3 s).
+fn admin_past_block(demo: &Demo, path: &str, token: &str) -> RawResponse {
+    let auth = format!("Authorization: Bearer {token}");
+    let response = gmr_integration_tests::http_past_a_blocked_worker(
+        demo.addr,
+        path,
+        &[&auth],
+        Duration::from_secs(3),
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    response
 }
 
 /// The names of the actix worker runtimes a report lists.
@@ -147,7 +162,9 @@ fn a_blocked_request_is_listed_with_its_thread_and_stack() {
     // retry a little over a second apart), while it is still blocking.
     let (report, request) = loop {
         std::thread::sleep(Duration::from_millis(300));
-        let report = json_report(&demo, &token);
+        let report =
+            serde_json::from_slice(&admin_past_block(&demo, "/admin/gmr?format=json", &token).body)
+                .expect("json report");
         let request = in_flight_requests_of(&report, "actix")
             .into_iter()
             .find(|r| {
@@ -223,8 +240,7 @@ fn a_blocked_request_is_listed_with_its_thread_and_stack() {
     );
 
     // The same in the text view.
-    let auth = format!("Authorization: Bearer {token}");
-    let text = http(demo.addr, "GET", "/admin/gmr", &[&auth]).text();
+    let text = admin_past_block(&demo, "/admin/gmr", &token).text();
     // One table row for the request (method, path, route, age, last poll, task, state), then
     // the line naming the thread it blocks.
     let lines: Vec<&str> = text.lines().collect();
