@@ -343,18 +343,25 @@ pub fn raw_request(addr: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>>
     Ok(out)
 }
 
-/// `GET`-style request with `Connection: close` and the given extra header lines.
-///
-/// # Panics
-///
-/// If the server does not answer with a parsable HTTP response.
-pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> RawResponse {
+/// The bytes of a request without a body, with `Connection: close` and the extra `headers`
+/// lines.
+fn request_text(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> String {
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for h in headers {
         request.push_str(h);
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
+    request
+}
+
+/// `GET`-style request with `Connection: close` and the given extra header lines.
+///
+/// # Panics
+///
+/// If the server does not answer with a parsable HTTP response.
+pub fn http(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> RawResponse {
+    let request = request_text(addr, method, path, headers);
     let raw = raw_request(addr, request.as_bytes()).expect("HTTP exchange");
     parse_response(&raw)
         .unwrap_or_else(|| panic!("unparsable response: {:?}", String::from_utf8_lossy(&raw)))
@@ -375,12 +382,7 @@ pub fn http_past_a_blocked_worker(
     headers: &[&str],
     patience: Duration,
 ) -> RawResponse {
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for h in headers {
-        request.push_str(h);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
+    let request = request_text(addr, "GET", path, headers);
     let mut outcomes = Vec::new();
     for _ in 0..4 {
         let answer = (|| {

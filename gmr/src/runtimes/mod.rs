@@ -144,7 +144,13 @@ impl PollProbe {
     /// Active (an even park/unpark count) at both samples, with no poll finished between them.
     /// Without the poll count (stable tokio) this cannot be told from a busy worker.
     fn in_one_poll(before: &Self, after: &Self) -> bool {
-        before.polls.is_some() && before == after && after.park_unpark.is_multiple_of(2)
+        before.polls.is_some() && Self::unmoved_while_active(before, after)
+    }
+
+    /// Active (an even park/unpark count) at both samples, and nothing it counts moved between
+    /// them: inside one poll, or (without the poll count) running a few long polls in a row.
+    fn unmoved_while_active(before: &Self, after: &Self) -> bool {
+        before == after && after.park_unpark.is_multiple_of(2)
     }
 }
 

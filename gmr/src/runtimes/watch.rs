@@ -33,7 +33,7 @@ use super::{PollProbe, Sample, sample};
 
 /// How often the workers' counters are sampled; a stuck worker leaves its runtime's I/O
 /// undriven for at most about twice this.
-pub(crate) const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts `gmr-runtimes` once per process (tried again by a later registration if it could
 /// not be started).
@@ -112,12 +112,7 @@ fn any_stuck(before: &Sample, after: &Sample) -> bool {
             .iter()
             .zip(&after.per_worker)
             .zip(before.probes.iter().zip(&after.probes))
-            .any(|((b, a), (pb, pa))| b == a && stalled(pb, pa))
-}
-
-/// Active (an even park/unpark count) at both samples, and the count did not move.
-fn stalled(before: &PollProbe, after: &PollProbe) -> bool {
-    before == after && after.park_unpark.is_multiple_of(2)
+            .any(|((b, a), (pb, pa))| b == a && PollProbe::unmoved_while_active(pb, pa))
 }
 
 #[cfg(test)]
