@@ -21,6 +21,11 @@
 //! the adapters named (`axum`, `axum-layer`, `axum-noop-layer`, `tower`, `actix`, and
 //! `actix-parts`: the admin resource alone, the middleware alone, a do-nothing middleware), e.g.
 //! under `perf record`.
+//!
+//! `GMR_BENCH_ONE_ARM=with` (or `without`) runs 20 000 requests of one arm of each selected
+//! adapter, untimed, for counting instructions where the machine's speed is too unsteady to
+//! time a change: the difference of `valgrind --tool=cachegrind` totals of the two arms,
+//! divided by 20 000, is what gmr adds per request in instructions, the same from run to run.
 
 #![allow(clippy::print_stdout)]
 
@@ -271,8 +276,19 @@ async fn actix_requests(app: &impl ActixApp, n: u64) -> Duration {
 }
 
 /// Alternates chunks of requests with and without gmr; prints the median per request of each
-/// arm and of the chunk pairs' differences.
+/// arm and of the chunk pairs' differences. With `GMR_BENCH_ONE_ARM` set (`with` or
+/// `without`), runs only that arm's requests instead, untimed (see the module docs).
 fn paired(adapter: &str, mut run: impl FnMut(bool, u64) -> Duration) {
+    if let Ok(arm) = std::env::var("GMR_BENCH_ONE_ARM") {
+        let with = match arm.as_str() {
+            "with" => true,
+            "without" => false,
+            other => panic!("GMR_BENCH_ONE_ARM is `with` or `without`, not `{other}`"),
+        };
+        run(with, ONE_ARM_REQUESTS);
+        println!("one_arm/{adapter}: {ONE_ARM_REQUESTS} requests {arm} gmr");
+        return;
+    }
     const CHUNK: u64 = 100;
     const ROUNDS: usize = 400;
     let per_request = |d: Duration| d.as_secs_f64() * 1e9 / CHUNK as f64;
@@ -302,6 +318,9 @@ fn paired(adapter: &str, mut run: impl FnMut(bool, u64) -> Duration) {
         median(&mut added)
     );
 }
+
+/// Requests run by `GMR_BENCH_ONE_ARM`.
+const ONE_ARM_REQUESTS: u64 = 20_000;
 
 /// [`paired`] for an actix app with gmr (or a part of it) against `without`.
 fn paired_actix(

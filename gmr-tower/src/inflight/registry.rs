@@ -1,21 +1,26 @@
 //! The table of in-flight requests: sharded, so recording a request never takes a lock that
-//! other threads contend for.
+//! other threads contend for, and a request ends without taking one at all.
 //!
 //! Each thread is given one shard (round-robin, on its first request) and records its
-//! requests there; a request finished on another thread removes itself from the shard it was
-//! recorded in. The report reads every shard, one at a time. Per request the hot path is two
-//! uncontended lock/unlock pairs and no allocation: the entry lives in its shard's slot (its
-//! path and route copied into buffers the slot keeps from one request to the next), and
-//! what every poll reads and writes (the request's id and start, which thread polls it,
-//! since when) lives in a [`PollCell`] at a fixed address, without the lock. A cell knows its
-//! slot, so a record is two pointers: its registry and its cell. Cells are allocated in chunks
-//! of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed (64 bytes
-//! per slot, bounded by the most requests a shard ever held at once), so a cell a request
-//! writes to is never moved or freed under it.
+//! requests there; a request finished on another thread ends in the shard it was recorded in.
+//! The report reads every shard, one at a time. Per request the hot path is one uncontended
+//! lock/unlock pair and no allocation: the entry lives in its shard's slot (its path and route
+//! copied into buffers the slot keeps from one request to the next), and what every poll reads
+//! and writes (the request's id and start, which thread polls it, since when) lives in a
+//! [`PollCell`] at a fixed address, without the lock.
+//!
+//! A request ends by clearing its cell's id (one store, no lock: see [`Recorded`]'s `Drop`).
+//! Its slot is left as it is until the shard's lock is next taken to record a request and
+//! finds no free slot: every slot whose cell's id was cleared is then free again. Only the
+//! shard's lock writes a slot, and only under it is a slot read, so a report never reads a
+//! slot being rewritten. A cell knows its slot, so a record is one pointer. Cells are allocated
+//! in chunks of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed
+//! (64 bytes per slot, bounded by the most requests a shard ever held at once), so a cell a
+//! request writes to is never moved or freed under it.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use http::Method;
@@ -66,12 +71,14 @@ struct Stored {
     resolver: Option<&'static dyn RouteResolver>,
 }
 
-/// A buffer longer than this is freed when its request ends, so a burst of long paths does
-/// not stay allocated in every slot it passed through.
+/// A buffer longer than this is freed when its request ends (under the shard's lock, the
+/// slow path), so a burst of long paths does not stay allocated in every slot it passed
+/// through.
 const KEPT_BUFFER: usize = 1024;
 
 /// One slot of a shard: the request stored in it (if any) and the buffers its strings are
-/// copied into.
+/// copied into. What it holds stays until the slot is reused: the request it belongs to is
+/// the one in its cell while that cell's id is set.
 #[derive(Debug, Default)]
 struct SlotData {
     stored: Option<Stored>,
@@ -94,6 +101,12 @@ impl SlotData {
         });
     }
 
+    /// Whether the buffers hold more than [`KEPT_BUFFER`] bytes: such a request takes the
+    /// shard's lock when it ends, to free them at once.
+    fn oversized(&self) -> bool {
+        self.path.capacity() > KEPT_BUFFER || self.route.capacity() > KEPT_BUFFER
+    }
+
     /// Empties the slot; returns what is to be dropped once the shard's lock is released.
     fn take(&mut self) -> Option<(Stored, String, String)> {
         let stored = self.stored.take()?;
@@ -109,11 +122,12 @@ impl SlotData {
     }
 
     /// The stored request (its id and start read from `cell`, the slot's), and the resolver
-    /// that finds its route when it was recorded without one.
+    /// that finds its route when it was recorded without one; `None` once it ended.
     fn entry(&self, cell: &PollCell) -> Option<(Entry, Option<&'static dyn RouteResolver>)> {
+        let id = gmr::RequestId::from_u64(cell.request.load(Ordering::Acquire))?;
         let stored = self.stored.as_ref()?;
         let entry = Entry {
-            id: gmr::RequestId::from_u64(cell.request.load(Ordering::Relaxed))?,
+            id,
             method: stored.method.clone(),
             path: self.path.clone(),
             route: stored.has_route.then(|| self.route.clone()),
@@ -124,17 +138,20 @@ impl SlotData {
 }
 
 /// What a request's polls read and write, without the lock: the slot it belongs to (fixed
-/// when the cell is made), the request stored there (written when it is recorded) and its poll
-/// state. A record is this cell and its registry, two pointers. One cache line each: requests
-/// polled on different threads never write to the same line.
-#[derive(Debug, Default)]
+/// when the cell is made), the request stored there (written when it is recorded, its id
+/// cleared when it ends) and its poll state. A record is a pointer to this cell. One cache
+/// line each: requests polled on different threads never write to the same line.
+#[derive(Debug)]
 #[repr(align(64))]
 pub(crate) struct PollCell {
-    /// The shard and the index in it of the slot this cell belongs to, for good.
-    shard: usize,
+    /// The shard of the slot this cell belongs to, and the slot's index in it, for good.
+    shard: &'static ShardLock,
     index: usize,
-    /// The [`gmr::RequestId`] of the request recorded in the slot.
+    /// The [`gmr::RequestId`] of the request recorded in the slot; 0 once it ended (the slot
+    /// is then free to be reused, under the shard's lock).
     request: AtomicU64,
+    /// The request's buffers are larger than [`KEPT_BUFFER`]: it ends under the shard's lock.
+    oversized: AtomicBool,
     /// When that request was recorded ([`gmr::coarse_monotonic`] in ms).
     started_ms: AtomicU64,
     /// The kernel TID of the thread polling the request right now, or 0.
@@ -148,6 +165,27 @@ pub(crate) struct PollCell {
     /// The tokio task polling the request ([`gmr::requests::current_task_id`] at its first
     /// poll), 0 when unknown.
     pub(crate) task_id: AtomicU64,
+}
+
+impl PollCell {
+    fn new(shard: &'static ShardLock, index: usize) -> Self {
+        PollCell {
+            shard,
+            index,
+            request: AtomicU64::new(0),
+            oversized: AtomicBool::new(false),
+            started_ms: AtomicU64::new(0),
+            polled_by: AtomicI32::new(0),
+            poll_started_ms: AtomicU64::new(0),
+            last_poll_ms: AtomicU64::new(0),
+            task_id: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether a request is recorded in this cell's slot now.
+    fn in_use(&self) -> bool {
+        self.request.load(Ordering::Acquire) != 0
+    }
 }
 
 /// An entry as the report sees it: the request and its poll state at that moment.
@@ -168,7 +206,64 @@ struct Shard {
     slots: Vec<SlotData>,
     /// `cells[i]` belongs to `slots[i]`; never shorter than `slots`.
     cells: Vec<&'static PollCell>,
+    /// Slots known to be free. When it runs out, the slots whose requests ended since are
+    /// found by their cells ([`Shard::reclaim`]).
     free: Vec<usize>,
+}
+
+impl Shard {
+    /// A free slot's index, reclaiming the slots of ended requests or growing the shard when
+    /// none is known to be free.
+    ///
+    /// Growth keeps the work amortized: the shard grows by a quarter (at least one chunk)
+    /// whenever a reclaim finds no more than a quarter of its slots free, so every pass over
+    /// the slots is paid for by at least a quarter as many requests; and it grows only while
+    /// three quarters of its slots hold requests, so it never holds more than 5/3 of the most
+    /// requests in flight at once, plus a chunk.
+    fn claim(&mut self, shard: &'static ShardLock) -> usize {
+        if let Some(index) = self.free.pop() {
+            return index;
+        }
+        self.reclaim();
+        if self.free.len() <= self.slots.len() / 4 {
+            return self.grow(shard);
+        }
+        match self.free.pop() {
+            Some(index) => index,
+            None => self.grow(shard),
+        }
+    }
+
+    /// Lists free every slot whose request ended (its cell's id cleared). Only called with
+    /// an empty free list, so no slot is listed twice.
+    fn reclaim(&mut self) {
+        let ended = self.cells[..self.slots.len()]
+            .iter()
+            .enumerate()
+            .filter(|(_, cell)| !cell.in_use())
+            .map(|(index, _)| index);
+        self.free.extend(ended);
+        // Lowest first.
+        self.free.reverse();
+    }
+
+    /// Adds a quarter more slots (at least one), up to the end of a chunk of cells; returns
+    /// the first new slot's index and lists the others free.
+    fn grow(&mut self, shard: &'static ShardLock) -> usize {
+        let first = self.slots.len();
+        let len = (first + first / 4 + 1).next_multiple_of(CELL_CHUNK);
+        while self.cells.len() < len {
+            let start = self.cells.len();
+            let chunk: &'static [PollCell; CELL_CHUNK] =
+                Box::leak(Box::new(std::array::from_fn(|i| {
+                    PollCell::new(shard, start + i)
+                })));
+            self.cells.extend(chunk.iter());
+        }
+        self.slots.resize_with(len, SlotData::default);
+        self.free.extend((first + 1..len).rev());
+        first
+    }
 }
 
 /// A shard's lock, alone on its cache lines (128 bytes: adjacent-line prefetch pairs them).
@@ -176,11 +271,15 @@ struct Shard {
 #[repr(align(128))]
 struct ShardLock(Mutex<Shard>);
 
-impl std::ops::Deref for ShardLock {
-    type Target = Mutex<Shard>;
+impl std::fmt::Debug for ShardLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShardLock")
+    }
+}
 
-    fn deref(&self) -> &Mutex<Shard> {
-        &self.0
+impl ShardLock {
+    fn locked(&self) -> MutexGuard<'_, Shard> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -233,7 +332,7 @@ pub(crate) fn current_tid() -> i32 {
 }
 
 impl Registry {
-    pub(crate) fn new(hide_paths: bool) -> Self {
+    fn new(hide_paths: bool) -> Self {
         Registry {
             shards: std::array::from_fn(|_| ShardLock::default()),
             hide_paths,
@@ -246,60 +345,31 @@ impl Registry {
     }
 
     /// A registry that lives for the rest of the process (a few KiB, once per layer): requests
-    /// then refer to it without a reference count on the hot path.
+    /// then refer to it without a reference count on the hot path, and its cells point at its
+    /// shards.
     pub(crate) fn leaked(hide_paths: bool) -> &'static Registry {
         Box::leak(Box::new(Registry::new(hide_paths)))
     }
 
     /// Stores `entry` in a free slot of the calling thread's shard; returns the slot's cell.
-    pub(crate) fn insert(&self, entry: &NewEntry<'_>) -> &'static PollCell {
-        let shard_index = thread_shard();
-        let mut shard = self.shards[shard_index]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let index = match shard.free.pop() {
-            Some(index) => index,
-            None => {
-                shard.slots.push(SlotData::default());
-                shard.slots.len() - 1
-            }
-        };
-        if let Some(slot) = shard.slots.get_mut(index) {
-            slot.store(entry, !self.hide_paths);
-        }
-        if shard.cells.len() <= index {
-            let first = shard.cells.len();
-            let chunk: &'static [PollCell; CELL_CHUNK] =
-                Box::leak(Box::new(std::array::from_fn(|i| PollCell {
-                    shard: shard_index,
-                    index: first + i,
-                    ..PollCell::default()
-                })));
-            shard.cells.extend(chunk.iter());
-        }
+    fn insert(&'static self, entry: &NewEntry<'_>) -> &'static PollCell {
+        let shard_lock = &self.shards[thread_shard()];
+        let mut shard = shard_lock.locked();
+        // A claimed index is below `slots.len()`, and `cells` is never shorter.
+        let index = shard.claim(shard_lock);
         let cell = shard.cells[index];
-        cell.request.store(entry.id.get(), Ordering::Relaxed);
+        let slot = &mut shard.slots[index];
+        slot.store(entry, !self.hide_paths);
+        cell.oversized.store(slot.oversized(), Ordering::Relaxed);
         cell.started_ms
             .store(entry.started.as_millis() as u64, Ordering::Relaxed);
         // No guard of an earlier request of this slot is alive: it ended with its record.
         cell.polled_by.store(0, Ordering::Relaxed);
         cell.last_poll_ms.store(0, Ordering::Relaxed);
         cell.task_id.store(0, Ordering::Relaxed);
+        // Last: the id says the slot holds a request.
+        cell.request.store(entry.id.get(), Ordering::Release);
         cell
-    }
-
-    /// Removes the request recorded in `cell`'s slot.
-    pub(crate) fn remove(&self, cell: &PollCell) {
-        let mut shard = self.shards[cell.shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let removed = shard.slots.get_mut(cell.index).and_then(SlotData::take);
-        if removed.is_some() {
-            shard.free.push(cell.index);
-        }
-        drop(shard);
-        // The request's values (and an oversized buffer) are dropped after the lock is released.
-        drop(removed);
     }
 
     /// Every entry now, oldest first. Routes left to a resolver are found here, once every
@@ -307,7 +377,7 @@ impl Registry {
     pub(crate) fn snapshot(&self) -> Vec<Seen> {
         let mut all = Vec::new();
         for shard in &self.shards {
-            let shard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            let shard = shard.locked();
             for (slot, cell) in shard.slots.iter().zip(&shard.cells) {
                 if let Some((entry, resolver)) = slot.entry(cell) {
                     let seen = Seen {
@@ -338,19 +408,38 @@ impl Registry {
     pub(crate) fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|s| {
-                let s = s.lock().unwrap_or_else(PoisonError::into_inner);
-                s.slots.len() - s.free.len()
+            .map(|shard| {
+                let shard = shard.locked();
+                shard.cells[..shard.slots.len()]
+                    .iter()
+                    .filter(|cell| cell.in_use())
+                    .count()
             })
             .sum()
     }
 }
 
-/// Keeps one entry recorded while alive; removes it when dropped (response finished, or the
+/// Ends the request in `cell` under its shard's lock, freeing its oversized buffers at once
+/// (the slow path of [`Recorded`]'s `Drop`, for a request whose path or route was longer
+/// than [`KEPT_BUFFER`]).
+#[cold]
+fn end_oversized(cell: &PollCell) {
+    let mut shard = cell.shard.locked();
+    let removed = shard.slots.get_mut(cell.index).and_then(SlotData::take);
+    cell.request.store(0, Ordering::Release);
+    // Not listed yet: a reclaim (the only other way in) runs only once the list is empty.
+    if removed.is_some() {
+        shard.free.push(cell.index);
+    }
+    drop(shard);
+    // The request's values and its buffers are dropped after the lock is released.
+    drop(removed);
+}
+
+/// Keeps one entry recorded while alive; ends it when dropped (response finished, or the
 /// request or its body dropped because the client went away).
 #[derive(Debug)]
 pub(crate) struct Recorded {
-    registry: &'static Registry,
     /// The cell of the slot the request is stored in (its id and start are there too).
     cell: &'static PollCell,
 }
@@ -359,11 +448,9 @@ impl Recorded {
     #[inline]
     pub(crate) fn new(registry: &'static Registry, entry: &NewEntry<'_>) -> Self {
         Recorded {
-            registry,
             cell: registry.insert(entry),
         }
     }
-
     /// [`Recorded::polling`] for a poll that starts when the request is recorded.
     #[inline]
     pub(crate) fn polling_from_arrival(&self) -> PollGuard<'_> {
@@ -405,9 +492,15 @@ impl Recorded {
 }
 
 impl Drop for Recorded {
+    /// One store: the slot is reused once the shard's lock next looks for a free one. The
+    /// cell is not touched after it (it may hold the next request by then).
     #[inline]
     fn drop(&mut self) {
-        self.registry.remove(self.cell);
+        if self.cell.oversized.load(Ordering::Relaxed) {
+            end_oversized(self.cell);
+        } else {
+            self.cell.request.store(0, Ordering::Release);
+        }
     }
 }
 
@@ -548,9 +641,7 @@ mod tests {
         assert_eq!(registry.snapshot()[0].entry.path, long);
         let cell = record.cell;
         drop(record);
-        let shard = registry.shards[cell.shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let shard = cell.shard.locked();
         let buffer = &shard.slots[cell.index].path;
         assert!(
             buffer.capacity() <= KEPT_BUFFER,
@@ -565,9 +656,7 @@ mod tests {
         let record = Recorded::new(registry, &entry("/orders/17"));
         let cell = record.cell;
         drop(record);
-        let shard = registry.shards[cell.shard]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let shard = cell.shard.locked();
         assert!(shard.slots[cell.index].path.capacity() >= "/orders/17".len());
     }
 
@@ -579,5 +668,101 @@ mod tests {
             .join()
             .expect("thread");
         assert_eq!(registry.len(), 0);
+    }
+
+    #[test]
+    fn ended_requests_free_their_slots_without_growing_the_shard() {
+        let registry = Registry::leaked(false);
+        let first = Recorded::new(registry, &entry("/first"));
+        let shard = first.cell.shard;
+        drop(first);
+        // Ended on this thread and on others, ten chunks' worth, two at a time.
+        for round in 0..CELL_CHUNK * 5 {
+            let a = Recorded::new(registry, &entry("/a"));
+            let b = Recorded::new(registry, &entry("/b"));
+            assert_eq!(registry.len(), 2, "round {round}");
+            drop(a);
+            std::thread::spawn(move || drop(b)).join().expect("thread");
+        }
+        assert_eq!(registry.len(), 0);
+        assert!(registry.snapshot().is_empty(), "no ended request listed");
+        assert_eq!(shard.locked().slots.len(), CELL_CHUNK, "one chunk, reused");
+    }
+
+    #[test]
+    fn a_shard_grows_only_while_most_of_its_slots_are_in_use() {
+        let registry = Registry::leaked(false);
+        // 200 in flight at once, then 10 000 more one after another beside them.
+        let held: Vec<Recorded> = (0..200)
+            .map(|i| Recorded::new(registry, &entry(&format!("/held/{i}"))))
+            .collect();
+        let shard = held[0].cell.shard;
+        for _ in 0..10_000 {
+            drop(Recorded::new(registry, &entry("/brief")));
+        }
+        let slots = shard.locked().slots.len();
+        assert!(
+            slots <= 201 * 5 / 3 + CELL_CHUNK,
+            "{slots} slots for at most 201 requests at once"
+        );
+        assert_eq!(registry.len(), 200);
+        drop(held);
+        assert_eq!(registry.len(), 0);
+        let again = Recorded::new(registry, &entry("/again"));
+        assert_eq!(registry.snapshot().len(), 1, "only the new request");
+        assert_eq!(shard.locked().slots.len(), slots, "the freed slots reused");
+        drop(again);
+    }
+
+    #[test]
+    fn a_report_beside_busy_threads_sees_each_request_whole() {
+        let registry = Registry::leaked(false);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..3)
+            .map(|worker| {
+                std::thread::spawn(move || {
+                    let mut held = std::collections::VecDeque::new();
+                    for _ in 0..20_000 {
+                        let id = gmr::RequestId::next();
+                        let path = format!("/{id}");
+                        let new = NewEntry { id, ..entry(&path) };
+                        held.push_back(Recorded::new(registry, &new));
+                        if held.len() > 8 {
+                            let done = held.pop_front();
+                            // The first worker's end on other threads, as stolen tasks do.
+                            if worker == 0 {
+                                std::thread::spawn(move || drop(done));
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let stop = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    for request in registry.snapshot() {
+                        assert_eq!(request.entry.path, format!("/{}", request.entry.id));
+                        seen += 1;
+                    }
+                }
+                seen
+            })
+        };
+        for worker in workers {
+            worker.join().expect("worker");
+        }
+        stop.store(true, Ordering::Relaxed);
+        let seen = reader
+            .join()
+            .expect("a report saw a request with another's path");
+        assert!(seen > 0, "the reports saw requests");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while registry.len() > 0 {
+            assert!(std::time::Instant::now() < deadline, "requests left listed");
+            std::thread::yield_now();
+        }
     }
 }
