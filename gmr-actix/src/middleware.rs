@@ -128,6 +128,7 @@ pub struct GmrMiddlewareService<S> {
 impl<S> GmrMiddlewareService<S> {
     /// Records `request` with the route pattern it matches, from the cache or computed (and
     /// cached).
+    #[inline]
     fn record(&self, request: &ServiceRequest) -> InFlightRecord {
         let (method, path) = (request.method().as_str(), request.path());
         let Ok(mut routes) = self.routes.try_borrow_mut() else {
@@ -158,6 +159,7 @@ where
 
     forward_ready!(service);
 
+    #[inline]
     fn call(&self, request: ServiceRequest) -> Self::Future {
         let record = self.record(&request);
         let inner = {
@@ -198,6 +200,7 @@ where
 {
     type Output = Result<ServiceResponse<BoxBody>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
@@ -222,6 +225,7 @@ where
 ///
 /// A `BoxBody` rather than a body type of gmr's own: an app's routes answer with `BoxBody`, so
 /// a response in memory passes through unchanged, and only a streamed one is boxed again.
+#[inline]
 fn recorded_body<B: MessageBody + 'static>(body: B, record: Option<InFlightRecord>) -> BoxBody {
     match body.size() {
         // `try_into_bytes` would give such a body a size (and the response a length).

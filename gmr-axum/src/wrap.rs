@@ -66,6 +66,7 @@ where
         Service::<http::Request<B>>::poll_ready(&mut self.inner, cx)
     }
 
+    #[inline]
     fn call(&mut self, request: http::Request<B>) -> GmrRouterFuture {
         GmrRouterFuture {
             inner: self.inner.call(request),
@@ -90,6 +91,7 @@ impl std::fmt::Debug for GmrRouterFuture {
 impl Future for GmrRouterFuture {
     type Output = Result<Response, Infallible>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project()
             .inner

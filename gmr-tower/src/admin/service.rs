@@ -110,6 +110,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if request.uri().path() == self.endpoint.path() {
             AdminRouteFuture::admin(self.endpoint.clone().call(request))
@@ -171,6 +172,7 @@ where
 {
     type Output = Result<Response<AdminRouteBody<ResBody>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             RouteProjection::Admin { future } => future.poll(cx).map(|answer| {

@@ -379,6 +379,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // Cheap after the first request on a thread: lets the report show the worker's full name.
         gmr::register_current_thread();
@@ -435,6 +436,7 @@ where
 {
     type Output = Result<Response<InFlightBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
@@ -476,6 +478,7 @@ impl<B: Body> Body for InFlightBody<B> {
     type Data = B::Data;
     type Error = B::Error;
 
+    #[inline]
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
