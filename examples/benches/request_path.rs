@@ -231,7 +231,6 @@ fn actix_apps(
     let with = Rc::new(
         system.block_on(init_service(
             App::new()
-                .configure(gmr.admin())
                 .route("/", web::get().to(hello))
                 .wrap(gmr.middleware()),
         )),

@@ -25,9 +25,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let factory_gmr = gmr.clone();
     let server = HttpServer::new(move || {
         App::new()
-            .configure(factory_gmr.admin()) // GET /admin/gmr, only if a token is configured
             .route("/", web::get().to(|| async { "hello\n" }))
-            .wrap(factory_gmr.middleware()) // in-flight requests and each worker's runtime
+            // In-flight requests, each worker's runtime, GET /admin/gmr (with a token).
+            .wrap(factory_gmr.middleware())
     })
     .bind(("127.0.0.1", 3000))?
     .run();

@@ -14,8 +14,8 @@
 //!     let factory_gmr = gmr.clone();
 //!     HttpServer::new(move || {
 //!         App::new()
-//!             .configure(factory_gmr.admin())
 //!             .route("/", web::get().to(|| async { "hello" }))
+//!             // Records requests in flight; answers GET /admin/gmr when a token is configured.
 //!             .wrap(factory_gmr.middleware())
 //!     })
 //!     .workers(4)
@@ -47,8 +47,9 @@
 //!   OS thread polling it, so a request stuck in a blocking call points at that thread's stack in
 //!   the `Threads` section.
 //!
-//! The admin endpoint ([`GmrActix::admin`]) answers `GET`/`HEAD` at `admin.path` behind the
-//! bearer token. The report is made on gmr's reporter thread and awaited: no actix worker is
+//! The admin endpoint answers `GET`/`HEAD` at `admin.path` behind the bearer token, from the
+//! middleware, before the app's routing (so no route of the app shadows it), or from
+//! [`GmrActix::admin`]'s resource in an app without the middleware. The report is made on gmr's reporter thread and awaited: no actix worker is
 //! ever blocked making it, even when every other worker is stuck. The endpoint's behaviour (auth,
 //! `405`, formats, `Cache-Control: no-store`) is [`gmr_tower::AdminEndpoint`]'s; this crate only
 //! translates it to actix-web types.
@@ -68,7 +69,7 @@ pub use gmr;
 pub use gmr_tower;
 
 pub use crate::admin::admin_resource;
-pub use crate::middleware::{GmrMiddleware, GmrMiddlewareService, RecordedFuture};
+pub use crate::middleware::{GmrFuture, GmrMiddleware, GmrMiddlewareService, RecordedFuture};
 pub use crate::runtime::register_worker_runtime;
 
 /// The title suffix of the in-flight table: requests are listed as `in-flight requests (actix)`.
@@ -139,21 +140,28 @@ impl GmrActix {
         GmrActix { core }
     }
 
-    /// The middleware recording in-flight requests and registering each worker's runtime.
-    /// Every clone shares one table; use it in every worker (`App::wrap`).
+    /// The middleware recording in-flight requests, registering each worker's runtime and,
+    /// when a token is configured, answering the admin endpoint at `admin.path` before the
+    /// app's routing ([`GmrMiddleware::serving_admin`]). Every clone shares one table; use it
+    /// in every worker (`App::wrap`).
     pub fn middleware(&self) -> GmrMiddleware {
-        GmrMiddleware::new(self.core.layer())
+        let middleware = GmrMiddleware::new(self.core.layer());
+        match self.core.admin_endpoint() {
+            Some(endpoint) => middleware.serving_admin(endpoint.clone()),
+            None => middleware,
+        }
     }
 
-    /// An `App::configure` function mounting the admin endpoint at `admin.path`; it mounts
-    /// nothing when no token is configured (the path then stays `404`, like any unknown path).
+    /// An `App::configure` function mounting the admin endpoint at `admin.path` as a
+    /// resource, for an app that does not wrap [`GmrActix::middleware`] (which answers the
+    /// admin path itself); it mounts nothing when no token is configured (the path then stays
+    /// `404`, like any unknown path).
     ///
-    /// actix tries an app's resources in the order they were registered, and checking one
-    /// that does not match costs a request about 20 ns (actix sets up its match state for
-    /// each). Mounted first, as below, every request to the app's routes checks the admin
-    /// resource first. Mounted after them, it costs their requests nothing, but a catch-all
-    /// route (`/{tail:.*}`, `actix_files::Files` at `/`) then answers the admin path itself:
-    /// mount it first when the app has one.
+    /// An app wrapping the middleware does not need it: the middleware answers first, and the
+    /// resource would only cost the app's requests about 20 ns each (actix tries an app's
+    /// resources in the order they were registered, setting up its match state for each).
+    /// Mount it before a catch-all route (`/{tail:.*}`, `actix_files::Files` at `/`), which
+    /// would otherwise answer the admin path itself.
     ///
     /// ```no_run
     /// # fn f(gmr: &gmr_actix::GmrActix) {

@@ -49,17 +49,58 @@ fn in_flight_requests(report: &serde_json::Value, source: &str) -> serde_json::V
         })
 }
 
+/// The three ways an app gets the admin endpoint: the middleware alone (it answers the admin
+/// path), the resource alone (an app without the middleware), and both (the middleware answers
+/// first). Each test below runs against all three.
+macro_rules! for_each_admin_app {
+    (|$app:ident| $check:expr) => {{
+        let gmr = gmr();
+        let hello = || async { "hello" };
+        {
+            let $app = actix_test::init_service(
+                App::new()
+                    .route("/", web::get().to(hello))
+                    .wrap(gmr.middleware()),
+            )
+            .await;
+            $check
+        }
+        {
+            let $app = actix_test::init_service(
+                App::new()
+                    .configure(gmr.admin())
+                    .route("/", web::get().to(hello)),
+            )
+            .await;
+            $check
+        }
+        {
+            let $app = actix_test::init_service(
+                App::new()
+                    .configure(gmr.admin())
+                    .route("/", web::get().to(hello))
+                    .wrap(gmr.middleware()),
+            )
+            .await;
+            $check
+        }
+    }};
+}
+
 #[actix_web::test]
 async fn admin_auth_matrix() {
-    let gmr = gmr();
-    let app = actix_test::init_service(
-        App::new()
-            .configure(gmr.admin())
-            .route("/", web::get().to(|| async { "hello" }))
-            .wrap(gmr.middleware()),
-    )
-    .await;
+    for_each_admin_app!(|app| check_auth_matrix(&app).await);
+}
 
+async fn check_auth_matrix<S, B>(app: &S)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
     // 200 with the token: text, no-store, the token and the secret never shown.
     let response = actix_test::call_service(
         &app,
@@ -200,14 +241,18 @@ async fn admin_auth_matrix() {
 /// and defeat a proxy rule that blocks `/admin/gmr` by its exact text.
 #[actix_web::test]
 async fn only_the_exact_admin_path_reaches_the_endpoint() {
-    let gmr = gmr();
-    let app = actix_test::init_service(
-        App::new()
-            .configure(gmr.admin())
-            .route("/", web::get().to(|| async { "hello" }))
-            .wrap(gmr.middleware()),
-    )
-    .await;
+    for_each_admin_app!(|app| check_only_the_exact_path(&app).await);
+}
+
+async fn check_only_the_exact_path<S, B>(app: &S)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
     for path in [
         "/%61dmin/gmr",
         "/admin/gm%72",
@@ -247,6 +292,50 @@ async fn only_the_exact_admin_path_reaches_the_endpoint() {
         .await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
+}
+
+/// The middleware answers the admin path before routing: a catch-all route of the app, which
+/// would shadow a resource mounted after it, does not, and the admin request is not listed
+/// among the requests in flight of the report it gets.
+#[actix_web::test]
+async fn the_middleware_answers_the_admin_path_before_a_catch_all_route() {
+    let gmr = gmr();
+    let app = actix_test::init_service(
+        App::new()
+            .route("/{tail:.*}", web::get().to(|| async { "catch-all" }))
+            .configure(gmr.admin())
+            .wrap(gmr.middleware()),
+    )
+    .await;
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr?format=json")
+            .insert_header(bearer(TOKEN))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: serde_json::Value = actix_test::read_body_json(response).await;
+    let listed = in_flight_requests(&report, gmr_actix::IN_FLIGHT_NAME);
+    let paths: Vec<&str> = listed
+        .as_array()
+        .map(|requests| requests.iter().filter_map(|r| r["path"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        !paths.contains(&"/admin/gmr"),
+        "the admin request is not listed: {paths:?}"
+    );
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get().uri("/other").to_request(),
+    )
+    .await;
+    assert_eq!(
+        actix_test::read_body(response).await,
+        "catch-all",
+        "the app's routes are its own"
+    );
 }
 
 #[actix_web::test]

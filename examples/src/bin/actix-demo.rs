@@ -83,8 +83,8 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
     let server = match gmr.clone() {
         Some(gmr) => HttpServer::new(move || {
             App::new()
-                .configure(gmr.admin())
                 .configure(routes)
+                // Records requests in flight and answers the admin endpoint.
                 .wrap(gmr.middleware())
         })
         .workers(workers)
