@@ -220,10 +220,19 @@ impl Shard {
     /// the slots is paid for by at least a quarter as many requests; and it grows only while
     /// three quarters of its slots hold requests, so it never holds more than 5/3 of the most
     /// requests in flight at once, plus a chunk.
+    #[inline]
     fn claim(&mut self, shard: &'static ShardLock) -> usize {
-        if let Some(index) = self.free.pop() {
-            return index;
+        match self.free.pop() {
+            Some(index) => index,
+            None => self.reclaim_or_grow(shard),
         }
+    }
+
+    /// [`Shard::claim`] with no slot known to be free. Out of line: building a chunk of cells
+    /// takes a large stack frame, which every record would otherwise set up (and probe).
+    #[cold]
+    #[inline(never)]
+    fn reclaim_or_grow(&mut self, shard: &'static ShardLock) -> usize {
         self.reclaim();
         if self.free.len() <= self.slots.len() / 4 {
             return self.grow(shard);

@@ -36,10 +36,16 @@ fn names() -> MutexGuard<'static, Option<HashMap<i32, Entry>>> {
 ///
 /// Cheap after the first call on a thread (one thread-local check), so it can be called on every
 /// request. Does nothing for an unnamed thread or on platforms without thread ids.
+#[inline]
 pub fn register_current_thread() {
-    if REGISTERED.with(Cell::get) {
-        return;
+    if !REGISTERED.with(Cell::get) {
+        register_first_time();
     }
+}
+
+/// [`register_current_thread`]'s first call on a thread.
+#[cold]
+fn register_first_time() {
     REGISTERED.with(|r| r.set(true));
     if let Some(name) = std::thread::current().name() {
         name_current_thread(name);
