@@ -10,8 +10,9 @@
 //! [`PollCell`] at a fixed address, without the lock.
 //!
 //! A request ends by clearing its cell's id (one store, no lock: see [`Recorded`]'s `Drop`).
-//! Its slot is left as it is until the shard's lock is next taken to record a request and
-//! finds no free slot: every slot whose cell's id was cleared is then free again. Only the
+//! Its slot is left as it is until the shard's lock is next taken to record a request: the
+//! next record on the same thread reuses it, and a record that finds no free slot lists free
+//! every slot whose cell's id was cleared. Only the
 //! shard's lock writes a slot, and only under it is a slot read, so a report never reads a
 //! slot being rewritten. A cell knows its slot, so a record is one pointer. Cells are allocated
 //! in chunks of [`CELL_CHUNK`] when a shard needs more slots than ever before and never freed
@@ -206,8 +207,9 @@ struct Shard {
     slots: Vec<SlotData>,
     /// `cells[i]` belongs to `slots[i]`; never shorter than `slots`.
     cells: Vec<&'static PollCell>,
-    /// Slots known to be free. When it runs out, the slots whose requests ended since are
-    /// found by their cells ([`Shard::reclaim`]).
+    /// Slots listed free. When it runs out, the slots whose requests ended since are found by
+    /// their cells ([`Shard::reclaim`]). A listed slot may be in use again (reused by the
+    /// thread that ended its request): [`Shard::claim`] skips it then.
     free: Vec<usize>,
 }
 
@@ -222,10 +224,24 @@ impl Shard {
     /// requests in flight at once, plus a chunk.
     #[inline]
     fn claim(&mut self, shard: &'static ShardLock) -> usize {
-        match self.free.pop() {
-            Some(index) => index,
-            None => self.reclaim_or_grow(shard),
+        // The slot of the request this thread ended last, while it is still free: a worker
+        // then keeps reusing the few slots (and cache lines) its requests need, where the
+        // free list would walk it through the whole shard.
+        if let Some(cell) = LAST_ENDED.take()
+            && std::ptr::eq(cell.shard, shard)
+            && cell.index < self.slots.len()
+            && !cell.in_use()
+        {
+            return cell.index;
         }
+        // A listed slot may have been taken that way since it was listed: it is skipped
+        // while in use (and listed again by a later reclaim once it is free).
+        while let Some(index) = self.free.pop() {
+            if !self.cells[index].in_use() {
+                return index;
+            }
+        }
+        self.reclaim_or_grow(shard)
     }
 
     /// [`Shard::claim`] with no slot known to be free. Out of line: building a chunk of cells
@@ -244,7 +260,7 @@ impl Shard {
     }
 
     /// Lists free every slot whose request ended (its cell's id cleared). Only called with
-    /// an empty free list, so no slot is listed twice.
+    /// an empty free list.
     fn reclaim(&mut self) {
         let ended = self.cells[..self.slots.len()]
             .iter()
@@ -314,6 +330,8 @@ static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     static THREAD_SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
     static THREAD_TID: Cell<i32> = const { Cell::new(0) };
+    /// The cell of the last request this thread ended ([`Shard::claim`] reuses its slot).
+    static LAST_ENDED: Cell<Option<&'static PollCell>> = const { Cell::new(None) };
 }
 
 fn thread_shard() -> usize {
@@ -436,7 +454,6 @@ fn end_oversized(cell: &PollCell) {
     let mut shard = cell.shard.locked();
     let removed = shard.slots.get_mut(cell.index).and_then(SlotData::take);
     cell.request.store(0, Ordering::Release);
-    // Not listed yet: a reclaim (the only other way in) runs only once the list is empty.
     if removed.is_some() {
         shard.free.push(cell.index);
     }
@@ -509,6 +526,7 @@ impl Drop for Recorded {
             end_oversized(self.cell);
         } else {
             self.cell.request.store(0, Ordering::Release);
+            LAST_ENDED.set(Some(self.cell));
         }
     }
 }
@@ -773,5 +791,53 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "requests left listed");
             std::thread::yield_now();
         }
+    }
+
+    #[test]
+    fn a_thread_reuses_the_slot_of_the_request_it_ended_last() {
+        let registry = Registry::leaked(false);
+        let held = Recorded::new(registry, &entry("/held"));
+        let first = Recorded::new(registry, &entry("/1"));
+        let cell: *const PollCell = first.cell;
+        drop(first);
+        for i in 0..CELL_CHUNK * 3 {
+            let next = Recorded::new(registry, &entry("/next"));
+            assert!(std::ptr::eq(next.cell, cell), "request {i} in another slot");
+            drop(next);
+        }
+        drop(held);
+    }
+
+    #[test]
+    fn a_listed_slot_reused_by_its_thread_is_not_handed_out_twice() {
+        let registry = Registry::leaked(false);
+        let mut records: Vec<Recorded> = (0..CELL_CHUNK)
+            .map(|i| Recorded::new(registry, &entry(&format!("/{i}"))))
+            .collect();
+        // Ended on another thread: free, not listed, no hint of this thread's.
+        let fifth = records.remove(5);
+        let fifth_cell = fifth.cell;
+        std::thread::spawn(move || drop(fifth))
+            .join()
+            .expect("thread");
+        // The next record finds the list empty: the reclaim lists the fifth slot (and the
+        // shard grows, listing the new slots above it).
+        LAST_ENDED.set(None);
+        records.push(Recorded::new(registry, &entry("/grown")));
+        // This thread then reuses the listed slot as the one it ended last.
+        LAST_ENDED.set(Some(fifth_cell));
+        let reused = Recorded::new(registry, &entry("/reused"));
+        assert!(std::ptr::eq(reused.cell, fifth_cell));
+        records.push(reused);
+        // Every listed slot handed out: the fifth, in use, is skipped.
+        for i in 0..CELL_CHUNK * 2 {
+            records.push(Recorded::new(registry, &entry(&format!("/more/{i}"))));
+        }
+        let mut cells: Vec<*const PollCell> = records.iter().map(|r| r.cell as *const _).collect();
+        let in_flight = cells.len();
+        cells.sort();
+        cells.dedup();
+        assert_eq!(cells.len(), in_flight, "one slot per request in flight");
+        assert_eq!(registry.len(), in_flight);
     }
 }
