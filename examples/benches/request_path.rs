@@ -232,7 +232,7 @@ fn actix_apps(
         system.block_on(init_service(
             App::new()
                 .route("/", web::get().to(hello))
-                .wrap(gmr.middleware()),
+                .wrap(gmr.middleware_serving_admin()),
         )),
     );
     (without, with, gmr)

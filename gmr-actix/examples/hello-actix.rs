@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         App::new()
             .route("/", web::get().to(|| async { "hello\n" }))
             // In-flight requests, each worker's runtime, GET /admin/gmr (with a token).
-            .wrap(factory_gmr.middleware())
+            .wrap(factory_gmr.middleware_serving_admin())
     })
     .bind(("127.0.0.1", 3000))?
     .run();

@@ -16,7 +16,7 @@
 //!         App::new()
 //!             .route("/", web::get().to(|| async { "hello" }))
 //!             // Records requests in flight; answers GET /admin/gmr when a token is configured.
-//!             .wrap(factory_gmr.middleware())
+//!             .wrap(factory_gmr.middleware_serving_admin())
 //!     })
 //!     .workers(4)
 //!     .bind(("127.0.0.1", 8080))?
@@ -48,8 +48,9 @@
 //!   the `Threads` section.
 //!
 //! The admin endpoint answers `GET`/`HEAD` at `admin.path` behind the bearer token, from the
-//! middleware, before the app's routing (so no route of the app shadows it), or from
-//! [`GmrActix::admin`]'s resource in an app without the middleware. The report is made on gmr's reporter thread and awaited: no actix worker is
+//! middleware ([`GmrActix::middleware_serving_admin`]), before the app's routing (so no route
+//! of the app shadows it), or from [`GmrActix::admin`]'s resource in an app without it. An app
+//! wrapping [`GmrActix::middleware`] and mounting neither has no endpoint. The report is made on gmr's reporter thread and awaited: no actix worker is
 //! ever blocked making it, even when every other worker is stuck. The endpoint's behaviour (auth,
 //! `405`, formats, `Cache-Control: no-store`) is [`gmr_tower::AdminEndpoint`]'s; this crate only
 //! translates it to actix-web types.
@@ -140,12 +141,28 @@ impl GmrActix {
         GmrActix { core }
     }
 
-    /// The middleware recording in-flight requests, registering each worker's runtime and,
-    /// when a token is configured, answering the admin endpoint at `admin.path` before the
-    /// app's routing ([`GmrMiddleware::serving_admin`]). Every clone shares one table; use it
-    /// in every worker (`App::wrap`).
+    /// The middleware recording in-flight requests and registering each worker's runtime.
+    /// Every clone shares one table; use it in every worker (`App::wrap`).
     pub fn middleware(&self) -> GmrMiddleware {
-        let middleware = GmrMiddleware::new(self.core.layer());
+        GmrMiddleware::new(self.core.layer())
+    }
+
+    /// [`GmrActix::middleware`], also answering the admin endpoint at `admin.path` when a
+    /// token is configured ([`GmrMiddleware::serving_admin`]): the way to mount the endpoint
+    /// in an app that wraps the middleware. It answers before the app's routing, so no route
+    /// or `scope` of the app can shadow it, and the app's requests pay nothing for it (a
+    /// resource from [`GmrActix::admin`] costs each of them about 20 ns). Without a token it
+    /// is [`GmrActix::middleware`].
+    ///
+    /// ```no_run
+    /// # fn f(gmr: &gmr_actix::GmrActix) {
+    /// let app = actix_web::App::new()
+    ///     .route("/", actix_web::web::get().to(|| async { "hello" }))
+    ///     .wrap(gmr.middleware_serving_admin());
+    /// # drop(app); }
+    /// ```
+    pub fn middleware_serving_admin(&self) -> GmrMiddleware {
+        let middleware = self.middleware();
         match self.core.admin_endpoint() {
             Some(endpoint) => middleware.serving_admin(endpoint.clone()),
             None => middleware,
@@ -153,15 +170,15 @@ impl GmrActix {
     }
 
     /// An `App::configure` function mounting the admin endpoint at `admin.path` as a
-    /// resource, for an app that does not wrap [`GmrActix::middleware`] (which answers the
-    /// admin path itself); it mounts nothing when no token is configured (the path then stays
-    /// `404`, like any unknown path).
+    /// resource, for an app without gmr's middleware (an admin-only app on another port); it
+    /// mounts nothing when no token is configured (the path then stays `404`, like any unknown
+    /// path). An app wrapping the middleware is better served by
+    /// [`GmrActix::middleware_serving_admin`].
     ///
-    /// An app wrapping the middleware does not need it: the middleware answers first, and the
-    /// resource would only cost the app's requests about 20 ns each (actix tries an app's
-    /// resources in the order they were registered, setting up its match state for each).
-    /// Mount it before a catch-all route (`/{tail:.*}`, `actix_files::Files` at `/`), which
-    /// would otherwise answer the admin path itself.
+    /// actix tries an app's resources in the order they were registered, and checking one
+    /// that does not match costs a request about 20 ns (actix sets up its match state for
+    /// each). Mount it before a catch-all route (`/{tail:.*}`, `actix_files::Files` at `/`),
+    /// which would otherwise answer the admin path itself.
     ///
     /// ```no_run
     /// # fn f(gmr: &gmr_actix::GmrActix) {

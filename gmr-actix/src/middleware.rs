@@ -26,7 +26,7 @@
 //! (once per thread, see [`crate::register_worker_runtime`]).
 //!
 //! A middleware [`serving_admin`](GmrMiddleware::serving_admin) (what
-//! [`crate::GmrActix::middleware`] makes when a token is configured) answers a request whose
+//! [`crate::GmrActix::middleware_serving_admin`] makes when a token is configured) answers a request whose
 //! path is exactly `admin.path` itself, before the app's routing, and does not record it: no
 //! route or scope of the app can shadow the endpoint, and the app's requests pay one string
 //! comparison for it rather than one more resource for actix to match (about 20 ns each).
@@ -80,9 +80,9 @@ impl GmrMiddleware {
     }
 
     /// Also answers `endpoint`'s path (`admin.path`) itself, before the app's routing (what
-    /// [`crate::GmrActix::middleware`] does when a token is configured): no route of the app
-    /// can shadow it, and the app's requests do not pay for one more resource to match. Admin
-    /// requests are not listed in flight.
+    /// [`crate::GmrActix::middleware_serving_admin`] makes): no route of the app can shadow it,
+    /// and the app's requests do not pay for one more resource to match. Admin requests are
+    /// not listed in flight.
     #[must_use]
     pub fn serving_admin(mut self, endpoint: AdminEndpoint) -> Self {
         self.admin = Some(endpoint);

@@ -49,9 +49,9 @@ fn in_flight_requests(report: &serde_json::Value, source: &str) -> serde_json::V
         })
 }
 
-/// The three ways an app gets the admin endpoint: the middleware alone (it answers the admin
-/// path), the resource alone (an app without the middleware), and both (the middleware answers
-/// first). Each test below runs against all three.
+/// The three ways an app gets the admin endpoint: the middleware serving it, the resource
+/// alone (an app without the middleware), and the resource with the recording middleware. Each
+/// test below runs against all three.
 macro_rules! for_each_admin_app {
     (|$app:ident| $check:expr) => {{
         let gmr = gmr();
@@ -60,7 +60,7 @@ macro_rules! for_each_admin_app {
             let $app = actix_test::init_service(
                 App::new()
                     .route("/", web::get().to(hello))
-                    .wrap(gmr.middleware()),
+                    .wrap(gmr.middleware_serving_admin()),
             )
             .await;
             $check
@@ -294,9 +294,9 @@ where
     }
 }
 
-/// The middleware answers the admin path before routing: a catch-all route of the app, which
-/// would shadow a resource mounted after it, does not, and the admin request is not listed
-/// among the requests in flight of the report it gets.
+/// The middleware serving the admin path answers it before routing: a catch-all route of the
+/// app, which would shadow a resource mounted after it, does not, and the admin request is not
+/// listed among the requests in flight of the report it gets.
 #[actix_web::test]
 async fn the_middleware_answers_the_admin_path_before_a_catch_all_route() {
     let gmr = gmr();
@@ -304,7 +304,7 @@ async fn the_middleware_answers_the_admin_path_before_a_catch_all_route() {
         App::new()
             .route("/{tail:.*}", web::get().to(|| async { "catch-all" }))
             .configure(gmr.admin())
-            .wrap(gmr.middleware()),
+            .wrap(gmr.middleware_serving_admin()),
     )
     .await;
     let response = actix_test::call_service(
@@ -336,6 +336,28 @@ async fn the_middleware_answers_the_admin_path_before_a_catch_all_route() {
         "catch-all",
         "the app's routes are its own"
     );
+}
+
+/// The recording middleware alone answers no admin path: an app gets the endpoint only where it
+/// mounts it (a public app beside an internal admin one, with one token).
+#[actix_web::test]
+async fn the_recording_middleware_alone_serves_no_endpoint() {
+    let gmr = gmr();
+    let app = actix_test::init_service(
+        App::new()
+            .route("/", web::get().to(|| async { "hello" }))
+            .wrap(gmr.middleware()),
+    )
+    .await;
+    let response = actix_test::call_service(
+        &app,
+        actix_test::TestRequest::get()
+            .uri("/admin/gmr")
+            .insert_header(bearer(TOKEN))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[actix_web::test]

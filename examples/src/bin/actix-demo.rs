@@ -85,7 +85,7 @@ async fn serve(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>> {
             App::new()
                 .configure(routes)
                 // Records requests in flight and answers the admin endpoint.
-                .wrap(gmr.middleware())
+                .wrap(gmr.middleware_serving_admin())
         })
         .workers(workers)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_S)
