@@ -35,6 +35,14 @@ fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
 
+/// `GET uri` with the admin token.
+fn authorized_get(uri: &str) -> actix_http::Request {
+    actix_test::TestRequest::get()
+        .uri(uri)
+        .insert_header(bearer(TOKEN))
+        .to_request()
+}
+
 /// The requests of the in-flight table `source` in a report's `Green Threads` JSON.
 fn in_flight_requests(report: &serde_json::Value, source: &str) -> serde_json::Value {
     report["green_threads"]["requests"]
@@ -307,14 +315,7 @@ async fn the_middleware_answers_the_admin_path_before_a_catch_all_route() {
             .wrap(gmr.middleware_serving_admin()),
     )
     .await;
-    let response = actix_test::call_service(
-        &app,
-        actix_test::TestRequest::get()
-            .uri("/admin/gmr?format=json")
-            .insert_header(bearer(TOKEN))
-            .to_request(),
-    )
-    .await;
+    let response = actix_test::call_service(&app, authorized_get("/admin/gmr?format=json")).await;
     assert_eq!(response.status(), StatusCode::OK);
     let report: serde_json::Value = actix_test::read_body_json(response).await;
     let listed = in_flight_requests(&report, gmr_actix::IN_FLIGHT_NAME);
@@ -349,14 +350,7 @@ async fn the_recording_middleware_alone_serves_no_endpoint() {
             .wrap(gmr.middleware()),
     )
     .await;
-    let response = actix_test::call_service(
-        &app,
-        actix_test::TestRequest::get()
-            .uri("/admin/gmr")
-            .insert_header(bearer(TOKEN))
-            .to_request(),
-    )
-    .await;
+    let response = actix_test::call_service(&app, authorized_get("/admin/gmr")).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
