@@ -31,6 +31,25 @@ fn gmr() -> &'static GmrActix {
     })
 }
 
+/// An app as `actix_web::test::init_service` makes it, answering with bodies of type `B`.
+trait TestApp<B>:
+    actix_web::dev::Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >
+{
+}
+
+impl<S, B> TestApp<B> for S where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >
+{
+}
+
 fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
@@ -100,15 +119,7 @@ async fn admin_auth_matrix() {
     for_each_admin_app!(|app| check_auth_matrix(&app).await);
 }
 
-async fn check_auth_matrix<S, B>(app: &S)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
+async fn check_auth_matrix<B: actix_web::body::MessageBody>(app: &impl TestApp<B>) {
     // 200 with the token: text, no-store, the token and the secret never shown.
     let response = actix_test::call_service(
         &app,
@@ -252,15 +263,7 @@ async fn only_the_exact_admin_path_reaches_the_endpoint() {
     for_each_admin_app!(|app| check_only_the_exact_path(&app).await);
 }
 
-async fn check_only_the_exact_path<S, B>(app: &S)
-where
-    S: actix_web::dev::Service<
-            actix_http::Request,
-            Response = actix_web::dev::ServiceResponse<B>,
-            Error = actix_web::Error,
-        >,
-    B: actix_web::body::MessageBody,
-{
+async fn check_only_the_exact_path<B: actix_web::body::MessageBody>(app: &impl TestApp<B>) {
     for path in [
         "/%61dmin/gmr",
         "/admin/gm%72",
