@@ -104,30 +104,27 @@ load() {
 # without_requests" (ns of CPU per request), or fails when a thread count changed or a
 # server served nothing.
 measure() {
-    local arm threads_before before threads_after after requests
-    declare -A cpu_before threads_at_start
+    local arm threads after requests
+    declare -A threads_before cpu_before ns served
     for arm in with without; do
-        read -r threads_before before < <(cpu_ns "${pid[$arm]}")
-        threads_at_start[$arm]=$threads_before
-        cpu_before[$arm]=$before
+        read -r "threads_before[$arm]" "cpu_before[$arm]" < <(cpu_ns "${pid[$arm]}")
     done
     load "$SECONDS_OF_LOAD"
-    local out=()
     for arm in with without; do
-        read -r threads_after after < <(cpu_ns "${pid[$arm]}")
+        read -r threads after < <(cpu_ns "${pid[$arm]}")
         requests=$(awk '/requests in/ { print $1 }' "$WORK/$arm.wrk")
-        if [[ ${requests:-0} -eq 0 || $threads_after -ne ${threads_at_start[$arm]} ]]; then
-            echo "measured again: $arm served ${requests:-0} requests, threads ${threads_at_start[$arm]} -> $threads_after" >&2
+        if [[ ${requests:-0} -eq 0 || $threads -ne ${threads_before[$arm]} ]]; then
+            echo "measured again: $arm served ${requests:-0} requests, threads ${threads_before[$arm]} -> $threads" >&2
             return 1
         fi
-        out+=("$(awk -v d=$((after - ${cpu_before[$arm]})) -v r="$requests" 'BEGIN { printf "%.1f", d / r }')")
-        out+=("$requests")
+        ns[$arm]=$(awk -v d=$((after - ${cpu_before[$arm]})) -v r="$requests" 'BEGIN { printf "%.1f", d / r }')
+        served[$arm]=$requests
     done
-    echo "${out[0]} ${out[2]} ${out[1]} ${out[3]}"
+    echo "${ns[with]} ${ns[without]} ${served[with]} ${served[without]}"
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-# quartiles: "first third" quartile of the numbers on stdin (nearest rank).
+# quartiles: "Q1 to Q3" of the numbers on stdin (nearest rank).
 quartiles() { sort -g | awk '{ v[NR] = $1 } END { printf "%s to %s", v[int((NR + 3) / 4)], v[int((3 * NR + 3) / 4)] }'; }
 
 echo "pairs=$PAIRS seconds=$SECONDS_OF_LOAD connections=$CONNECTIONS server_cpu=$SERVER_CPU load_cpu=$LOAD_CPU${CONTROL:+ control (--no-gmr in both arms)}"
@@ -158,7 +155,8 @@ for demo in $DEMOS; do
         SERVERS=()
         unset pid addr
     done
-    printf '%s: median with gmr %s ns, without %s ns, median ratio %s (quartiles %s)\n' "$demo" \
+    printf '%s%s: median with gmr %s ns, without %s ns, median ratio %s (quartiles %s)\n' "$demo" \
+        "${CONTROL:+ (control: --no-gmr in both arms)}" \
         "$(median <"$WORK/with")" "$(median <"$WORK/without")" "$(median <"$WORK/ratio")" \
         "$(quartiles <"$WORK/ratio")" | tee -a "$WORK/summary"
 done
